@@ -1,0 +1,50 @@
+# pyscheduler — the two commands a new user needs are `make demo` and `make test`.
+# Everything else here is a building block of those two.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help venv assets scheduler-assets lint typecheck unit integration differential test demo bench clean
+
+help:
+	@echo "make test   - ruff, mypy, unit and integration tests (installs what it needs)"
+	@echo "make demo   - local control plane + KWOK nodes + pyscheduler, shows it scheduling"
+	@echo "make bench  - benchmarks (hack/bench)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+# etcd, kube-apiserver and kwok, built from the Go module registry and cached outside the repo.
+assets:
+	@hack/build-components.sh >/dev/null
+
+scheduler-assets:
+	@hack/build-components.sh kube-scheduler >/dev/null
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pyscheduler tests hack
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP) assets
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test: lint typecheck unit integration
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

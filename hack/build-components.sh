@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Obtain pinned etcd, kube-apiserver, kwok (and, on demand, kube-scheduler) from the Go module
+# registry, build them with the local Go toolchain, and cache them in a versioned directory
+# outside the repository. Prints the directory (KUBEBUILDER_ASSETS style) on stdout.
+#
+#   hack/build-components.sh                  # etcd, kube-apiserver, kwok
+#   hack/build-components.sh kube-scheduler   # also (or only) kube-scheduler
+#
+# Why a wrapper module: k8s.io/kubernetes replaces its staging modules with ./staging paths,
+# which `go install pkg@version` refuses. A small module of our own requires
+# k8s.io/kubernetes at the pinned tag and replaces each staging module with the published
+# k8s.io/<name> v0.Y.Z, the list read from that tag's own go.mod.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache_root="${PYSCHEDULER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pyscheduler}"
+assets="$cache_root/assets/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
+mkdir -p "$assets"
+log() { echo "[build-components] $*" >&2; }
+
+wanted=("$@")
+if [ ${#wanted[@]} -eq 0 ]; then wanted=(etcd kube-apiserver kwok); fi
+
+command -v go >/dev/null || { log "the Go toolchain is required (go not on PATH)"; exit 1; }
+export GOFLAGS="-mod=mod -buildvcs=false"
+export CGO_ENABLED=0
+# Two cores: let go use both, but no more than that for the linker's memory.
+export GOMAXPROCS="${GOMAXPROCS:-2}"
+
+k8s_minor="${K8S_VERSION#v1.}"          # 37.2
+staging_version="v0.${k8s_minor}"       # v0.37.2
+
+k8s_wrapper() {
+  local dir="$cache_root/src/k8s-wrapper-${K8S_VERSION}"
+  if [ ! -f "$dir/.ready" ]; then
+    mkdir -p "$dir"
+    log "preparing wrapper module for k8s.io/kubernetes ${K8S_VERSION} in $dir"
+    (cd "$dir" && rm -f go.mod go.sum && go mod init pyscheduler.local/k8s-wrapper >/dev/null 2>&1)
+    local modfile
+    modfile="$(cd "$dir" && go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+    local go_directive
+    go_directive="$(awk '/^go [0-9]/{print $2; exit}' "$modfile")"
+    {
+      echo "module pyscheduler.local/k8s-wrapper"
+      echo
+      echo "go ${go_directive}"
+      echo
+      echo "godebug default=go${go_directive%.*}"
+      echo
+      echo "require k8s.io/kubernetes ${K8S_VERSION}"
+      echo
+      echo "replace ("
+      # every `k8s.io/<name> => ./staging/src/k8s.io/<name>` becomes the published module
+      sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/src/k8s.io/.*#\t\1 => \1 '"${staging_version}"'#p' "$modfile"
+      echo ")"
+    } > "$dir/go.mod"
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}
+
+build_k8s() {
+  local name="$1"
+  local out="$assets/$name"
+  if [ -x "$out" ]; then log "$name cached"; return; fi
+  local dir; dir="$(k8s_wrapper)"
+  log "building $name ${K8S_VERSION} (cold: several minutes on 2 cores)"
+  local pkg="k8s.io/component-base/version"
+  local major="1" minor="${k8s_minor%%.*}"
+  local ldflags="-s -w -X ${pkg}.gitVersion=${K8S_VERSION} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor} -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=${K8S_VERSION} -X k8s.io/client-go/pkg/version.gitMajor=${major} -X k8s.io/client-go/pkg/version.gitMinor=${minor}"
+  (cd "$dir" && go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "k8s.io/kubernetes/cmd/$name")
+  mv "$out.tmp" "$out"
+}
+
+build_etcd() {
+  local out="$assets/etcd"
+  if [ -x "$out" ]; then log "etcd cached"; return; fi
+  # etcd's root module (the one holding main.go) also uses local replaces, so build its
+  # server module's etcdmain from a two-line main of our own.
+  local dir="$cache_root/src/etcd-wrapper-${ETCD_VERSION}"
+  mkdir -p "$dir"
+  log "building etcd ${ETCD_VERSION}"
+  cat > "$dir/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (cd "$dir" && { [ -f go.mod ] || go mod init pyscheduler.local/etcd-wrapper >/dev/null 2>&1; } \
+     && go get "go.etcd.io/etcd/server/v3@${ETCD_VERSION}" >/dev/null 2>&1 \
+     && go build -trimpath -ldflags "-s -w" -o "$out.tmp" .)
+  mv "$out.tmp" "$out"
+}
+
+build_kwok() {
+  local out="$assets/kwok"
+  if [ -x "$out" ]; then log "kwok cached"; return; fi
+  log "building kwok ${KWOK_VERSION}"
+  GOBIN="$assets/.gobin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+  mv "$assets/.gobin/kwok" "$out"
+}
+
+for w in "${wanted[@]}"; do
+  case "$w" in
+    etcd) build_etcd ;;
+    kube-apiserver|kube-scheduler|kube-controller-manager) build_k8s "$w" ;;
+    kwok) build_kwok ;;
+    *) log "unknown component: $w"; exit 2 ;;
+  esac
+done
+log "assets in $assets"
+echo "$assets"

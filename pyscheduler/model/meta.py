@@ -1,0 +1,46 @@
+"""Object metadata shared by every decoded Kubernetes object.
+
+Contract: these are *partial* typed schemas (msgspec Structs). They hold only the fields the
+scheduler reads; every other field in the JSON is ignored, so newer API versions with extra
+fields decode fine. Decoded objects are treated as immutable after decode: code that needs a
+changed object builds a new one (``msgspec.structs.replace``), it never mutates a shared one,
+because the same instance lives in the informer's indexer and in handler arguments.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class OwnerReference(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
+    api_version: str = ""
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool | None = None
+
+
+class ObjectMeta(msgspec.Struct, rename="camel", omit_defaults=True):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    generation: int = 0
+    # RFC 3339 strings: parsing to datetime is deferred to the few places that compare times.
+    creation_timestamp: str | None = None
+    deletion_timestamp: str | None = None
+    labels: dict[str, str] = {}
+    annotations: dict[str, str] = {}
+    owner_references: list[OwnerReference] = []
+
+
+class ListMeta(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
+    resource_version: str = ""
+    # `continue` is a Python keyword, hence the explicit rename.
+    continue_: str = msgspec.field(default="", name="continue")
+    remaining_item_count: int | None = None
+
+
+def object_key(meta: ObjectMeta) -> str:
+    """The cache key client-go uses (MetaNamespaceKeyFunc): "ns/name", or "name" if cluster-scoped."""
+    return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
