@@ -1,0 +1,253 @@
+"""Columnar node state and the Snapshot plugins read.
+
+Contract:
+* ``NodeTable`` keeps one dense row per schedulable node (a NodeInfo whose node object exists):
+  allocatable and requested per resource column, non-zero requests, pod counts and flags, as
+  numpy arrays. ``sync(info)`` refreshes one row from its NodeInfo (O(resources)); removal swaps
+  the last row into the hole, so rows are dense and stable only *within* one scheduling cycle.
+  Plugins must not keep row numbers across cycles.
+* Resource columns: cpu (milli), memory, ephemeral-storage first; extended resources get a
+  column the first time any node or pod names them. Columns are never removed.
+* ``Snapshot`` is what a cycle sees. The scheduling cycle runs on the event loop without
+  awaiting between PreFilter and Permit, so the cache cannot change under it: the snapshot
+  therefore *views* the cache's table instead of copying it (the design's "refresh by
+  generation": derived lists such as "nodes with affinity pods" and per-label columns are
+  recomputed only when the generation they were built at is stale). Code that needs to mutate
+  node state hypothetically (preemption, nominated pods) clones NodeInfos instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from pyscheduler.cache.node_info import NodeInfo, next_generation
+from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
+from pyscheduler.model.taints import NO_EXECUTE, NO_SCHEDULE
+
+I64 = npt.NDArray[np.int64]
+BoolArr = npt.NDArray[np.bool_]
+
+BASE_RESOURCES = (CPU, MEMORY, EPHEMERAL_STORAGE)
+
+
+class NodeTable:
+    def __init__(self, capacity: int = 64) -> None:
+        self.columns: dict[str, int] = {r: i for i, r in enumerate(BASE_RESOURCES)}
+        self.n = 0
+        self.infos: list[NodeInfo] = []
+        self.index: dict[str, int] = {}
+        cap = max(capacity, 1)
+        r = len(self.columns)
+        self._alloc = np.zeros((cap, r), dtype=np.int64)
+        self._req = np.zeros((cap, r), dtype=np.int64)
+        self._nz = np.zeros((cap, 2), dtype=np.int64)
+        self._pods = np.zeros(cap, dtype=np.int64)
+        self._max_pods = np.zeros(cap, dtype=np.int64)
+        self._unschedulable = np.zeros(cap, dtype=np.bool_)
+        self._tainted = np.zeros(cap, dtype=np.bool_)
+        self._with_affinity = np.zeros(cap, dtype=np.bool_)
+        self._with_required_anti = np.zeros(cap, dtype=np.bool_)
+        # Bumped whenever membership, labels or taints change (not on pod churn): caches of
+        # label columns key on it.
+        self.topology_generation = next_generation()
+        self.generation = next_generation()
+
+    # ---- views over live rows -------------------------------------------------------------
+    @property
+    def alloc(self) -> I64:
+        return self._alloc[: self.n]
+
+    @property
+    def req(self) -> I64:
+        return self._req[: self.n]
+
+    @property
+    def nz(self) -> I64:
+        return self._nz[: self.n]
+
+    @property
+    def pod_count(self) -> I64:
+        return self._pods[: self.n]
+
+    @property
+    def max_pods(self) -> I64:
+        return self._max_pods[: self.n]
+
+    @property
+    def unschedulable(self) -> BoolArr:
+        return self._unschedulable[: self.n]
+
+    @property
+    def tainted(self) -> BoolArr:
+        """Rows whose node has at least one NoSchedule/NoExecute taint."""
+        return self._tainted[: self.n]
+
+    # ---- maintenance ----------------------------------------------------------------------
+    def column(self, resource: str) -> int:
+        """The column of a resource, adding one (zero-filled) when first seen."""
+        col = self.columns.get(resource)
+        if col is None:
+            col = len(self.columns)
+            self.columns[resource] = col
+            pad = np.zeros((self._alloc.shape[0], 1), dtype=np.int64)
+            self._alloc = np.hstack([self._alloc, pad])
+            self._req = np.hstack([self._req, pad.copy()])
+        return col
+
+    def _grow(self) -> None:
+        cap = self._alloc.shape[0] * 2
+
+        def grow(a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+            out = np.zeros((cap, *a.shape[1:]), dtype=a.dtype)
+            out[: a.shape[0]] = a
+            return out
+
+        self._alloc = grow(self._alloc)  # type: ignore[assignment]
+        self._req = grow(self._req)  # type: ignore[assignment]
+        self._nz = grow(self._nz)  # type: ignore[assignment]
+        self._pods = grow(self._pods)  # type: ignore[assignment]
+        self._max_pods = grow(self._max_pods)  # type: ignore[assignment]
+        self._unschedulable = grow(self._unschedulable)  # type: ignore[assignment]
+        self._tainted = grow(self._tainted)  # type: ignore[assignment]
+        self._with_affinity = grow(self._with_affinity)  # type: ignore[assignment]
+        self._with_required_anti = grow(self._with_required_anti)  # type: ignore[assignment]
+
+    def add(self, info: NodeInfo) -> None:
+        if info.row >= 0:
+            self.sync(info)
+            return
+        if self.n == self._alloc.shape[0]:
+            self._grow()
+        info.row = self.n
+        self.infos.append(info)
+        self.index[info.name] = self.n
+        self.n += 1
+        self.topology_generation = next_generation()
+        self.sync(info)
+
+    def remove(self, info: NodeInfo) -> None:
+        row = info.row
+        if row < 0:
+            return
+        last = self.n - 1
+        if row != last:
+            moved = self.infos[last]
+            self.infos[row] = moved
+            moved.row = row
+            self.index[moved.name] = row
+            for a in (self._alloc, self._req, self._nz, self._pods, self._max_pods,
+                      self._unschedulable, self._tainted, self._with_affinity,
+                      self._with_required_anti):
+                a[row] = a[last]
+        self.infos.pop()
+        del self.index[info.name]
+        info.row = -1
+        self.n = last
+        self.topology_generation = next_generation()
+        self.generation = next_generation()
+
+    def sync(self, info: NodeInfo, *, topology_changed: bool = False) -> None:
+        """Copy one NodeInfo's numbers into its row."""
+        row = info.row
+        if row < 0:
+            return
+        for name in info.allocatable:
+            if name not in self.columns and name != PODS:
+                self.column(name)
+        for name in info.requested:
+            if name not in self.columns and name != PODS:
+                self.column(name)
+        alloc_row = self._alloc[row]
+        req_row = self._req[row]
+        alloc_row[:] = 0
+        req_row[:] = 0
+        cols = self.columns
+        for name, v in info.allocatable.items():
+            c = cols.get(name)
+            if c is not None:
+                alloc_row[c] = v
+        for name, v in info.requested.items():
+            c = cols.get(name)
+            if c is not None:
+                req_row[c] = v
+        self._nz[row, 0] = info.non_zero_cpu
+        self._nz[row, 1] = info.non_zero_mem
+        self._pods[row] = len(info.pods)
+        self._max_pods[row] = info.allowed_pod_number
+        node = info.node
+        self._unschedulable[row] = bool(node is not None and node.spec.unschedulable)
+        self._tainted[row] = bool(
+            node is not None
+            and any(t.effect in (NO_SCHEDULE, NO_EXECUTE) for t in node.spec.taints)
+        )
+        self._with_affinity[row] = info.pods_with_affinity > 0
+        self._with_required_anti[row] = info.pods_with_required_anti_affinity > 0
+        if topology_changed:
+            self.topology_generation = next_generation()
+        self.generation = next_generation()
+
+
+class Snapshot:
+    """What one scheduling cycle reads: node rows, NodeInfos and derived lists."""
+
+    def __init__(self, table: NodeTable | None = None) -> None:
+        self.table = table if table is not None else NodeTable()
+        self._label_cols: dict[str, npt.NDArray[np.object_]] = {}
+        self._label_gen = -1
+        self._affinity_gen = -1
+        self._with_affinity: list[NodeInfo] = []
+        self._with_required_anti: list[NodeInfo] = []
+
+    @property
+    def num_nodes(self) -> int:
+        return self.table.n
+
+    @property
+    def node_infos(self) -> list[NodeInfo]:
+        return self.table.infos
+
+    def __iter__(self) -> Iterator[NodeInfo]:
+        return iter(self.table.infos)
+
+    def get(self, name: str) -> NodeInfo | None:
+        row = self.table.index.get(name)
+        return None if row is None else self.table.infos[row]
+
+    def all_rows(self) -> I64:
+        return np.arange(self.table.n, dtype=np.int64)
+
+    def label_column(self, key: str) -> npt.NDArray[np.object_]:
+        """Each row's value of node label ``key`` (None when absent), cached per topology."""
+        if self._label_gen != self.table.topology_generation:
+            self._label_cols.clear()
+            self._label_gen = self.table.topology_generation
+        col = self._label_cols.get(key)
+        if col is None:
+            col = np.empty(self.table.n, dtype=object)
+            for i, info in enumerate(self.table.infos):
+                col[i] = info.labels.get(key)
+            self._label_cols[key] = col
+        return col
+
+    def _refresh_affinity_lists(self) -> None:
+        if self._affinity_gen == self.table.generation:
+            return
+        t = self.table
+        self._with_affinity = [t.infos[i] for i in np.flatnonzero(t._with_affinity[: t.n])]
+        self._with_required_anti = [
+            t.infos[i] for i in np.flatnonzero(t._with_required_anti[: t.n])
+        ]
+        self._affinity_gen = self.table.generation
+
+    @property
+    def have_pods_with_affinity(self) -> list[NodeInfo]:
+        self._refresh_affinity_lists()
+        return self._with_affinity
+
+    @property
+    def have_pods_with_required_anti_affinity(self) -> list[NodeInfo]:
+        self._refresh_affinity_lists()
+        return self._with_required_anti

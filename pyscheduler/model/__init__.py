@@ -1,0 +1,1 @@
+"""Compact typed objects decoded from API JSON (partial msgspec schemas) and their helpers."""
