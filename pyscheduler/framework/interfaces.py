@@ -16,6 +16,7 @@ Contract:
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -229,7 +230,7 @@ class Lister(Protocol):
 
     def list(self) -> list[Any]: ...
 
-    def by_index(self, index_name: str, value: str) -> list[Any]: ...
+    def by_index(self, index_name: str, value: str) -> builtins.list[Any]: ...
 
 
 class Handle(Protocol):
