@@ -1,0 +1,573 @@
+"""Framework runtime: runs one profile's plugins at each extension point.
+
+Contract:
+* Filtering runs plugin by plugin over the remaining candidate rows: a batch plugin sees all of
+  them at once, a per-node plugin is called per row. A row rejected by one plugin is not shown
+  to later ones, as upstream stops at the first failing filter per node, so the reasons users
+  see are upstream's ("0/N nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated
+  taint {k: v}.").
+* Rows that carry nominated pods of equal or higher priority are re-checked per node twice
+  (with and without those pods), as upstream's RunFilterPluginsWithNominatedPods.
+* percentageOfNodesToScore, when set, stops at the upstream-computed number of feasible nodes,
+  starting at a rotating offset; when unset every node is evaluated.
+* Scores: raw scores per plugin, NormalizeScore in place, times the weight, summed; the host is
+  a uniformly random one among the best (reservoir-equivalent).
+* ``scheduler_framework_extension_point_duration_seconds{extension_point,status,profile}`` is
+  observed for every point run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import structlog
+
+from pyscheduler.cache.node_info import NodeInfo
+from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import (
+    I64,
+    BatchFilterPlugin,
+    BatchScorePlugin,
+    BindPlugin,
+    EnqueueExtensions,
+    FilterPlugin,
+    NormalizeScorePlugin,
+    PermitPlugin,
+    Plugin,
+    PostBindPlugin,
+    PostFilterPlugin,
+    PostFilterResult,
+    PreBindPlugin,
+    PreEnqueuePlugin,
+    PreFilterPlugin,
+    PreFilterResult,
+    PreScorePlugin,
+    QueueSortPlugin,
+    ReservePlugin,
+    ScorePlugin,
+)
+from pyscheduler.framework.status import Code, Status
+from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
+from pyscheduler.metrics import EXTENSION_POINT_DURATION
+
+log = structlog.get_logger(__name__)
+
+NO_NODE_AVAILABLE_MSG = "0/{} nodes are available"
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
+
+EXTENSION_POINTS = (
+    "preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore", "score",
+    "reserve", "permit", "preBind", "bind", "postBind",
+)
+
+_POINT_PROTOCOLS: dict[str, type] = {
+    "preEnqueue": PreEnqueuePlugin,
+    "queueSort": QueueSortPlugin,
+    "preFilter": PreFilterPlugin,
+    "filter": FilterPlugin,
+    "postFilter": PostFilterPlugin,
+    "preScore": PreScorePlugin,
+    "score": ScorePlugin,
+    "reserve": ReservePlugin,
+    "permit": PermitPlugin,
+    "preBind": PreBindPlugin,
+    "bind": BindPlugin,
+    "postBind": PostBindPlugin,
+}
+
+
+def implemented_points(plugin: Plugin) -> list[str]:
+    """Extension points a plugin instance implements (multiPoint expansion)."""
+    return [p for p, proto in _POINT_PROTOCOLS.items() if isinstance(plugin, proto)]
+
+
+@dataclass(slots=True)
+class Diagnosis:
+    """Why a pod did not fit (upstream framework.Diagnosis), built for users and preemption."""
+
+    num_all_nodes: int = 0
+    # reason -> number of nodes that gave it
+    reasons: Counter[str] = field(default_factory=Counter)
+    # names of nodes that were rejected with a *resolvable* status (preemption candidates)
+    resolvable_nodes: list[str] = field(default_factory=list)
+    unschedulable_plugins: set[str] = field(default_factory=set)
+    pending_plugins: set[str] = field(default_factory=set)
+    pre_filter_msg: str = ""
+    post_filter_msg: str = ""
+    # nodes whose status code is known; absent nodes carry ``absent_status``
+    evaluated: int = 0
+    absent_reason: str = ""
+
+    def message(self) -> str:
+        msg = NO_NODE_AVAILABLE_MSG.format(self.num_all_nodes) + ":"
+        if self.pre_filter_msg:
+            msg += f" {self.pre_filter_msg}."
+        else:
+            counts = Counter(self.reasons)
+            absent = self.num_all_nodes - self.evaluated
+            if absent > 0 and self.absent_reason:
+                counts[self.absent_reason] += absent
+            parts = sorted(f"{n} {r}" for r, n in counts.items())
+            if parts:
+                msg += " " + ", ".join(parts) + "."
+        if self.post_filter_msg:
+            msg += f" {self.post_filter_msg}."
+        return msg
+
+
+class FitError(Exception):
+    def __init__(self, pod: PodInfo, diagnosis: Diagnosis) -> None:
+        super().__init__(diagnosis.message())
+        self.pod = pod
+        self.diagnosis = diagnosis
+
+
+def num_feasible_nodes_to_find(percentage: int | None, num_all_nodes: int) -> int:
+    """Upstream numFeasibleNodesToFind; ``None`` (pyscheduler's default) means all nodes."""
+    if percentage is None or percentage >= 100 or num_all_nodes < MIN_FEASIBLE_NODES_TO_FIND:
+        return num_all_nodes
+    adaptive = percentage
+    if adaptive == 0:
+        adaptive = 50 - num_all_nodes // 125
+        if adaptive < MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND:
+            adaptive = MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND
+    n = num_all_nodes * adaptive // 100
+    return max(n, MIN_FEASIBLE_NODES_TO_FIND)
+
+
+NominatedPodsFn = Callable[[str], list[PodInfo]]
+
+
+class Framework:
+    """One profile: its plugins per extension point, weights, and the cycle helpers."""
+
+    def __init__(
+        self,
+        profile_name: str,
+        plugins: dict[str, Plugin],
+        points: dict[str, list[str]],
+        weights: dict[str, int],
+        *,
+        percentage_of_nodes_to_score: int | None = None,
+        nominated_pods: NominatedPodsFn | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.profile_name = profile_name
+        self.plugins = plugins
+        self.weights = weights
+        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self.nominated_pods = nominated_pods or (lambda _node: [])
+        self.rng = rng or random.Random()
+        self.next_start_row = 0
+
+        def pick(point: str, proto: type) -> list[Any]:
+            out = []
+            for name in points.get(point, []):
+                p = plugins[name]
+                if not isinstance(p, proto):
+                    raise ValueError(f"plugin {name!r} does not implement {point}")
+                out.append(p)
+            return out
+
+        self.pre_enqueue: list[PreEnqueuePlugin] = pick("preEnqueue", PreEnqueuePlugin)
+        qs: list[QueueSortPlugin] = pick("queueSort", QueueSortPlugin)
+        if len(qs) != 1:
+            raise ValueError(f"exactly one queueSort plugin must be enabled, got {len(qs)}")
+        self.queue_sort = qs[0]
+        self.pre_filter: list[PreFilterPlugin] = pick("preFilter", PreFilterPlugin)
+        self.filter: list[FilterPlugin] = pick("filter", FilterPlugin)
+        self.post_filter: list[PostFilterPlugin] = pick("postFilter", PostFilterPlugin)
+        self.pre_score: list[PreScorePlugin] = pick("preScore", PreScorePlugin)
+        self.score: list[ScorePlugin] = pick("score", ScorePlugin)
+        self.reserve: list[ReservePlugin] = pick("reserve", ReservePlugin)
+        self.permit: list[PermitPlugin] = pick("permit", PermitPlugin)
+        self.pre_bind: list[PreBindPlugin] = pick("preBind", PreBindPlugin)
+        self.bind: list[BindPlugin] = pick("bind", BindPlugin)
+        self.post_bind: list[PostBindPlugin] = pick("postBind", PostBindPlugin)
+        if not self.bind:
+            raise ValueError("at least one bind plugin must be enabled")
+
+    # ---- queue-facing ---------------------------------------------------------------------
+    def less(self, a: QueuedPodInfo, b: QueuedPodInfo) -> bool:
+        return self.queue_sort.less(a, b)
+
+    def pre_enqueue_plugins(self) -> dict[str, PreEnqueuePlugin]:
+        return {p.name: p for p in self.pre_enqueue}
+
+    def events_by_plugin(self) -> dict[str, list[ClusterEventWithHint]]:
+        out: dict[str, list[ClusterEventWithHint]] = {}
+        for name, p in self.plugins.items():
+            if isinstance(p, EnqueueExtensions):
+                out[name] = p.events_to_register()
+        return out
+
+    def _observe(self, point: str, start: float, status: Status | None) -> None:
+        code = "Success" if status is None else _code_label(status.code)
+        EXTENSION_POINT_DURATION.labels(point, code, self.profile_name).observe(
+            time.perf_counter() - start
+        )
+
+    # ---- filtering ------------------------------------------------------------------------
+    def run_pre_filter(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+    ) -> tuple[PreFilterResult | None, Status | None, set[str]]:
+        """Returns (merged result, failure status, names of plugins that narrowed nodes)."""
+        start = time.perf_counter()
+        result: PreFilterResult | None = None
+        narrowing: set[str] = set()
+        status: Status | None = None
+        for p in self.pre_filter:
+            try:
+                r, st = p.pre_filter(state, pod, snapshot)
+            except Exception as err:  # a plugin bug must fail this pod, not the scheduler
+                log.exception("preFilter plugin raised", plugin=p.name, pod=pod.key)
+                st, r = Status.as_error(err, p.name), None
+            if st is not None and st.code == Code.SKIP:
+                state.skip_filter_plugins.add(p.name)
+                continue
+            if st is not None and st.code != Code.SUCCESS:
+                status = st.with_plugin(p.name)
+                break
+            if r is not None and r.node_names is not None:
+                narrowing.add(p.name)
+                result = r if result is None else result.merge(r)
+                if not result.node_names:
+                    status = Status.unresolvable(
+                        f"node(s) didn't satisfy plugin(s) {_go_list(narrowing)} simultaneously",
+                        plugin=p.name,
+                    )
+                    break
+        self._observe("PreFilter", start, status)
+        return result, status, narrowing
+
+    def _filters(self, state: CycleState) -> list[FilterPlugin]:
+        if not state.skip_filter_plugins:
+            return self.filter
+        return [p for p in self.filter if p.name not in state.skip_filter_plugins]
+
+    def run_filter_per_node(self, state: CycleState, pod: PodInfo,
+                            node_info: NodeInfo) -> Status | None:
+        """All filters against one NodeInfo (first failure wins), as upstream RunFilterPlugins."""
+        for p in self._filters(state):
+            try:
+                st = p.filter(state, pod, node_info)
+            except Exception as err:
+                log.exception("filter plugin raised", plugin=p.name, pod=pod.key)
+                return Status.as_error(err, p.name)
+            if st is not None and st.code != Code.SUCCESS:
+                return st.with_plugin(p.name)
+        return None
+
+    def run_filter_with_nominated_pods(self, state: CycleState, pod: PodInfo,
+                                       node_info: NodeInfo) -> Status | None:
+        """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
+        nominated = [
+            npi for npi in self.nominated_pods(node_info.name)
+            if npi.priority >= pod.priority and npi.uid != pod.uid
+        ]
+        if nominated:
+            st2 = state.clone()
+            ni2 = node_info.clone()
+            for npi in nominated:
+                ni2.add_pod(npi)
+                for p in self.pre_filter:
+                    ext = p.pre_filter_extensions()
+                    if ext is not None and p.name not in st2.skip_filter_plugins:
+                        ext.add_pod(st2, pod, npi, ni2)
+            status = self.run_filter_per_node(st2, pod, ni2)
+            if status is not None:
+                return status
+        return self.run_filter_per_node(state, pod, node_info)
+
+    def find_nodes_that_pass_filters(
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot, rows: I64,
+        diagnosis: Diagnosis,
+    ) -> I64:
+        """Feasible rows among ``rows`` (in the given order), filling ``diagnosis``."""
+        start = time.perf_counter()
+        n_find = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, len(rows))
+        remaining = rows
+        infos = snapshot.node_infos
+        # Nominated pods change the answer on their nodes: those rows go through the slow path.
+        nominated_rows = self._rows_with_nominated(pod, snapshot)
+        if nominated_rows:
+            mask = np.isin(remaining, np.fromiter(nominated_rows, dtype=np.int64))
+            slow = remaining[mask]
+            remaining = remaining[~mask]
+        else:
+            slow = remaining[:0]
+        for p in self._filters(state):
+            if len(remaining) == 0:
+                break
+            if isinstance(p, BatchFilterPlugin):
+                try:
+                    verdict = p.filter_nodes(state, pod, snapshot, remaining)
+                except Exception as err:
+                    log.exception("filter plugin raised", plugin=p.name, pod=pod.key)
+                    raise _PluginError(Status.as_error(err, p.name)) from err
+                if verdict is None:
+                    continue
+                failed = ~verdict.passed
+                if failed.any():
+                    diagnosis.unschedulable_plugins.add(p.name)
+                    resolvable = np.zeros(len(remaining), dtype=np.bool_)
+                    for f in verdict.failures:
+                        hit = f.mask & failed
+                        cnt = int(hit.sum())
+                        if cnt:
+                            diagnosis.reasons[f.reason] += cnt
+                            if f.code == Code.UNSCHEDULABLE:
+                                resolvable |= hit
+                            elif f.code == Code.ERROR:
+                                raise _PluginError(Status(Code.ERROR, [f.reason], p.name))
+                    # a node counts as resolvable only if none of its reasons is unresolvable
+                    for f in verdict.failures:
+                        if f.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                            resolvable &= ~f.mask
+                    for r in remaining[resolvable & failed]:
+                        diagnosis.resolvable_nodes.append(infos[r].name)
+                    remaining = remaining[verdict.passed]
+            else:
+                keep = np.ones(len(remaining), dtype=np.bool_)
+                for i, r in enumerate(remaining):
+                    try:
+                        st = p.filter(state, pod, infos[r])
+                    except Exception as err:
+                        log.exception("filter plugin raised", plugin=p.name, pod=pod.key)
+                        raise _PluginError(Status.as_error(err, p.name)) from err
+                    if st is not None and st.code != Code.SUCCESS:
+                        self._record(diagnosis, st.with_plugin(p.name), infos[r].name)
+                        keep[i] = False
+                remaining = remaining[keep]
+        feasible_parts = [remaining]
+        for r in slow:
+            st = self.run_filter_with_nominated_pods(state, pod, infos[r])
+            if st is None:
+                feasible_parts.append(np.array([r], dtype=np.int64))
+            else:
+                self._record(diagnosis, st, infos[r].name)
+        feasible = np.concatenate(feasible_parts) if len(feasible_parts) > 1 else remaining
+        if len(slow):
+            # keep the caller's row order (the rotation) for the percentage cut-off below
+            order = {int(r): i for i, r in enumerate(rows)}
+            feasible = np.array(sorted(feasible.tolist(), key=order.__getitem__), dtype=np.int64)
+        if len(feasible) > n_find:
+            feasible = feasible[:n_find]
+        diagnosis.evaluated += len(rows)
+        self._observe("Filter", start, None)
+        return feasible
+
+    @staticmethod
+    def _record(diagnosis: Diagnosis, st: Status, node: str) -> None:
+        if st.code == Code.ERROR:
+            raise _PluginError(st)
+        for reason in st.reasons:
+            diagnosis.reasons[reason] += 1
+        if st.plugin:
+            if st.code == Code.PENDING:
+                diagnosis.pending_plugins.add(st.plugin)
+            else:
+                diagnosis.unschedulable_plugins.add(st.plugin)
+        if st.code == Code.UNSCHEDULABLE:
+            diagnosis.resolvable_nodes.append(node)
+
+    def _rows_with_nominated(self, pod: PodInfo, snapshot: Snapshot) -> set[int]:
+        rows: set[int] = set()
+        index = snapshot.table.index
+        for node_name, pods in self._nominated_by_node().items():
+            if any(p.priority >= pod.priority and p.uid != pod.uid for p in pods):
+                r = index.get(node_name)
+                if r is not None:
+                    rows.add(r)
+        return rows
+
+    def _nominated_by_node(self) -> dict[str, list[PodInfo]]:
+        fn = getattr(self.nominated_pods, "all_by_node", None)
+        if fn is None:
+            return {}
+        result: dict[str, list[PodInfo]] = fn()
+        return result
+
+    def run_post_filter(self, state: CycleState, pod: PodInfo,
+                        diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
+        start = time.perf_counter()
+        last: Status | None = Status.unschedulable()
+        result: PostFilterResult | None = None
+        msgs: list[str] = []
+        for p in self.post_filter:
+            try:
+                r, st = p.post_filter(state, pod, diagnosis)
+            except Exception as err:
+                log.exception("postFilter plugin raised", plugin=p.name, pod=pod.key)
+                r, st = None, Status.as_error(err, p.name)
+            if st is None or st.code == Code.SUCCESS:
+                result, last = r, None
+                break
+            if st.code != Code.UNSCHEDULABLE and st.code != Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                last = st.with_plugin(p.name)
+                break
+            if st.reasons:
+                msgs.append(st.message())
+            last = st.with_plugin(p.name)
+        if msgs:
+            diagnosis.post_filter_msg = "; ".join(msgs)
+        self._observe("PostFilter", start, last)
+        return result, last
+
+    # ---- scoring --------------------------------------------------------------------------
+    def run_pre_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
+                      rows: I64) -> Status | None:
+        start = time.perf_counter()
+        status: Status | None = None
+        for p in self.pre_score:
+            st = p.pre_score(state, pod, snapshot, rows)
+            if st is not None and st.code == Code.SKIP:
+                state.skip_score_plugins.add(p.name)
+                continue
+            if st is not None and st.code != Code.SUCCESS:
+                status = st.with_plugin(p.name)
+                break
+        self._observe("PreScore", start, status)
+        return status
+
+    def run_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
+                  rows: I64) -> I64:
+        """Weighted total score per feasible row."""
+        start = time.perf_counter()
+        total = np.zeros(len(rows), dtype=np.int64)
+        infos = snapshot.node_infos
+        for p in self.score:
+            if p.name in state.skip_score_plugins:
+                continue
+            if isinstance(p, BatchScorePlugin):
+                raw = np.asarray(p.score_nodes(state, pod, snapshot, rows), dtype=np.int64)
+            else:
+                raw = np.fromiter(
+                    (p.score(state, pod, infos[r]) for r in rows), dtype=np.int64, count=len(rows)
+                )
+            if isinstance(p, NormalizeScorePlugin):
+                p.normalize_score(state, pod, raw)
+            total += raw * self.weights.get(p.name, 1)
+        self._observe("Score", start, None)
+        return total
+
+    def select_host(self, snapshot: Snapshot, rows: I64, scores: I64) -> str:
+        best = np.flatnonzero(scores == scores.max())
+        pick = int(best[0]) if len(best) == 1 else int(best[self.rng.randrange(len(best))])
+        return snapshot.node_infos[int(rows[pick])].name
+
+    # ---- reserve / permit -----------------------------------------------------------------
+    def run_reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        start = time.perf_counter()
+        status: Status | None = None
+        for p in self.reserve:
+            try:
+                st = p.reserve(state, pod, node)
+            except Exception as err:
+                st = Status.as_error(err, p.name)
+            if st is not None and st.code != Code.SUCCESS:
+                status = st.with_plugin(p.name)
+                break
+        self._observe("Reserve", start, status)
+        return status
+
+    def run_unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        # Reverse order, as upstream, and every plugin runs even if one raises.
+        for p in reversed(self.reserve):
+            try:
+                p.unreserve(state, pod, node)
+            except Exception:
+                log.exception("unreserve plugin raised", plugin=p.name, pod=pod.key)
+
+    def run_permit(self, state: CycleState, pod: PodInfo,
+                   node: str) -> tuple[Status | None, dict[str, float]]:
+        """(status, plugin -> wait timeout). A non-empty dict with a None status means Wait."""
+        start = time.perf_counter()
+        waits: dict[str, float] = {}
+        status: Status | None = None
+        for p in self.permit:
+            try:
+                st, timeout = p.permit(state, pod, node)
+            except Exception as err:
+                st, timeout = Status.as_error(err, p.name), 0.0
+            if st is None or st.code == Code.SUCCESS:
+                continue
+            if st.code == Code.WAIT:
+                waits[p.name] = min(timeout, 15 * 60.0)  # upstream caps at maxTimeout 15 min
+                continue
+            status = st.with_plugin(p.name)
+            break
+        self._observe("Permit", start, status)
+        return status, waits
+
+    async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        start = time.perf_counter()
+        status: Status | None = None
+        for p in self.pre_bind:
+            try:
+                st = await p.pre_bind(state, pod, node)
+            except Exception as err:
+                st = Status.as_error(err, p.name)
+            if st is not None and st.code != Code.SUCCESS:
+                status = st.with_plugin(p.name)
+                break
+        self._observe("PreBind", start, status)
+        return status
+
+    async def run_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        start = time.perf_counter()
+        status: Status | None = Status(Code.SKIP)
+        for p in self.bind:
+            try:
+                st = await p.bind(state, pod, node)
+            except Exception as err:
+                st = Status.as_error(err, p.name)
+            if st is not None and st.code == Code.SKIP:
+                continue
+            status = None if st is None or st.code == Code.SUCCESS else st.with_plugin(p.name)
+            break
+        if status is not None and status.code == Code.SKIP:
+            status = Status(Code.ERROR, ["no bind plugin bound the pod"])
+        self._observe("Bind", start, status)
+        return status
+
+    def run_post_bind(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        for p in self.post_bind:
+            try:
+                p.post_bind(state, pod, node)
+            except Exception:
+                log.exception("postBind plugin raised", plugin=p.name, pod=pod.key)
+
+
+class _PluginError(Exception):
+    def __init__(self, status: Status) -> None:
+        super().__init__(status.message())
+        self.status = status
+
+
+PluginError = _PluginError
+
+
+def _code_label(code: Code) -> str:
+    return {
+        Code.SUCCESS: "Success",
+        Code.ERROR: "Error",
+        Code.UNSCHEDULABLE: "Unschedulable",
+        Code.UNSCHEDULABLE_AND_UNRESOLVABLE: "UnschedulableAndUnresolvable",
+        Code.WAIT: "Wait",
+        Code.SKIP: "Skip",
+        Code.PENDING: "Pending",
+    }[code]
+
+
+def _go_list(names: Iterable[str]) -> str:
+    """Format like Go's %v of a sorted []string: [a b c]."""
+    return "[" + " ".join(sorted(names)) + "]"
