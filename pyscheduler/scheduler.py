@@ -1,0 +1,344 @@
+"""schedule_one and the binding cycle (upstream pkg/scheduler/schedule_one.go).
+
+Contract:
+* One scheduling cycle at a time: ``schedule_one`` pops a pod and runs PreFilter through Permit
+  *without awaiting*, so the cache and snapshot cannot change under it (see cache/snapshot.py).
+  It then assumes the pod in the cache and hands it to a binding task; binding tasks run
+  concurrently (bounded by the API dispatcher's QPS), the next cycle starts at once.
+* Failure: unreserve, forget the assumed pod, then ``handle_failure``: if the pod is gone from
+  the informer (deleted) or already has a node (bound by anyone), it is dropped; otherwise it is
+  requeued (unschedulable pool or backoff) and reported: Warning event FailedScheduling with
+  upstream's message and PodScheduled=False (reason Unschedulable or SchedulerError).
+* Success: Normal event Scheduled "Successfully assigned ns/name to node".
+* ``queue.done(uid)`` is called only when the pod's attempt fully ends (after binding), so
+  cluster events during binding are still seen by the queue's in-flight bookkeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import structlog
+
+from pyscheduler import metrics
+from pyscheduler.cache.cache import CacheError, SchedulerCache
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.runtime import Diagnosis, FitError, Framework, PluginError
+from pyscheduler.framework.status import Code, Status
+from pyscheduler.framework.types import PodInfo, QueuedPodInfo
+from pyscheduler.model.pod import Pod
+
+log = structlog.get_logger(__name__)
+
+REASON_UNSCHEDULABLE = "Unschedulable"
+REASON_SCHEDULER_ERROR = "SchedulerError"
+
+
+@dataclass(slots=True)
+class ScheduleResult:
+    suggested_host: str
+    evaluated_nodes: int
+    feasible_nodes: int
+
+
+class Reporter(Protocol):
+    """Where users learn the outcome: events and the PodScheduled condition."""
+
+    def scheduled(self, pod: Pod, node: str) -> None: ...
+
+    def failed(self, pod: Pod, reason: str, message: str, nominated_node: str | None) -> None: ...
+
+
+class Queue(Protocol):
+    def done(self, uid: str) -> None: ...
+
+    def scheduling_cycle(self) -> int: ...
+
+    def add_unschedulable_if_not_present(self, qpi: QueuedPodInfo, cycle: int) -> None: ...
+
+    async def pop(self) -> QueuedPodInfo | None: ...
+
+
+class NominatorLike(Protocol):
+    def add_nominated_pod(self, pod_info: PodInfo, node_name: str) -> None: ...
+
+    def delete_nominated_pod_if_exists(self, pod: Pod) -> None: ...
+
+
+PodGetter = Callable[[str], Pod | None]  # "ns/name" -> latest pod from the informer
+
+
+@dataclass(slots=True)
+class WaitingPod:
+    """A pod held at Permit; plugins allow or reject it through the scheduler."""
+
+    pod_info: PodInfo
+    pending: dict[str, float]
+    future: asyncio.Future[Status | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    def allow(self, plugin: str) -> None:
+        self.pending.pop(plugin, None)
+        if not self.pending and not self.future.done():
+            self.future.set_result(None)
+
+    def reject(self, plugin: str, msg: str) -> None:
+        if not self.future.done():
+            self.future.set_result(Status.unschedulable(msg, plugin=plugin))
+
+
+class Scheduler:
+    def __init__(
+        self,
+        cache: SchedulerCache,
+        queue: Queue,
+        frameworks: dict[str, Framework],
+        reporter: Reporter,
+        get_pod: PodGetter,
+        nominator: NominatorLike | None = None,
+    ) -> None:
+        self.cache = cache
+        self.queue = queue
+        self.frameworks = frameworks
+        self.reporter = reporter
+        self.get_pod = get_pod
+        self.nominator = nominator
+        self.waiting_pods: dict[str, WaitingPod] = {}
+        self.binding_tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    # ---- main loop ------------------------------------------------------------------------
+    async def run(self) -> None:
+        while not self._stopping:
+            qpi = await self.queue.pop()
+            if qpi is None:
+                break
+            try:
+                self.schedule_one(qpi)
+            except Exception:  # never let one pod kill the loop
+                log.exception("unexpected error scheduling pod", pod=qpi.key)
+                self.queue.done(qpi.uid)
+            # Give binding tasks and informer handlers a turn between cycles.
+            await asyncio.sleep(0)
+
+    async def drain(self, grace: float = 30.0) -> None:
+        """Stop taking pods and wait for in-flight binds (SIGTERM path): nothing half-done."""
+        self._stopping = True
+        for wp in self.waiting_pods.values():
+            wp.reject("", "scheduler is shutting down")
+        if self.binding_tasks:
+            await asyncio.wait(set(self.binding_tasks), timeout=grace)
+
+    def schedule_one(self, qpi: QueuedPodInfo) -> None:
+        pi = qpi.pod_info
+        pod = pi.pod
+        fwk = self.frameworks.get(pod.spec.scheduler_name)
+        if fwk is None:
+            log.error("no profile for pod's schedulerName", pod=pi.key,
+                      scheduler_name=pod.spec.scheduler_name)
+            self.queue.done(pi.uid)
+            return
+        if pod.metadata.deletion_timestamp is not None or self.cache.is_assumed(pi.uid):
+            # Upstream skipPodSchedule: being deleted, or already assumed by an earlier cycle.
+            self.queue.done(pi.uid)
+            return
+        bound = log.bind(pod=pi.key)
+        start = time.perf_counter()
+        state = CycleState()
+        cycle = self.queue.scheduling_cycle()
+        try:
+            result = self.schedule_pod(fwk, state, pi)
+        except FitError as fe:
+            nominated = self._post_filter(fwk, state, pi, fe.diagnosis)
+            qpi.unschedulable_plugins = set(fe.diagnosis.unschedulable_plugins)
+            qpi.pending_plugins = set(fe.diagnosis.pending_plugins)
+            self._fail(fwk, qpi, cycle, REASON_UNSCHEDULABLE, fe.diagnosis.message(),
+                       nominated, start, "unschedulable")
+            bound.debug("unschedulable", message=fe.diagnosis.message())
+            return
+        except PluginError as pe:
+            self._fail(fwk, qpi, cycle, REASON_SCHEDULER_ERROR, pe.status.message(), None,
+                       start, "error")
+            return
+        host = result.suggested_host
+        try:
+            self.cache.assume_pod(pi, host)
+        except CacheError as err:
+            self._fail(fwk, qpi, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
+            return
+        st = fwk.run_reserve(state, pi, host)
+        if st is not None:
+            self._undo(fwk, state, pi, host)
+            self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))
+            return
+        st, waits = fwk.run_permit(state, pi, host)
+        if st is not None:
+            self._undo(fwk, state, pi, host)
+            self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))
+            return
+        if self.nominator is not None:
+            # The pod goes to the binding cycle: it no longer needs its nomination.
+            self.nominator.delete_nominated_pod_if_exists(pod)
+        task = asyncio.get_running_loop().create_task(
+            self.binding_cycle(fwk, state, qpi, host, waits, start, cycle),
+            name=f"bind {pi.key}",
+        )
+        self.binding_tasks.add(task)
+        task.add_done_callback(self.binding_tasks.discard)
+
+    def schedule_pod(self, fwk: Framework, state: CycleState, pi: PodInfo) -> ScheduleResult:
+        """Upstream schedulePod: filter, then score and pick; raises FitError."""
+        start = time.perf_counter()
+        snapshot = self.cache.update_snapshot()
+        n = snapshot.num_nodes
+        diagnosis = Diagnosis(num_all_nodes=n)
+        if n == 0:
+            raise FitError(pi, diagnosis)
+        pre_res, st, narrowing = fwk.run_pre_filter(state, pi, snapshot)
+        if st is not None:
+            if st.code == Code.ERROR:
+                raise PluginError(st)
+            diagnosis.pre_filter_msg = st.message()
+            if st.plugin:
+                diagnosis.unschedulable_plugins.add(st.plugin)
+            raise FitError(pi, diagnosis)
+        # A pod nominated earlier tries its nominated node first (evaluateNominatedNode).
+        nnn = pi.pod.status.nominated_node_name
+        if nnn and pre_res is None:
+            info = snapshot.get(nnn)
+            if info is not None and fwk.run_filter_with_nominated_pods(state, pi, info) is None:
+                return ScheduleResult(nnn, 1, 1)
+        if pre_res is not None and pre_res.node_names is not None:
+            index = snapshot.table.index
+            rows = np.fromiter(
+                (index[name] for name in sorted(pre_res.node_names) if name in index),
+                dtype=np.int64,
+            )
+            diagnosis.absent_reason = (
+                "node(s) didn't satisfy plugin(s) [" + " ".join(sorted(narrowing)) + "]"
+            )
+        else:
+            rows = np.roll(snapshot.all_rows(), -(fwk.next_start_row % n))
+        feasible = fwk.find_nodes_that_pass_filters(state, pi, snapshot, rows, diagnosis)
+        if fwk.percentage_of_nodes_to_score is not None and len(rows) == n:
+            fwk.next_start_row = (fwk.next_start_row + len(rows)) % n
+        if len(feasible) == 0:
+            raise FitError(pi, diagnosis)
+        if len(feasible) == 1:
+            host = snapshot.node_infos[int(feasible[0])].name
+            metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
+            return ScheduleResult(host, diagnosis.evaluated, 1)
+        st = fwk.run_pre_score(state, pi, snapshot, feasible)
+        if st is not None:
+            raise PluginError(st)
+        scores = fwk.run_score(state, pi, snapshot, feasible)
+        host = fwk.select_host(snapshot, feasible, scores)
+        metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
+        return ScheduleResult(host, diagnosis.evaluated, len(feasible))
+
+    def _post_filter(self, fwk: Framework, state: CycleState, pi: PodInfo,
+                     diagnosis: Diagnosis) -> str | None:
+        if not fwk.post_filter:
+            return None
+        result, st = fwk.run_post_filter(state, pi, diagnosis)
+        if st is None and result is not None and result.nominated_node_name:
+            if self.nominator is not None:
+                self.nominator.add_nominated_pod(pi, result.nominated_node_name)
+            return result.nominated_node_name
+        return None
+
+    # ---- binding cycle --------------------------------------------------------------------
+    async def binding_cycle(self, fwk: Framework, state: CycleState, qpi: QueuedPodInfo,
+                            host: str, waits: dict[str, float], start: float,
+                            cycle: int) -> None:
+        pi = qpi.pod_info
+        metrics.GOROUTINES.labels("binding").inc()
+        try:
+            st: Status | None = None
+            if waits:
+                st = await self._wait_on_permit(pi, waits)
+            if st is None:
+                st = await fwk.run_pre_bind(state, pi, host)
+            if st is None:
+                st = await fwk.run_bind(state, pi, host)
+            if st is not None:
+                self._undo(fwk, state, pi, host)
+                self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))
+                return
+            self.cache.finish_binding(pi.uid)
+            elapsed = time.perf_counter() - start
+            metrics.SCHEDULE_ATTEMPTS.labels("scheduled", fwk.profile_name).inc()
+            metrics.SCHEDULING_ATTEMPT_DURATION.labels("scheduled", fwk.profile_name).observe(
+                elapsed
+            )
+            metrics.POD_SCHEDULING_ATTEMPTS.observe(qpi.attempts)
+            if qpi.initial_attempt_timestamp is not None:
+                metrics.POD_SCHEDULING_SLI_DURATION.labels(str(min(qpi.attempts, 15))).observe(
+                    time.monotonic() - qpi.initial_attempt_timestamp
+                )
+            self.reporter.scheduled(pi.pod, host)
+            fwk.run_post_bind(state, pi, host)
+        except Exception as err:
+            log.exception("binding cycle failed unexpectedly", pod=pi.key)
+            self._undo(fwk, state, pi, host)
+            self._fail(fwk, qpi, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
+        finally:
+            metrics.GOROUTINES.labels("binding").dec()
+            self.queue.done(pi.uid)
+
+    async def _wait_on_permit(self, pi: PodInfo, waits: dict[str, float]) -> Status | None:
+        wp = WaitingPod(pi, dict(waits))
+        self.waiting_pods[pi.uid] = wp
+        try:
+            return await asyncio.wait_for(wp.future, timeout=min(waits.values()))
+        except TimeoutError:
+            plugin = min(waits, key=waits.__getitem__)
+            return Status.unschedulable("rejected due to timeout after waiting at permit",
+                                        plugin=plugin)
+        finally:
+            self.waiting_pods.pop(pi.uid, None)
+
+    # ---- failure --------------------------------------------------------------------------
+    def _undo(self, fwk: Framework, state: CycleState, pi: PodInfo, host: str) -> None:
+        fwk.run_unreserve(state, pi, host)
+        self.cache.forget_pod(pi.uid)
+
+    @staticmethod
+    def _reason(st: Status) -> tuple[str, str]:
+        if st.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE, Code.PENDING):
+            return REASON_UNSCHEDULABLE, st.message()
+        return REASON_SCHEDULER_ERROR, st.message()
+
+    @staticmethod
+    def _result(st: Status) -> str:
+        return "unschedulable" if st.is_rejected() else "error"
+
+    def _fail(self, fwk: Framework, qpi: QueuedPodInfo, cycle: int, reason: str, message: str,
+              nominated: str | None, start: float, result: str) -> None:
+        """Upstream handleSchedulingFailure: requeue unless gone or bound, and report."""
+        metrics.SCHEDULE_ATTEMPTS.labels(result, fwk.profile_name).inc()
+        metrics.SCHEDULING_ATTEMPT_DURATION.labels(result, fwk.profile_name).observe(
+            time.perf_counter() - start
+        )
+        pi = qpi.pod_info
+        latest = self.get_pod(pi.key)
+        if latest is None or latest.metadata.uid != pi.uid:
+            log.info("pod doesn't exist in informer cache; not requeued", pod=pi.key)
+            return
+        if latest.spec.node_name:
+            log.info("pod has been assigned to a node; not requeued", pod=pi.key,
+                     node=latest.spec.node_name)
+            return
+        if latest is not pi.pod:
+            qpi.pod_info = PodInfo.of(latest)
+        if reason == REASON_SCHEDULER_ERROR:
+            # An error says nothing about which events could help: retry after backoff.
+            qpi.unschedulable_plugins = set()
+        self.queue.add_unschedulable_if_not_present(qpi, cycle)
+        self.reporter.failed(latest, reason, message, nominated)
