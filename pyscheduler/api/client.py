@@ -1,0 +1,56 @@
+"""Build a kubernetes-asyncio ApiClient from a kubeconfig or the in-cluster service account.
+
+Contract:
+- Each call returns a new ApiClient with its *own* Configuration; the library's process-wide
+  default configuration is never read or written, so several clients (say a read-only dry-run
+  client and the scheduler's own) can coexist in one process.
+- Source of credentials, in order: an explicit ``kubeconfig`` path; in-cluster config when
+  ``in_cluster`` is True, or when it is None and ``KUBERNETES_SERVICE_HOST`` is set and no
+  kubeconfig path was given; otherwise ``$KUBECONFIG`` (first entry) or ``~/.kube/config``.
+- The caller owns the client and must ``await client.close()`` (or use ``async with``).
+- QPS/burst limiting is not done here: the API writer owns the client-side rate limiter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kubernetes_asyncio.client import ApiClient, Configuration
+from kubernetes_asyncio.config import load_incluster_config, load_kube_config
+
+from pyscheduler import __version__
+
+USER_AGENT = f"pyscheduler/{__version__}"
+
+
+def _default_kubeconfig() -> str:
+    env = os.environ.get("KUBECONFIG", "")
+    first = env.split(os.pathsep)[0] if env else ""
+    return first or str(Path("~/.kube/config").expanduser())
+
+
+async def new_api_client(
+    kubeconfig: str | os.PathLike[str] | None = None,
+    *,
+    context: str | None = None,
+    in_cluster: bool | None = None,
+    user_agent: str = USER_AGENT,
+) -> ApiClient:
+    """Return a new ApiClient configured from a kubeconfig file or the in-cluster config."""
+    configuration = Configuration()
+    if in_cluster is None:
+        in_cluster = kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+    if in_cluster:
+        load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    else:
+        await load_kube_config(
+            config_file=os.fspath(kubeconfig) if kubeconfig is not None else _default_kubeconfig(),
+            context=context,
+            client_configuration=configuration,
+            # Never write refreshed tokens back into the user's kubeconfig.
+            persist_config=False,
+        )
+    client = ApiClient(configuration=configuration)
+    client.user_agent = user_agent
+    return client
