@@ -1,0 +1,154 @@
+"""What users see: events (events.k8s.io/v1) and the PodScheduled condition.
+
+Contract:
+* ``scheduled``: Normal event reason Scheduled, note "Successfully assigned ns/name to node"
+  (the Binding subresource itself sets PodScheduled=True).
+* ``failed``: Warning event reason FailedScheduling with upstream's message, and a strategic
+  merge patch of PodScheduled=False (reason Unschedulable or SchedulerError, the message) plus
+  status.nominatedNodeName when a preemption nominated a node. The patch is skipped when the
+  condition already says exactly that, so a retry storm writes nothing new.
+* Aggregation: an identical event (same pod UID, type, reason, note) seen again within
+  ``series_window`` does not create a new Event: it increments the event's ``series.count``,
+  written at most once per ``series_flush`` per event (upstream's event broadcaster keeps
+  series the same way, with a longer heartbeat).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyscheduler.api_dispatcher import ApiDispatcher
+from pyscheduler.model.pod import Pod
+
+REPORTING_CONTROLLER = "pyscheduler"
+
+
+def micro_time(ts: float | None = None) -> str:
+    """metav1.MicroTime's wire format."""
+    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def rfc3339(ts: float | None = None) -> str:
+    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class _Series:
+    name: str
+    namespace: str
+    count: int
+    first_seen: float
+    last_seen: float
+    last_flush: float
+    dirty: bool = False
+
+
+class EventReporter:
+    def __init__(self, dispatcher: ApiDispatcher, *, instance: str | None = None,
+                 series_window: float = 6 * 60.0, series_flush: float = 30.0) -> None:
+        self.dispatcher = dispatcher
+        self.instance = instance or f"{REPORTING_CONTROLLER}-{socket.gethostname()}-{os.getpid()}"
+        self.series_window = series_window
+        self.series_flush = series_flush
+        self._series: dict[tuple[str, str, str, str], _Series] = {}
+        # uid -> (reason, message, nominated) last written, to skip no-op status patches
+        self._conditions: dict[str, tuple[str, str, str | None]] = {}
+
+    # ---- Reporter protocol ----------------------------------------------------------------
+    def scheduled(self, pod: Pod, node: str) -> None:
+        m = pod.metadata
+        self._conditions.pop(m.uid, None)
+        self.event(pod, "Normal", "Scheduled", "Binding",
+                   f"Successfully assigned {m.namespace}/{m.name} to {node}")
+
+    def failed(self, pod: Pod, reason: str, message: str, nominated_node: str | None) -> None:
+        self.event(pod, "Warning", "FailedScheduling", "Scheduling", message)
+        m = pod.metadata
+        want = (reason, message, nominated_node)
+        if self._conditions.get(m.uid) == want or _condition_matches(pod, reason, message,
+                                                                       nominated_node):
+            return
+        self._conditions[m.uid] = want
+        status: dict[str, Any] = {
+            "conditions": [{
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": reason,
+                "message": message,
+                "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(),
+            }],
+        }
+        if nominated_node is not None:
+            status["nominatedNodeName"] = nominated_node
+        self.dispatcher.patch_pod_status(m.namespace, m.name, m.uid, {"status": status})
+
+    def forget(self, uid: str) -> None:
+        """The pod is gone: drop what we remember about it."""
+        self._conditions.pop(uid, None)
+        for k in [k for k in self._series if k[0] == uid]:
+            del self._series[k]
+
+    # ---- events ---------------------------------------------------------------------------
+    def event(self, pod: Pod, type_: str, reason: str, action: str, note: str) -> None:
+        m = pod.metadata
+        now = time.time()
+        key = (m.uid, type_, reason, note)
+        s = self._series.get(key)
+        if s is not None and now - s.last_seen < self.series_window:
+            s.count += 1
+            s.last_seen = now
+            s.dirty = True
+            if now - s.last_flush >= self.series_flush:
+                self._flush(s)
+            return
+        name = f"{m.name}.{secrets.token_hex(8)}"
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": m.namespace},
+            "eventTime": micro_time(now),
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self.instance,
+            "action": action,
+            "reason": reason,
+            "type": type_,
+            "note": note[:1024],
+            "regarding": {
+                "apiVersion": "v1", "kind": "Pod", "namespace": m.namespace, "name": m.name,
+                "uid": m.uid, "resourceVersion": m.resource_version,
+            },
+        }
+        self._series[key] = _Series(name, m.namespace, 1, now, now, now)
+        self.dispatcher.create_event(f"event/{name}", m.namespace, body)
+
+    def _flush(self, s: _Series) -> None:
+        s.dirty = False
+        s.last_flush = s.last_seen
+        patch = {"series": {"count": s.count, "lastObservedTime": micro_time(s.last_seen)}}
+        self.dispatcher.patch_event(f"event/{s.name}", s.namespace, s.name, patch)
+
+    def flush_all(self) -> None:
+        """Write every pending series count (periodic, and at shutdown)."""
+        for s in list(self._series.values()):
+            if s.dirty:
+                self._flush(s)
+        horizon = time.time() - self.series_window
+        for k in [k for k, s in self._series.items() if s.last_seen < horizon]:
+            del self._series[k]
+
+
+def _condition_matches(pod: Pod, reason: str, message: str, nominated: str | None) -> bool:
+    for c in pod.status.conditions:
+        if c.type == "PodScheduled":
+            same = c.status == "False" and c.reason == reason and c.message == message
+            return same and (nominated is None or pod.status.nominated_node_name == nominated)
+    return False
