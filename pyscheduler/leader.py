@@ -1,0 +1,148 @@
+"""Lease-based leader election (client-go leaderelection with a coordination.k8s.io Lease).
+
+Contract: ``acquire()`` returns once this instance holds the lease. ``keep()`` renews every
+``retry_period`` and returns (never raises) the moment the lease cannot be renewed within
+``renew_deadline`` or is taken by someone else; the caller must then stop scheduling at once
+(``pyscheduler run`` exits and lets its Deployment restart it), as upstream does. A secondary
+scheduler uses its own lease name (default "pyscheduler") so it never contends with
+kube-scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+import msgspec
+import structlog
+from kubernetes_asyncio.client import ApiClient
+
+from pyscheduler.api.errors import ApiError, ConflictError, NotFoundError
+from pyscheduler.api.raw import request_bytes
+
+log = structlog.get_logger(__name__)
+
+
+class LeaseSpec(msgspec.Struct, rename="camel", omit_defaults=True):
+    holder_identity: str | None = None
+    lease_duration_seconds: int | None = None
+    acquire_time: str | None = None
+    renew_time: str | None = None
+    lease_transitions: int | None = None
+
+
+class LeaseMeta(msgspec.Struct, rename="camel", omit_defaults=True):
+    name: str = ""
+    namespace: str = ""
+    resource_version: str = ""
+
+
+class Lease(msgspec.Struct, rename="camel", omit_defaults=True):
+    metadata: LeaseMeta = msgspec.field(default_factory=LeaseMeta)
+    spec: LeaseSpec = msgspec.field(default_factory=LeaseSpec)
+
+
+def _now() -> str:
+    return datetime.now(tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(ts: str | None) -> float:
+    if not ts:
+        return 0.0
+    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+class LeaderElector:
+    def __init__(self, client: ApiClient, *, namespace: str, name: str, identity: str,
+                 lease_duration: float = 15.0, renew_deadline: float = 10.0,
+                 retry_period: float = 2.0) -> None:
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self._observed: Lease | None = None
+        self._observed_at = 0.0
+        self.is_leader = False
+
+    @property
+    def _path(self) -> str:
+        return f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{self.name}"
+
+    async def _try(self) -> bool:
+        now_s = _now()
+        try:
+            raw = await request_bytes(self.client, "GET", self._path)
+        except NotFoundError:
+            body = {
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.name, "namespace": self.namespace},
+                "spec": {"holderIdentity": self.identity,
+                         "leaseDurationSeconds": int(self.lease_duration),
+                         "acquireTime": now_s, "renewTime": now_s, "leaseTransitions": 0},
+            }
+            path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases"
+            try:
+                await request_bytes(self.client, "POST", path, body=body)
+            except ConflictError:
+                return False
+            return True
+        lease = msgspec.json.decode(raw, type=Lease)
+        if self._observed is None or lease.spec != self._observed.spec:
+            self._observed, self._observed_at = lease, time.monotonic()
+        holder = lease.spec.holder_identity or ""
+        duration = lease.spec.lease_duration_seconds or int(self.lease_duration)
+        if holder and holder != self.identity and \
+                time.monotonic() - self._observed_at < duration:
+            return False  # someone else holds an unexpired lease
+        transitions = lease.spec.lease_transitions or 0
+        spec = {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": int(self.lease_duration),
+            "acquireTime": lease.spec.acquire_time if holder == self.identity else now_s,
+            "renewTime": now_s,
+            "leaseTransitions": transitions if holder == self.identity else transitions + 1,
+        }
+        body = {
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace,
+                         "resourceVersion": lease.metadata.resource_version},
+            "spec": spec,
+        }
+        try:
+            await request_bytes(self.client, "PUT", self._path, body=body)
+        except ConflictError:
+            return False
+        return True
+
+    async def acquire(self) -> None:
+        log.info("attempting to acquire leader lease", lease=f"{self.namespace}/{self.name}")
+        while True:
+            try:
+                if await self._try():
+                    self.is_leader = True
+                    log.info("successfully acquired lease", identity=self.identity)
+                    return
+            except ApiError as err:
+                log.warning("error acquiring lease", error=str(err))
+            await asyncio.sleep(self.retry_period)
+
+    async def keep(self) -> None:
+        """Renew until we cannot; returns when leadership is lost."""
+        last_renew = time.monotonic()
+        while True:
+            await asyncio.sleep(self.retry_period)
+            try:
+                ok = await asyncio.wait_for(self._try(), timeout=self.renew_deadline)
+            except (ApiError, TimeoutError) as err:
+                log.warning("failed to renew lease", error=str(err))
+                ok = False
+            if ok:
+                last_renew = time.monotonic()
+            elif time.monotonic() - last_renew > self.renew_deadline:
+                self.is_leader = False
+                log.error("leader election lost", identity=self.identity)
+                return
