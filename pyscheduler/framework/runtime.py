@@ -21,9 +21,9 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import structlog
@@ -143,7 +143,20 @@ def num_feasible_nodes_to_find(percentage: int | None, num_all_nodes: int) -> in
     return max(n, MIN_FEASIBLE_NODES_TO_FIND)
 
 
-NominatedPodsFn = Callable[[str], list[PodInfo]]
+class NominatorView(Protocol):
+    """The nominator as filtering sees it (queue/nominator.py implements it)."""
+
+    def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]: ...
+
+    def nominated_nodes(self) -> Iterable[str]: ...
+
+
+class _NoNominations:
+    def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        return []
+
+    def nominated_nodes(self) -> Iterable[str]:
+        return ()
 
 
 class Framework:
@@ -157,14 +170,14 @@ class Framework:
         weights: dict[str, int],
         *,
         percentage_of_nodes_to_score: int | None = None,
-        nominated_pods: NominatedPodsFn | None = None,
+        nominator: NominatorView | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.profile_name = profile_name
         self.plugins = plugins
         self.weights = weights
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
-        self.nominated_pods = nominated_pods or (lambda _node: [])
+        self.nominator: NominatorView = nominator or _NoNominations()
         self.rng = rng or random.Random()
         self.next_start_row = 0
 
@@ -270,7 +283,7 @@ class Framework:
                                        node_info: NodeInfo) -> Status | None:
         """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
         nominated = [
-            npi for npi in self.nominated_pods(node_info.name)
+            npi for npi in self.nominator.nominated_pods_for_node(node_info.name)
             if npi.priority >= pod.priority and npi.uid != pod.uid
         ]
         if nominated:
@@ -382,19 +395,13 @@ class Framework:
     def _rows_with_nominated(self, pod: PodInfo, snapshot: Snapshot) -> set[int]:
         rows: set[int] = set()
         index = snapshot.table.index
-        for node_name, pods in self._nominated_by_node().items():
+        for node_name in self.nominator.nominated_nodes():
+            pods = self.nominator.nominated_pods_for_node(node_name)
             if any(p.priority >= pod.priority and p.uid != pod.uid for p in pods):
                 r = index.get(node_name)
                 if r is not None:
                     rows.add(r)
         return rows
-
-    def _nominated_by_node(self) -> dict[str, list[PodInfo]]:
-        fn = getattr(self.nominated_pods, "all_by_node", None)
-        if fn is None:
-            return {}
-        result: dict[str, list[PodInfo]] = fn()
-        return result
 
     def run_post_filter(self, state: CycleState, pod: PodInfo,
                         diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
