@@ -1,0 +1,235 @@
+"""Assembly of a running scheduler: informers -> cache/queue -> scheduling loop -> API writes.
+
+Contract (who owns what; see docs/ARCHITECTURE.md):
+* Everything runs on one asyncio event loop. Informer handlers are plain functions called by
+  each informer's processing task; they mutate the cache and the queue synchronously, so there
+  is no locking: one handler call or one scheduling cycle runs at a time.
+* The pod informer watches all non-terminal pods (upstream's field selector). Assigned pods feed
+  the cache (all schedulers' pods take node resources); unassigned pods whose schedulerName is
+  one of our profiles feed the queue; other unassigned pods are ignored entirely.
+* Scheduling starts only after the pod and node informers have synced, so the first cycles see
+  a complete cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from kubernetes_asyncio.client import ApiClient
+
+from pyscheduler.api.listwatch import NODES, PODS, Resource
+from pyscheduler.api_dispatcher import ApiDispatcher
+from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.events import EventReporter
+from pyscheduler.framework.interfaces import Lister
+from pyscheduler.framework.runtime import Framework
+from pyscheduler.framework.types import (
+    EVENT_ASSIGNED_POD_DELETE,
+    EVENT_NODE_ADD,
+    PodInfo,
+)
+from pyscheduler.informers.factory import SharedInformerFactory
+from pyscheduler.informers.shared_informer import SharedInformer
+from pyscheduler.model.meta import object_key
+from pyscheduler.model.node import Node
+from pyscheduler.model.pod import Pod
+from pyscheduler.queue.events import node_scheduling_properties_change
+from pyscheduler.scheduler import Scheduler
+
+log = structlog.get_logger(__name__)
+
+NON_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def _node_name_index(pod: Pod) -> list[str]:
+    return [pod.spec.node_name] if pod.spec.node_name else []
+
+
+@dataclass(slots=True)
+class FrameworkHandle:
+    """What plugins get (framework.interfaces.Handle), plus the binding client."""
+
+    cache: SchedulerCache
+    profile_name: str
+    factory: SharedInformerFactory | None
+    binding_client: Any
+    listers: dict[str, Lister] = field(default_factory=dict)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.cache.snapshot
+
+    def lister(self, resource: str) -> Lister | None:
+        return self.listers.get(resource)
+
+
+class DispatcherBinder:
+    """DefaultBinder's client: POST pods/binding through the dispatcher."""
+
+    def __init__(self, dispatcher: ApiDispatcher) -> None:
+        self.dispatcher = dispatcher
+
+    async def bind(self, pod: Pod, node_name: str) -> None:
+        m = pod.metadata
+        await self.dispatcher.bind(m.namespace, m.name, m.uid, node_name)
+
+
+class SchedulerApp:
+    """Builds and runs one scheduler process against an API server."""
+
+    def __init__(self, client: ApiClient, config: Any, *, qps: float | None = None,
+                 burst: int | None = None) -> None:
+        from pyscheduler.config.build import build_frameworks
+        from pyscheduler.queue.scheduling_queue import PriorityQueue
+
+        self.client = client
+        self.config = config
+        conn = config.client_connection
+        self.dispatcher = ApiDispatcher(client, qps=qps or conn.qps, burst=burst or conn.burst)
+        self.reporter = EventReporter(self.dispatcher)
+        self.cache = SchedulerCache()
+        self.factory = SharedInformerFactory(client)
+        self.pods: SharedInformer[Pod] = self.factory.informer_for(
+            PODS, Pod, field_selector=NON_TERMINAL, indexers={"nodeName": _node_name_index}
+        )
+        self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
+        binder = DispatcherBinder(self.dispatcher)
+        from pyscheduler.queue.nominator import Nominator
+
+        self.nominator = Nominator(self._lookup_pod)
+
+        def handle_for(profile: str) -> FrameworkHandle:
+            return FrameworkHandle(self.cache, profile, self.factory, binder)
+
+        self.frameworks: dict[str, Framework] = build_frameworks(
+            config, handle_for, self.nominator
+        )
+        first = next(iter(self.frameworks.values()))
+        events: dict[str, Any] = {}
+        pre_enqueue: dict[str, Any] = {}
+        for fwk in self.frameworks.values():
+            events.update(fwk.events_by_plugin())
+            pre_enqueue.update(fwk.pre_enqueue_plugins())
+        self.queue = PriorityQueue(
+            first.less,
+            pre_enqueue_plugins=pre_enqueue,
+            events_by_plugin=events,
+            initial_backoff=float(config.pod_initial_backoff_seconds),
+            max_backoff=float(config.pod_max_backoff_seconds),
+            nominator=self.nominator,
+        )
+        self.scheduler = Scheduler(
+            self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
+            self.nominator,
+        )
+        self._wire_handlers()
+        self.synced = False
+
+    # ---- lookups --------------------------------------------------------------------------
+    def get_pod(self, key: str) -> Pod | None:
+        obj: Pod | None = self.pods.indexer.get_by_key(key)
+        return obj
+
+    def _lookup_pod(self, key: str, uid: str) -> Pod | None:
+        pod = self.get_pod(key)
+        return pod if pod is not None and pod.metadata.uid == uid else None
+
+    def responsible(self, pod: Pod) -> bool:
+        return pod.spec.scheduler_name in self.frameworks
+
+    # ---- informer handlers (upstream eventhandlers.go) ------------------------------------
+    def _wire_handlers(self) -> None:
+        self.nodes.add_event_handler(self._node_add, self._node_update, self._node_delete)
+        self.pods.add_event_handler(
+            self._assigned_add, self._assigned_update, self._assigned_delete,
+            filter=lambda p: bool(p.spec.node_name),
+        )
+        self.pods.add_event_handler(
+            self._pending_add, self._pending_update, self._pending_delete,
+            filter=lambda p: not p.spec.node_name and self.responsible(p),
+        )
+
+    def _node_add(self, node: Node) -> None:
+        self.cache.add_node(node)
+        self.queue.move_all_to_active_or_backoff(EVENT_NODE_ADD, None, node)
+
+    def _node_update(self, old: Node, new: Node) -> None:
+        self.cache.update_node(old, new)
+        for ev in node_scheduling_properties_change(new, old):
+            self.queue.move_all_to_active_or_backoff(ev, old, new)
+
+    def _node_delete(self, node: Any) -> None:
+        node = getattr(node, "obj", node)  # DeletedFinalStateUnknown carries the last state
+        self.cache.remove_node(node)
+
+    def _assigned_add(self, pod: Pod) -> None:
+        self.cache.add_pod(pod)
+        self.nominator.delete_nominated_pod_if_exists(pod)
+        self.queue.assigned_pod_added(pod)
+
+    def _assigned_update(self, old: Pod, new: Pod) -> None:
+        self.cache.update_pod(old, new)
+        self.queue.assigned_pod_updated(old, new)
+
+    def _assigned_delete(self, pod: Any) -> None:
+        pod = getattr(pod, "obj", pod)
+        self.cache.remove_pod(pod)
+        self.reporter.forget(pod.metadata.uid)
+        self.queue.move_all_to_active_or_backoff(EVENT_ASSIGNED_POD_DELETE, pod, None)
+
+    def _pending_add(self, pod: Pod) -> None:
+        self.queue.add(pod)
+
+    def _pending_update(self, old: Pod, new: Pod) -> None:
+        self.queue.update(old, new)
+
+    def _pending_delete(self, pod: Any) -> None:
+        pod = getattr(pod, "obj", pod)
+        self.queue.delete(pod)
+        self.reporter.forget(pod.metadata.uid)
+        wp = self.scheduler.waiting_pods.get(pod.metadata.uid)
+        if wp is not None:
+            wp.reject("", "pod was deleted")
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    async def start_informers(self, timeout: float = 120.0) -> None:
+        self.factory.start()
+        if not await self.factory.wait_for_cache_sync(timeout=timeout):
+            raise RuntimeError("informers did not sync")
+        self.synced = True
+        log.info("informers synced", nodes=self.cache.snapshot.num_nodes,
+                 pods=self.cache.pod_count)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schedule until ``stop`` is set, then finish in-flight binds and writes."""
+        self.dispatcher.start()
+        await self.start_informers()
+        self.queue.run()
+        loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
+        flush_task = asyncio.create_task(self._flush_events(stop), name="event-series")
+        await stop.wait()
+        log.info("stopping: finishing in-flight binds")
+        self.queue.close()
+        await self.scheduler.drain()
+        loop_task.cancel()
+        flush_task.cancel()
+        await asyncio.gather(loop_task, flush_task, return_exceptions=True)
+        self.reporter.flush_all()
+        await self.dispatcher.shutdown()
+        await self.factory.shutdown()
+
+    async def _flush_events(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(10.0)
+            self.reporter.flush_all()
+
+
+def pod_key(pod: Pod) -> str:
+    return object_key(pod.metadata)
+
+
+__all__ = ["FrameworkHandle", "PodInfo", "Resource", "SchedulerApp", "pod_key"]

@@ -1,0 +1,149 @@
+"""Command line: ``pyscheduler run | dry-run | version`` (also ``python -m pyscheduler``).
+
+Contract: ``run`` schedules until SIGTERM/SIGINT, then finishes in-flight binds and exits 0;
+losing the leader lease exits non-zero at once (the Deployment restarts us). Configuration
+errors exit 2 with the offending field named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+
+import structlog
+
+from pyscheduler import __version__
+from pyscheduler import logging as pslog
+
+log = structlog.get_logger(__name__)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyscheduler",
+        description="A secondary Kubernetes scheduler with kube-scheduler semantics.",
+    )
+    p.add_argument("--log-level", default=os.environ.get("PYSCHEDULER_LOG_LEVEL", "info"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="schedule pods whose schedulerName names one of our profiles")
+    run.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster)")
+    run.add_argument("--config", default=None,
+                     help="KubeSchedulerConfiguration YAML (default: the built-in profile)")
+    run.add_argument("--leader-elect", choices=("true", "false"), default=None,
+                     help="override leaderElection.leaderElect")
+    run.add_argument("--metrics-bind-address", default="0.0.0.0:10359",
+                     help="host:port for /healthz, /readyz and /metrics")
+    run.add_argument("--kube-api-qps", type=float, default=None)
+    run.add_argument("--kube-api-burst", type=int, default=None)
+
+    dry = sub.add_parser("dry-run", help="say where pending pods would go, and why (read-only)")
+    dry.add_argument("--kubeconfig", default=None)
+    dry.add_argument("--config", default=None)
+    dry.add_argument("--snapshot", default=None, help="offline snapshot file instead of a cluster")
+    dry.add_argument("--output", choices=("text", "json"), default="text")
+
+    sub.add_parser("version", help="print the version")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    pslog.configure(args.log_level)
+    if args.command == "version":
+        print(f"pyscheduler {__version__}")
+        return 0
+    if args.command == "run":
+        return asyncio.run(_run(args))
+    if args.command == "dry-run":
+        from pyscheduler.dryrun import main as dry_main
+
+        return dry_main(args)
+    return 2
+
+
+def _load_config(path: str | None) -> object:
+    from pyscheduler.config import ConfigError, default_config, load_config
+
+    try:
+        return load_config(path) if path else default_config()
+    except ConfigError as err:
+        print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from pyscheduler.api.client import new_api_client
+    from pyscheduler.app import SchedulerApp
+    from pyscheduler.leader import LeaderElector
+    from pyscheduler.server import HealthServer
+
+    config = _load_config(args.config)
+    client = await new_api_client(args.kubeconfig)
+    app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst)
+    le_cfg = config.leader_election  # type: ignore[attr-defined]
+    leader_elect = le_cfg.leader_elect if args.leader_elect is None else args.leader_elect == "true"
+    elector = None
+    if leader_elect:
+        elector = LeaderElector(
+            client, namespace=le_cfg.resource_namespace, name=le_cfg.resource_name,
+            identity=f"{socket.gethostname()}_{uuid.uuid4()}",
+            lease_duration=_secs(le_cfg.lease_duration),
+            renew_deadline=_secs(le_cfg.renew_deadline),
+            retry_period=_secs(le_cfg.retry_period),
+        )
+    host, _, port = args.metrics_bind_address.rpartition(":")
+    server = HealthServer(host or "0.0.0.0", int(port),
+                          ready=lambda: app.synced and (elector is None or elector.is_leader))
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    exit_code = 0
+    try:
+        if elector is not None:
+            acquire = asyncio.create_task(elector.acquire())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({acquire, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stop.is_set():
+                acquire.cancel()
+                return 0
+            stopper.cancel()
+
+            async def watch_lease() -> None:
+                nonlocal exit_code
+                await elector.keep()
+                # Lost the lease: stop scheduling at once; the Deployment restarts us.
+                exit_code = 1
+                stop.set()
+
+            lease_task = asyncio.create_task(watch_lease(), name="lease")  # noqa: F841
+        log.info("pyscheduler starting", version=__version__,
+                 profiles=sorted(app.frameworks))
+        await app.run(stop)
+    finally:
+        await server.stop()
+        await client.close()
+    return exit_code
+
+
+def _secs(v: object) -> float:
+    if isinstance(v, int | float):
+        return float(v)
+    s = str(v).strip()
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for u in ("ms", "s", "m", "h"):
+        if s.endswith(u):
+            return float(s[: -len(u)]) * units[u]
+    return float(s)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
