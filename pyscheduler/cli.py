@@ -107,6 +107,7 @@ async def _run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     exit_code = 0
+    lease_task: asyncio.Task[None] | None = None
     try:
         if elector is not None:
             acquire = asyncio.create_task(elector.acquire())
@@ -124,11 +125,13 @@ async def _run(args: argparse.Namespace) -> int:
                 exit_code = 1
                 stop.set()
 
-            lease_task = asyncio.create_task(watch_lease(), name="lease")  # noqa: F841
+            lease_task = asyncio.create_task(watch_lease(), name="lease")
         log.info("pyscheduler starting", version=__version__,
                  profiles=sorted(app.frameworks))
         await app.run(stop)
     finally:
+        if lease_task is not None:
+            lease_task.cancel()
         await server.stop()
         await client.close()
     return exit_code
