@@ -1,0 +1,116 @@
+"""Scheduler cache: UID keys, assume/confirm/forget, ghosts, and the columnar rows."""
+
+from __future__ import annotations
+
+import msgspec
+import numpy as np
+
+from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.framework.types import PodInfo
+from pyscheduler.model.node import Node
+from pyscheduler.model.pod import Pod
+
+
+def node(name: str, cpu: str = "4", mem: str = "8Gi", pods: str = "110", **extra: str) -> Node:
+    alloc = {"cpu": cpu, "memory": mem, "pods": pods, **extra}
+    return msgspec.convert(
+        {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+         "status": {"allocatable": alloc, "capacity": alloc}}, Node)
+
+
+def pod(name: str, uid: str, node_name: str = "", cpu: str = "1", mem: str = "1Gi",
+        **extra: str) -> Pod:
+    return msgspec.convert(
+        {"metadata": {"name": name, "namespace": "d", "uid": uid},
+         "spec": {"nodeName": node_name,
+                  "containers": [{"name": "c", "resources": {
+                      "requests": {"cpu": cpu, "memory": mem, **extra}}}]}}, Pod)
+
+
+def row(cache: SchedulerCache, name: str) -> int:
+    return cache.table.index[name]
+
+
+def test_assume_then_confirm_counts_once() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    p = pod("a", "u1")
+    cache.assume_pod(PodInfo.of(p), "n1")
+    r = row(cache, "n1")
+    assert cache.table.req[r, cache.table.columns["cpu"]] == 1000
+    assert cache.is_assumed("u1")
+    bound = msgspec.structs.replace(p, spec=msgspec.structs.replace(p.spec, node_name="n1"))
+    cache.add_pod(bound)  # the informer's add confirms
+    assert not cache.is_assumed("u1")
+    assert cache.table.req[r, cache.table.columns["cpu"]] == 1000
+    assert cache.table.pod_count[r] == 1
+
+
+def test_forget_releases_resources() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    cache.assume_pod(PodInfo.of(pod("a", "u1")), "n1")
+    cache.forget_pod("u1")
+    r = row(cache, "n1")
+    assert cache.table.req[r].sum() == 0 and cache.table.pod_count[r] == 0
+
+
+def test_same_name_different_uid_are_two_objects() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    cache.add_pod(pod("a", "old", "n1"))
+    cache.add_pod(pod("a", "new", "n1", cpu="2"))  # re-created before the old delete arrived
+    r = row(cache, "n1")
+    assert cache.table.pod_count[r] == 2
+    cache.remove_pod(pod("a", "old", "n1"))
+    assert cache.table.pod_count[r] == 1
+    assert cache.table.req[r, cache.table.columns["cpu"]] == 2000
+
+
+def test_pod_before_node_creates_ghost_then_node_arrives() -> None:
+    cache = SchedulerCache()
+    cache.add_pod(pod("a", "u1", "n1"))
+    assert cache.snapshot.num_nodes == 0  # ghosts are not schedulable
+    cache.add_node(node("n1"))
+    assert cache.snapshot.num_nodes == 1
+    assert cache.table.pod_count[row(cache, "n1")] == 1
+
+
+def test_remove_node_swaps_rows_and_keeps_index_consistent() -> None:
+    cache = SchedulerCache()
+    for i in range(5):
+        cache.add_node(node(f"n{i}", cpu=str(i + 1)))
+    cache.remove_node(node("n1"))
+    t = cache.table
+    assert t.n == 4
+    for name, r in t.index.items():
+        assert t.infos[r].name == name
+        assert t.alloc[r, t.columns["cpu"]] == (int(name[1:]) + 1) * 1000
+
+
+def test_extended_resource_gets_a_column() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n1", **{"nvidia.com/gpu": "4"}))
+    cache.add_pod(pod("a", "u1", "n1", **{"nvidia.com/gpu": "1"}))
+    t = cache.table
+    col = t.columns["nvidia.com/gpu"]
+    assert t.alloc[0, col] == 4 and t.req[0, col] == 1
+
+
+def test_table_grows_beyond_initial_capacity() -> None:
+    cache = SchedulerCache()
+    for i in range(200):
+        cache.add_node(node(f"n{i}"))
+    assert cache.table.n == 200
+    assert np.all(cache.table.alloc[:, 0] == 4000)
+
+
+def test_label_column_refreshes_on_label_change() -> None:
+    cache = SchedulerCache()
+    n = node("n1")
+    cache.add_node(n)
+    assert cache.snapshot.label_column("zone")[0] is None
+    labelled = msgspec.structs.replace(
+        n, metadata=msgspec.structs.replace(n.metadata, labels={"zone": "a"}))
+    cache.update_node(n, labelled)
+    assert cache.snapshot.label_column("zone")[0] == "a"

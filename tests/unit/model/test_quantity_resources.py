@@ -1,0 +1,89 @@
+"""Quantities and pod requests, against upstream resourcehelper semantics."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from pyscheduler.model.pod import Pod
+from pyscheduler.model.quantity import format_quantity, parse_quantity, to_int
+from pyscheduler.model.resources import (
+    DEFAULT_MEMORY_REQUEST,
+    DEFAULT_MILLI_CPU_REQUEST,
+    pod_non_zero_requests,
+    pod_requests,
+)
+
+
+@pytest.mark.parametrize(
+    ("resource", "text", "want"),
+    [
+        ("cpu", "100m", 100),
+        ("cpu", "1", 1000),
+        ("cpu", "1.5", 1500),
+        ("cpu", "0.0001", 1),  # MilliValue rounds up
+        ("memory", "1Gi", 2**30),
+        ("memory", "500M", 500_000_000),
+        ("memory", "1e3", 1000),
+        ("memory", "1.5Ki", 1536),
+        ("memory", "100m", 1),  # Value rounds up
+        ("nvidia.com/gpu", "2", 2),
+    ],
+)
+def test_to_int(resource: str, text: str, want: int) -> None:
+    assert to_int(resource, text) == want
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "1.2.3", "Gi", "1 Gi", "--1"])
+def test_invalid_quantity(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_quantity(bad)
+
+
+def test_format_quantity() -> None:
+    assert format_quantity("cpu", 1500) == "1500m"
+    assert format_quantity("cpu", 2000) == "2"
+    assert format_quantity("memory", 2**30) == "1Gi"
+
+
+def pod(spec: dict[str, object]) -> Pod:
+    return msgspec.convert({"metadata": {"name": "p", "namespace": "d"}, "spec": spec}, Pod)
+
+
+def c(name: str, cpu: str | None = None, mem: str | None = None,
+      restart: str | None = None) -> dict[str, object]:
+    req = {k: v for k, v in (("cpu", cpu), ("memory", mem)) if v is not None}
+    out: dict[str, object] = {"name": name, "resources": {"requests": req}}
+    if restart:
+        out["restartPolicy"] = restart
+    return out
+
+
+def test_sum_of_containers_and_max_of_init() -> None:
+    p = pod({"containers": [c("a", "1", "1Gi"), c("b", "500m", "1Gi")],
+             "initContainers": [c("i1", "2", "1Gi"), c("i2", "1", "3Gi")]})
+    assert pod_requests(p) == {"cpu": 2000, "memory": 3 * 2**30}
+
+
+def test_sidecars_add_to_steady_state_and_later_init_steps() -> None:
+    # upstream TestPodRequests "restartable init containers": sidecar 1 cpu runs alongside
+    p = pod({"containers": [c("a", "1")],
+             "initContainers": [c("side", "1", restart="Always"), c("init", "2")]})
+    # steady: 1 + 1 = 2; init step: 2 + sidecar 1 = 3 -> max 3
+    assert pod_requests(p)["cpu"] == 3000
+
+
+def test_overhead_and_pod_level_resources() -> None:
+    p = pod({"containers": [c("a", "1", "1Gi")], "overhead": {"cpu": "250m"},
+             "resources": {"requests": {"cpu": "3", "hugepages-2Mi": "2Mi"}}})
+    r = pod_requests(p)
+    assert r["cpu"] == 3250  # pod-level wins, then overhead added
+    assert r["memory"] == 2**30
+    assert "hugepages-2Mi" not in r  # not a supported pod-level resource
+
+
+def test_non_zero_defaults_only_for_missing_requests() -> None:
+    p = pod({"containers": [c("a"), c("b", cpu="0", mem="0")]})
+    assert pod_requests(p) == {"cpu": 0, "memory": 0}
+    cpu, mem = pod_non_zero_requests(p)
+    assert (cpu, mem) == (DEFAULT_MILLI_CPU_REQUEST, DEFAULT_MEMORY_REQUEST)
