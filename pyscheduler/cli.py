@@ -1,4 +1,6 @@
-"""Command line: ``pyscheduler run | dry-run | version`` (also ``python -m pyscheduler``).
+"""Command line: ``pyscheduler run | version`` (also ``python -m pyscheduler``).
+
+``dry-run`` is not implemented yet (see docs/ARCHITECTURE.md, "Status").
 
 Contract: ``run`` schedules until SIGTERM/SIGINT, then finishes in-flight binds and exits 0;
 losing the leader lease exits non-zero at once (the Deployment restarts us). Configuration
@@ -42,12 +44,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="host:port for /healthz, /readyz and /metrics")
     run.add_argument("--kube-api-qps", type=float, default=None)
     run.add_argument("--kube-api-burst", type=int, default=None)
-
-    dry = sub.add_parser("dry-run", help="say where pending pods would go, and why (read-only)")
-    dry.add_argument("--kubeconfig", default=None)
-    dry.add_argument("--config", default=None)
-    dry.add_argument("--snapshot", default=None, help="offline snapshot file instead of a cluster")
-    dry.add_argument("--output", choices=("text", "json"), default="text")
 
     sub.add_parser("version", help="print the version")
     return p
