@@ -1,0 +1,951 @@
+"""A real etcd + kube-apiserver + kwok on loopback, for integration tests and local runs.
+
+Contract:
+
+* :meth:`ControlPlane.start` returns only when etcd is healthy, kube-apiserver answers
+  ``/readyz`` (all post-start hooks done: RBAC bootstrap roles, system priority classes, system
+  namespaces), ``manifests/namespace.yaml`` and ``manifests/rbac.yaml`` are applied, the
+  scheduler's service-account token works, and kwok is serving. Otherwise it raises
+  :class:`ControlPlaneError` naming the component, with the tail of its log, after having
+  stopped everything it started.
+* Two identities, each with a self-contained kubeconfig (certificates and token embedded):
+  ``admin`` (client certificate, O=system:masters) and ``scheduler`` (a token minted with the
+  TokenRequest API for ServiceAccount ``pyscheduler-system/pyscheduler``), so the scheduler
+  identity holds exactly what the manifests grant.
+* kwok manages only nodes annotated ``kwok.x-k8s.io/node=fake`` (see :mod:`.nodes`), with its
+  default stages: nodes become Ready, bound pods Running, deleted pods really go away.
+* :meth:`ControlPlane.stop` (also ``__exit__``, and an ``atexit`` guard) stops kwok, then
+  kube-apiserver, then etcd, and removes the work directory. Children die with Python even on
+  ``kill -9`` (see :mod:`._process`). A work directory survives only on request (``keep``),
+  or when Python is SIGKILLed.
+* Nothing here needs an event loop; every blocking method has an ``a``-prefixed awaitable twin
+  that runs it in a thread, for async tests that must keep their loop turning (an informer
+  watching through :meth:`restart_apiserver`).
+
+No kube-controller-manager runs. What that changes, and what we do about it:
+``ServiceAccount`` admission is off (no controller creates ``default`` service accounts);
+``TaintNodesByCondition`` admission is off (no node-lifecycle controller would ever lift the
+``not-ready`` taint it puts on new nodes); namespaces are deleted by :meth:`delete_namespace`,
+which does the namespace controller's work; there is no garbage collector, so owner references
+do not cascade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import concurrent.futures
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+import yaml
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client import ApiClient
+
+from ._kwok_stages import DEFAULT_STAGES_YAML
+from ._pki import Pki, generate_pki
+from ._process import Process, spawn
+from ._rest import DISCOVERY_V2, ApiError, RestClient
+from .assets import REPO_ROOT, find_assets
+from .nodes import (
+    KWOK_NODE_LABEL,
+    KWOK_NODE_LABEL_VALUE,
+    KWOK_NODE_SELECTOR,
+    LabelsArg,
+    Taint,
+    fake_node,
+    node_is_ready,
+)
+
+log = structlog.get_logger("pyscheduler.envtest")
+
+SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
+# The first address of the range: the `kubernetes` Service, hence a SAN of the serving cert.
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+POD_CIDR = "10.244.0.0/16"
+SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+SCHEDULER_NAMESPACE = "pyscheduler-system"
+SCHEDULER_SERVICE_ACCOUNT = "pyscheduler"
+FIELD_MANAGER = "pyscheduler-envtest"
+DEFAULT_MANIFESTS = (
+    REPO_ROOT / "manifests" / "namespace.yaml",
+    REPO_ROOT / "manifests" / "rbac.yaml",
+)
+
+
+class ControlPlaneError(RuntimeError):
+    """A component failed to start, died, or did not become ready in time."""
+
+
+@dataclass(slots=True, frozen=True)
+class ControlPlaneOptions:
+    """How to start a control plane. Every field has a default that suits the tests."""
+
+    # Directory with etcd, kube-apiserver and kwok; None: find_assets() (may build them).
+    assets_dir: Path | None = None
+    # Parent of the temporary work directory (certs, kubeconfigs, etcd data, logs).
+    work_root: Path | None = None
+    # Keep the work directory after stop() (logs, etcd data) for a post-mortem.
+    keep: bool = False
+    # Applied with the admin identity, in order, before the scheduler token is minted.
+    manifests: tuple[Path, ...] = DEFAULT_MANIFESTS
+    scheduler_namespace: str = SCHEDULER_NAMESPACE
+    scheduler_service_account: str = SCHEDULER_SERVICE_ACCOUNT
+    # Lifetime of the scheduler's token: long enough for a day of local-up.
+    token_expiration_seconds: int = 7 * 24 * 3600
+    kwok: bool = True
+    # How long each component may take to become ready.
+    startup_timeout: float = 60.0
+    # Extra flags, appended last so they win (e.g. {"watch-cache": "false"}).
+    etcd_args: Mapping[str, str] = field(default_factory=dict)
+    apiserver_args: Mapping[str, str] = field(default_factory=dict)
+    kwok_args: Mapping[str, str] = field(default_factory=dict)
+    # Component log verbosity (kube-apiserver -v).
+    verbosity: int = 0
+
+
+def _free_port() -> int:
+    # Racy by nature (the port is free now, not necessarily in a second); a component that
+    # fails with "address already in use" is restarted on new ports (see _start_with_retry).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _flags(args: Mapping[str, str]) -> list[str]:
+    return [f"--{k}={v}" for k, v in args.items()]
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def _write_kubeconfig(
+    path: Path, *, server: str, ca: Path, user: str, user_entry: Mapping[str, str]
+) -> None:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "envtest",
+                "cluster": {"server": server, "certificate-authority-data": _b64(ca)},
+            }
+        ],
+        "users": [{"name": user, "user": dict(user_entry)}],
+        "contexts": [{"name": user, "context": {"cluster": "envtest", "user": user}}],
+        "current-context": user,
+        "preferences": {},
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o600)
+
+
+def _load_docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+@dataclass(slots=True, eq=False)
+class ControlPlane:
+    """A running control plane: where to reach it and how to drive it (see module doc)."""
+
+    work_dir: Path
+    assets_dir: Path
+    etcd_url: str
+    etcd_port: int
+    etcd_peer_port: int
+    apiserver_url: str
+    apiserver_port: int
+    kwok_port: int | None
+    ca_file: Path
+    admin_kubeconfig: Path
+    scheduler_kubeconfig: Path
+    admin_cert_file: Path
+    admin_key_file: Path
+    scheduler_token: str = field(repr=False)
+    options: ControlPlaneOptions = field(repr=False)
+    _pki: Pki = field(repr=False)
+    _etcd: Process = field(repr=False)
+    _apiserver: Process = field(repr=False)
+    _kwok: Process | None = field(repr=False)
+    _admin: RestClient = field(repr=False)
+    _etcd_rest: RestClient = field(repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def start(cls, options: ControlPlaneOptions | None = None) -> ControlPlane:
+        """Start etcd, kube-apiserver and kwok and wait until all are ready (see module doc)."""
+        opts = options or ControlPlaneOptions()
+        t0 = time.monotonic()
+        assets = opts.assets_dir or find_assets()
+        work = Path(tempfile.mkdtemp(prefix="pyscheduler-envtest-", dir=opts.work_root))
+        started: list[Process] = []
+        try:
+            plane = cls._start_in(work, assets, opts, started)
+        except BaseException:
+            # KeyboardInterrupt included: whatever got started goes, then the error goes on.
+            for p in reversed(started):
+                p.stop(timeout=5)
+            if not opts.keep:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        _register(plane)
+        log.info(
+            "envtest.started",
+            apiserver=plane.apiserver_url,
+            etcd=plane.etcd_url,
+            work_dir=str(work),
+            seconds=round(time.monotonic() - t0, 2),
+        )
+        return plane
+
+    @classmethod
+    def _start_in(
+        cls, work: Path, assets: Path, opts: ControlPlaneOptions, started: list[Process]
+    ) -> ControlPlane:
+        logs = work / "logs"
+        logs.mkdir()
+        pki = generate_pki(work / "pki", service_ip=KUBERNETES_SERVICE_IP)
+        # Start etcd while nothing else needs the CPU.
+        etcd, etcd_port, etcd_peer = _start_etcd(work, assets, opts, started)
+        etcd_rest = RestClient("127.0.0.1", etcd_port, timeout=10)
+
+        apiserver, api_port = _start_apiserver(work, assets, opts, pki, etcd_port, started)
+        api_url = f"https://127.0.0.1:{api_port}"
+        admin_ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+        admin_ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+        admin = RestClient("127.0.0.1", api_port, ssl_context=admin_ctx)
+
+        admin_kubeconfig = work / "admin.kubeconfig"
+        _write_kubeconfig(
+            admin_kubeconfig,
+            server=api_url,
+            ca=pki.ca_cert,
+            user="admin",
+            user_entry={
+                "client-certificate-data": _b64(pki.admin_cert),
+                "client-key-data": _b64(pki.admin_key),
+            },
+        )
+
+        for manifest in opts.manifests:
+            _apply_docs(admin, _load_docs(manifest))
+        token = _mint_token(admin, opts)
+        scheduler_kubeconfig = work / "scheduler.kubeconfig"
+        _write_kubeconfig(
+            scheduler_kubeconfig,
+            server=api_url,
+            ca=pki.ca_cert,
+            user="scheduler",
+            user_entry={"token": token},
+        )
+        _wait_token_works(api_port, pki.ca_cert, token, opts.startup_timeout)
+
+        kwok: Process | None = None
+        kwok_port: int | None = None
+        if opts.kwok:
+            kwok, kwok_port = _start_kwok(work, assets, opts, admin_kubeconfig, started)
+
+        return cls(
+            work_dir=work,
+            assets_dir=assets,
+            etcd_url=f"http://127.0.0.1:{etcd_port}",
+            etcd_port=etcd_port,
+            etcd_peer_port=etcd_peer,
+            apiserver_url=api_url,
+            apiserver_port=api_port,
+            kwok_port=kwok_port,
+            ca_file=pki.ca_cert,
+            admin_kubeconfig=admin_kubeconfig,
+            scheduler_kubeconfig=scheduler_kubeconfig,
+            admin_cert_file=pki.admin_cert,
+            admin_key_file=pki.admin_key,
+            scheduler_token=token,
+            options=opts,
+            _pki=pki,
+            _etcd=etcd,
+            _apiserver=apiserver,
+            _kwok=kwok,
+            _admin=admin,
+            _etcd_rest=etcd_rest,
+        )
+
+    def stop(self) -> None:
+        """Stop kwok, kube-apiserver and etcd (in that order) and remove the work directory."""
+        if self._stopped:
+            return
+        self._stopped = True
+        t0 = time.monotonic()
+        with contextlib.suppress(Exception):
+            self._admin.close()
+        for p in (self._kwok, self._apiserver, self._etcd):
+            if p is not None:
+                p.stop(timeout=10)
+        _unregister(self)
+        if not self.options.keep:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+        log.info("envtest.stopped", seconds=round(time.monotonic() - t0, 2), kept=self.options.keep)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def check_alive(self) -> None:
+        """Raise ControlPlaneError if any component has died (with the tail of its log)."""
+        for p in (self._etcd, self._apiserver, self._kwok):
+            if p is not None and not p.alive():
+                raise ControlPlaneError(
+                    f"{p.name} is not running (exit code {p.returncode()}); "
+                    f"last lines of {p.log_path}:\n{p.tail()}"
+                )
+
+    def log_path(self, component: str) -> Path:
+        """The log file of "etcd", "kube-apiserver" or "kwok"."""
+        return self.work_dir / "logs" / f"{component}.log"
+
+    # ---------------------------------------------------------------- apiserver restarts
+
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver (graceful, then SIGKILL); etcd and kwok keep running."""
+        self._apiserver.stop(timeout=10)
+        self._admin.close()
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again, same port and flags, and wait for /readyz."""
+        self._apiserver.start()
+        _wait_readyz(self._apiserver, self.apiserver_port, self._pki, self.options.startup_timeout)
+
+    def restart_apiserver(self, *, downtime: float = 0.0) -> None:
+        """Stop kube-apiserver, wait `downtime` seconds, start it again and wait until ready.
+
+        Watches open against it end (clients see the connection close) and its watch cache is
+        rebuilt from etcd, so a watch resumed from a resourceVersion older than the restart may
+        be answered 410 Gone; see :meth:`etcd_compact` to make that certain.
+        """
+        t0 = time.monotonic()
+        self.stop_apiserver()
+        if downtime > 0:
+            time.sleep(downtime)
+        self.start_apiserver()
+        log.info("envtest.apiserver.restarted", seconds=round(time.monotonic() - t0, 2))
+
+    async def arestart_apiserver(self, *, downtime: float = 0.0) -> None:
+        """restart_apiserver() in a thread, so the caller's event loop keeps running."""
+        await asyncio.to_thread(self.restart_apiserver, downtime=downtime)
+
+    # ---------------------------------------------------------------- etcd
+
+    def etcd_revision(self) -> int:
+        """etcd's current store revision (what kube-apiserver reports as resourceVersion)."""
+        resp = self._etcd_rest.request(
+            "POST", "/v3/kv/range", {"key": base64.b64encode(b"\0").decode(), "count_only": True}
+        )
+        return int(resp["header"]["revision"])
+
+    def etcd_compact(self, revision: int | None = None) -> int:
+        """Compact etcd's history up to `revision` (default: the current one); return it.
+
+        Uses etcd's gRPC gateway (``POST /v3/kv/compaction``, physical, so the call returns
+        once the history is really gone). After this, etcd refuses reads and watches at older
+        revisions ("required revision has been compacted"), which kube-apiserver reports as
+        410 Gone, but only for requests it passes to etcd: its watch cache (which also keeps
+        snapshots for exact-revision lists) still answers for the revisions it holds. To force
+        410 for every older resourceVersion, compact, then :meth:`restart_apiserver`: the new
+        watch cache starts at the current revision (tests/integration/test_control_plane.py
+        shows the recipe).
+        """
+        rev = revision if revision is not None else self.etcd_revision()
+        self._etcd_rest.request(
+            "POST", "/v3/kv/compaction", {"revision": str(rev), "physical": True}
+        )
+        log.info("envtest.etcd.compacted", revision=rev)
+        return rev
+
+    async def aetcd_compact(self, revision: int | None = None) -> int:
+        return await asyncio.to_thread(self.etcd_compact, revision)
+
+    # ---------------------------------------------------------------- admin chores
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, str | int | bool] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One request to kube-apiserver as admin; the decoded JSON, or ApiError."""
+        return self._admin.request(method, path, body, query=query, content_type=content_type)
+
+    def apply(self, source: Path | str | Sequence[Mapping[str, Any]]) -> None:
+        """Server-side apply, as admin, a manifest file, a YAML string or a list of objects."""
+        if isinstance(source, Path):
+            docs = _load_docs(source)
+        elif isinstance(source, str):
+            docs = [d for d in yaml.safe_load_all(source) if d]
+        else:
+            docs = [dict(d) for d in source]
+        _apply_docs(self._admin, docs)
+
+    def create_nodes(
+        self,
+        n: int,
+        *,
+        cpu: str = "32",
+        memory: str = "256Gi",
+        pods: int | str = 110,
+        labels: LabelsArg = None,
+        taints: Sequence[Taint] | None = None,
+        extended_resources: Mapping[str, str | int] | None = None,
+        name_prefix: str = "kwok-node-",
+        start_index: int = 0,
+        wait_ready: bool = True,
+        timeout: float = 60.0,
+        concurrency: int = 16,
+    ) -> list[str]:
+        """Create `n` kwok nodes named f"{name_prefix}{i}" and (by default) wait until Ready.
+
+        `labels` may be a function of the node's index, e.g. to spread nodes over zones.
+        Requests go out `concurrency` at a time; 1,000 nodes take a few seconds.
+        """
+        if n <= 0:
+            return []
+
+        def body(i: int) -> dict[str, Any]:
+            node_labels = labels(i) if callable(labels) else labels
+            return fake_node(
+                f"{name_prefix}{i}",
+                cpu=cpu,
+                memory=memory,
+                pods=pods,
+                labels=node_labels,
+                taints=taints,
+                extended_resources=extended_resources,
+            )
+
+        t0 = time.monotonic()
+        indexes = range(start_index, start_index + n)
+        with concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, min(concurrency, n)), thread_name_prefix="envtest-nodes"
+        ) as pool:
+            created = list(
+                pool.map(lambda i: self._admin.request("POST", "/api/v1/nodes", body(i)), indexes)
+            )
+        names: list[str] = [c["metadata"]["name"] for c in created]
+        log.info("envtest.nodes.created", count=n, seconds=round(time.monotonic() - t0, 2))
+        if wait_ready:
+            self.wait_nodes_ready(names, timeout=timeout)
+        return names
+
+    async def acreate_nodes(self, n: int, **kwargs: Any) -> list[str]:
+        """create_nodes() in a thread; same arguments."""
+        return await asyncio.to_thread(lambda: self.create_nodes(n, **kwargs))
+
+    def wait_nodes_ready(self, names: Iterable[str], *, timeout: float = 60.0) -> None:
+        """Wait until every named node has Ready=True (kwok's node-initialize stage)."""
+        pending = set(names)
+        deadline = time.monotonic() + timeout
+        while pending:
+            # resourceVersion=0: served from the watch cache, cheap even for thousands of nodes.
+            listed = self._admin.request(
+                "GET",
+                "/api/v1/nodes",
+                query={
+                    "labelSelector": f"{KWOK_NODE_LABEL}={KWOK_NODE_LABEL_VALUE}",
+                    "resourceVersion": "0",
+                },
+            )
+            for node in listed["items"]:
+                if node_is_ready(node):
+                    pending.discard(node["metadata"]["name"])
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                self.check_alive()
+                raise ControlPlaneError(
+                    f"{len(pending)} node(s) not Ready after {timeout}s, "
+                    f"e.g. {sorted(pending)[:5]}; last lines of kwok's log:\n"
+                    f"{self._kwok.tail() if self._kwok else '<no kwok>'}"
+                )
+            time.sleep(0.1)
+
+    def delete_nodes(self, names: Iterable[str] | None = None) -> None:
+        """Delete the named nodes, or (None) every kwok node."""
+        if names is None:
+            self._admin.request(
+                "DELETE",
+                "/api/v1/nodes",
+                query={"labelSelector": f"{KWOK_NODE_LABEL}={KWOK_NODE_LABEL_VALUE}"},
+            )
+            return
+        for name in names:
+            _ignore_404(self._admin, "DELETE", f"/api/v1/nodes/{name}")
+
+    def create_namespace(
+        self, prefix: str = "test-", *, labels: Mapping[str, str] | None = None
+    ) -> str:
+        """Create a namespace named `prefix` + a random suffix; return its name."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"generateName": prefix, "labels": dict(labels or {})},
+        }
+        created = self._admin.request("POST", "/api/v1/namespaces", body)
+        name: str = created["metadata"]["name"]
+        return name
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a namespace and everything in it, now (the namespace controller's work).
+
+        Every namespaced resource that supports deletecollection is emptied with grace period
+        0 (pods go at once, whether kwok runs them or not), finalizers left on what was deleted
+        are cleared, then the namespace itself is deleted and finalized.
+        """
+        for path in self._namespaced_collections():
+            try:
+                resp = self._admin.request(
+                    "DELETE", f"{path.format(ns=name)}", query={"gracePeriodSeconds": 0}
+                )
+            except ApiError as e:
+                if e.status in (404, 405):
+                    continue
+                raise
+            for item in (resp or {}).get("items") or ():
+                meta = item.get("metadata", {})
+                if meta.get("finalizers"):
+                    _ignore_404(
+                        self._admin,
+                        "PATCH",
+                        f"{path.format(ns=name)}/{meta['name']}",
+                        {"metadata": {"finalizers": None}},
+                        content_type="application/merge-patch+json",
+                    )
+        _ignore_404(self._admin, "DELETE", f"/api/v1/namespaces/{name}")
+        # The `kubernetes` finalizer is the namespace controller's; we just did its work.
+        _ignore_404(
+            self._admin,
+            "PUT",
+            f"/api/v1/namespaces/{name}/finalize",
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name},
+                "spec": {"finalizers": []},
+            },
+        )
+
+    def _namespaced_collections(self) -> list[str]:
+        """Path templates ("/api/v1/namespaces/{ns}/pods") of deletable namespaced resources."""
+        paths: list[str] = []
+        for root in ("/api", "/apis"):
+            doc = self._discover(root)
+            for group in doc.get("items") or ():
+                gname = group.get("metadata", {}).get("name", "")
+                versions = group.get("versions") or []
+                if not versions:
+                    continue
+                v = versions[0]  # preferred version first
+                prefix = (
+                    f"/api/{v['version']}" if root == "/api" else f"/apis/{gname}/{v['version']}"
+                )
+                for res in v.get("resources") or ():
+                    if res.get("scope") == "Namespaced" and "deletecollection" in (
+                        res.get("verbs") or ()
+                    ):
+                        paths.append(f"{prefix}/namespaces/{{ns}}/{res['resource']}")
+        return paths
+
+    def _discover(self, root: str) -> dict[str, Any]:
+        doc: dict[str, Any] = self._admin.request("GET", root, accept=DISCOVERY_V2)
+        return doc
+
+    # ---------------------------------------------------------------- clients
+
+    @contextlib.asynccontextmanager
+    async def api_client(self, identity: str = "admin") -> AsyncIterator[ApiClient]:
+        """A kubernetes-asyncio ApiClient for "admin" or "scheduler", closed on exit.
+
+        Create it inside the event loop that will use it (aiohttp sessions are loop-bound).
+        """
+        path = {"admin": self.admin_kubeconfig, "scheduler": self.scheduler_kubeconfig}[identity]
+        client = await k8s_config.new_client_from_config(config_file=str(path))
+        try:
+            yield client
+        finally:
+            await client.close()
+
+    def scheduler_rest(self) -> RestClient:
+        """A synchronous client with the scheduler's token (for quick RBAC checks in scripts)."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        return RestClient(
+            "127.0.0.1", self.apiserver_port, ssl_context=ctx, token=self.scheduler_token
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment variables describing this control plane (for subprocesses, local-up)."""
+        return {
+            "KUBECONFIG": str(self.admin_kubeconfig),
+            "PYSCHEDULER_ENVTEST_ADMIN_KUBECONFIG": str(self.admin_kubeconfig),
+            "PYSCHEDULER_ENVTEST_SCHEDULER_KUBECONFIG": str(self.scheduler_kubeconfig),
+            "PYSCHEDULER_ENVTEST_APISERVER": self.apiserver_url,
+            "PYSCHEDULER_ENVTEST_ETCD": self.etcd_url,
+            "KUBEBUILDER_ASSETS": str(self.assets_dir),
+        }
+
+
+def start_control_plane(options: ControlPlaneOptions | None = None) -> ControlPlane:
+    """Shorthand for ControlPlane.start()."""
+    return ControlPlane.start(options)
+
+
+# -------------------------------------------------------------------- component start-up
+
+
+def _ignore_404(
+    rest: RestClient,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    content_type: str = "application/json",
+) -> None:
+    """A request whose target may already be gone (deleting twice is fine)."""
+    try:
+        rest.request(method, path, body, content_type=content_type)
+    except ApiError as e:
+        if e.status != 404:
+            raise
+
+
+def _wait(
+    proc: Process, what: str, timeout: float, probe: Callable[[], bool], interval: float = 0.1
+) -> None:
+    """Poll `probe` until True; fail fast if `proc` dies, with its log's tail either way."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while True:
+        if not proc.alive():
+            raise ControlPlaneError(
+                f"{proc.name} exited with code {proc.returncode()} before {what}; "
+                f"last lines of {proc.log_path}:\n{proc.tail()}"
+            )
+        try:
+            if probe():
+                return
+        except (OSError, http.client.HTTPException, ApiError, ValueError) as e:
+            last_error = f"{type(e).__name__}: {e}"
+        if time.monotonic() > deadline:
+            raise ControlPlaneError(
+                f"{proc.name} not {what} after {timeout}s "
+                f"(last probe error: {last_error or 'none'}); "
+                f"last lines of {proc.log_path}:\n{proc.tail()}"
+            )
+        time.sleep(interval)
+
+
+def _start_with_retry(
+    started: list[Process], launch: Callable[[], tuple[Process, Callable[[], None]]]
+) -> Process:
+    """Launch a component and wait for it; on a lost port race, try again on new ports."""
+    for attempt in range(3):
+        proc, wait_ready = launch()
+        started.append(proc)
+        try:
+            wait_ready()
+            return proc
+        except ControlPlaneError:
+            proc.stop(timeout=5)
+            started.remove(proc)
+            if attempt < 2 and "address already in use" in proc.tail(200):
+                log.warning("envtest.port_race", component=proc.name, attempt=attempt)
+                continue
+            raise
+    raise AssertionError("unreachable")
+
+
+def _start_etcd(
+    work: Path, assets: Path, opts: ControlPlaneOptions, started: list[Process]
+) -> tuple[Process, int, int]:
+    ports: dict[str, int] = {}
+
+    def launch() -> tuple[Process, Callable[[], None]]:
+        client, peer = _free_port(), _free_port()
+        ports.update(client=client, peer=peer)
+        data = work / "etcd"
+        shutil.rmtree(data, ignore_errors=True)
+        args = {
+            "name": "envtest",
+            "data-dir": str(data),
+            "listen-client-urls": f"http://127.0.0.1:{client}",
+            "advertise-client-urls": f"http://127.0.0.1:{client}",
+            # Explicit peer URLs: the default (:2380) would collide between control planes.
+            "listen-peer-urls": f"http://127.0.0.1:{peer}",
+            "initial-advertise-peer-urls": f"http://127.0.0.1:{peer}",
+            "initial-cluster": f"envtest=http://127.0.0.1:{peer}",
+            "initial-cluster-state": "new",
+            # Throwaway data: no fsync makes every write several times faster.
+            "unsafe-no-fsync": "true",
+            "log-level": "warn",
+            **opts.etcd_args,
+        }
+        proc = spawn("etcd", [str(assets / "etcd"), *_flags(args)], work / "logs" / "etcd.log")
+        rest = RestClient("127.0.0.1", client, timeout=2)
+
+        def healthy() -> bool:
+            return bool(rest.request("GET", "/health").get("health") == "true")
+
+        return proc, lambda: _wait(proc, "healthy", opts.startup_timeout, healthy)
+
+    proc = _start_with_retry(started, launch)
+    return proc, ports["client"], ports["peer"]
+
+
+def _wait_readyz(proc: Process, port: int, pki: Pki, timeout: float) -> None:
+    ctx = ssl.create_default_context(cafile=str(pki.ca_cert))
+    ctx.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+
+    def ready() -> bool:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ctx)
+        try:
+            conn.request("GET", "/readyz")
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status == 200
+        finally:
+            conn.close()
+
+    _wait(proc, "ready (/readyz)", timeout, ready, interval=0.2)
+
+
+def _start_apiserver(
+    work: Path,
+    assets: Path,
+    opts: ControlPlaneOptions,
+    pki: Pki,
+    etcd_port: int,
+    started: list[Process],
+) -> tuple[Process, int]:
+    ports: dict[str, int] = {}
+
+    def launch() -> tuple[Process, Callable[[], None]]:
+        port = _free_port()
+        ports["api"] = port
+        args = {
+            "etcd-servers": f"http://127.0.0.1:{etcd_port}",
+            "bind-address": "127.0.0.1",
+            "advertise-address": "127.0.0.1",
+            "secure-port": str(port),
+            "cert-dir": str(work / "pki"),
+            "tls-cert-file": str(pki.serving_cert),
+            "tls-private-key-file": str(pki.serving_key),
+            "client-ca-file": str(pki.ca_cert),
+            "service-account-key-file": str(pki.sa_pub),
+            "service-account-signing-key-file": str(pki.sa_key),
+            "service-account-issuer": SA_ISSUER,
+            "service-cluster-ip-range": SERVICE_CLUSTER_IP_RANGE,
+            "authorization-mode": "RBAC",
+            "anonymous-auth": "false",
+            # See the module doc: no controller-manager runs to support these two.
+            "disable-admission-plugins": "ServiceAccount,TaintNodesByCondition",
+            "allow-privileged": "true",
+            # The endpoint reconciler refuses a loopback advertise address; nothing in this
+            # "cluster" reaches the API through the `kubernetes` Service anyway.
+            "endpoint-reconciler-type": "none",
+            # Without it a graceful stop waits for open watches (kwok's, the tests') until its
+            # 60 s timeout; with it, watches are ended at once, as a real rollout would.
+            "shutdown-watch-termination-grace-period": "2s",
+            "v": str(opts.verbosity),
+            **opts.apiserver_args,
+        }
+        proc = spawn(
+            "kube-apiserver",
+            [str(assets / "kube-apiserver"), *_flags(args)],
+            work / "logs" / "kube-apiserver.log",
+        )
+        return proc, lambda: _wait_readyz(proc, port, pki, opts.startup_timeout)
+
+    proc = _start_with_retry(started, launch)
+    return proc, ports["api"]
+
+
+def _start_kwok(
+    work: Path,
+    assets: Path,
+    opts: ControlPlaneOptions,
+    admin_kubeconfig: Path,
+    started: list[Process],
+) -> tuple[Process, int]:
+    config = work / "kwok.yaml"
+    config.write_text(DEFAULT_STAGES_YAML)
+    kwok_home = work / "kwok"
+    kwok_home.mkdir(exist_ok=True)
+    ports: dict[str, int] = {}
+
+    def launch() -> tuple[Process, Callable[[], None]]:
+        port = _free_port()
+        ports["kwok"] = port
+        args = {
+            "kubeconfig": str(admin_kubeconfig),
+            "config": str(config),
+            "manage-nodes-with-annotation-selector": KWOK_NODE_SELECTOR,
+            # Selects the heartbeat-with-lease stage's behaviour: kwok renews node Leases.
+            "node-lease-duration-seconds": "40",
+            "cidr": POD_CIDR,
+            "node-ip": "10.1.0.1",
+            # Only for /healthz: kwok serves it once its controllers have started.
+            "server-address": f"127.0.0.1:{port}",
+            **opts.kwok_args,
+        }
+        # KWOK_WORKDIR: never pick up a developer's ~/.kwok/kwok.yaml.
+        env = {**os.environ, "KWOK_WORKDIR": str(kwok_home)}
+        proc = spawn("kwok", [str(assets / "kwok"), *_flags(args)], work / "logs" / "kwok.log", env)
+        rest = RestClient("127.0.0.1", port, timeout=2)
+
+        def healthy() -> bool:
+            rest.request("GET", "/healthz", accept="*/*")
+            return True
+
+        return proc, lambda: _wait(proc, "serving (/healthz)", opts.startup_timeout, healthy)
+
+    proc = _start_with_retry(started, launch)
+    return proc, ports["kwok"]
+
+
+# -------------------------------------------------------------------- manifests and identities
+
+
+def _resolve(
+    admin: RestClient, api_version: str, kind: str, cache: dict[str, Any]
+) -> tuple[str, bool]:
+    """(collection path prefix, namespaced) for apiVersion+kind, from aggregated discovery."""
+    group, _, version = api_version.rpartition("/")
+    root = "/apis" if group else "/api"
+    if root not in cache:
+        cache[root] = admin.request("GET", root, accept=DISCOVERY_V2)
+    for g in cache[root].get("items") or ():
+        if g.get("metadata", {}).get("name", "") != group:
+            continue
+        for v in g.get("versions") or ():
+            if v.get("version") != version:
+                continue
+            for res in v.get("resources") or ():
+                if (res.get("responseKind") or {}).get("kind") == kind:
+                    base = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+                    return f"{base}/{res['resource']}", res.get("scope") == "Namespaced"
+    raise ControlPlaneError(f"the API server does not serve {kind} in {api_version}")
+
+
+def _apply_docs(admin: RestClient, docs: Sequence[Mapping[str, Any]]) -> None:
+    """Server-side apply each object (create or update), forcing our field ownership."""
+    cache: dict[str, Any] = {}
+    for doc in docs:
+        meta = doc.get("metadata") or {}
+        collection, namespaced = _resolve(admin, doc["apiVersion"], doc["kind"], cache)
+        if namespaced:
+            ns = meta.get("namespace") or "default"
+            head, _, plural = collection.rpartition("/")
+            path = f"{head}/namespaces/{ns}/{plural}/{meta['name']}"
+        else:
+            path = f"{collection}/{meta['name']}"
+        admin.request(
+            "PATCH",
+            path,
+            json.dumps(doc).encode(),
+            query={"fieldManager": FIELD_MANAGER, "force": True},
+            content_type="application/apply-patch+yaml",
+        )
+
+
+def _mint_token(admin: RestClient, opts: ControlPlaneOptions) -> str:
+    """A TokenRequest for the scheduler's ServiceAccount (what a projected volume would get)."""
+    ns, sa = opts.scheduler_namespace, opts.scheduler_service_account
+    resp = admin.request(
+        "POST",
+        f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": opts.token_expiration_seconds},
+        },
+    )
+    token: str = resp["status"]["token"]
+    return token
+
+
+def _wait_token_works(port: int, ca: Path, token: str, timeout: float) -> None:
+    """Wait until the token authenticates and its RBAC is visible to the authorizer.
+
+    RBAC is read through informers, so a binding just created can take a moment to apply.
+    """
+    ctx = ssl.create_default_context(cafile=str(ca))
+    rest = RestClient("127.0.0.1", port, ssl_context=ctx, token=token, timeout=5)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rest.request("GET", "/api/v1/nodes", query={"limit": 1})
+            return
+        except ApiError as e:
+            if time.monotonic() > deadline:
+                raise ControlPlaneError(f"the scheduler's token does not work: {e}") from e
+        time.sleep(0.05)
+
+
+# -------------------------------------------------------------------- atexit guard
+
+_planes: set[ControlPlane] = set()
+_planes_lock = threading.Lock()
+
+
+def _register(plane: ControlPlane) -> None:
+    with _planes_lock:
+        _planes.add(plane)
+
+
+def _unregister(plane: ControlPlane) -> None:
+    with _planes_lock:
+        _planes.discard(plane)
+
+
+@atexit.register
+def _stop_all() -> None:
+    # Registered after _process's SIGKILL guard, so it runs first (atexit is LIFO): a graceful
+    # stop and the work directory removed, then the guard kills anything still left.
+    with _planes_lock:
+        planes = list(_planes)
+    for plane in planes:
+        with contextlib.suppress(Exception):
+            plane.stop()
+
+
+__all__ = [
+    "ControlPlane",
+    "ControlPlaneError",
+    "ControlPlaneOptions",
+    "start_control_plane",
+]

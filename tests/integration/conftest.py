@@ -1,0 +1,102 @@
+"""Fixtures for integration tests: one real control plane (etcd, kube-apiserver, kwok) per session.
+
+* ``control_plane`` (session): a :class:`pyscheduler.envtest.ControlPlane`. Binaries come from
+  ``$KUBEBUILDER_ASSETS``, else from ``hack/build-components.sh`` (built once, then cached).
+  It never skips: no control plane is an error. ``PYSCHEDULER_ENVTEST_KEEP=1`` keeps its work
+  directory (logs, kubeconfigs, etcd data) after the run.
+* ``admin_client`` / ``scheduler_client`` (function): kubernetes-asyncio ApiClients for the
+  admin (system:masters) and the scheduler (ServiceAccount pyscheduler-system/pyscheduler,
+  holding exactly manifests/rbac.yaml) identities, bound to the test's own event loop.
+* ``namespace`` (function): a fresh namespace, deleted with everything in it afterwards.
+* ``kwok_nodes`` (function): ``kwok_nodes(n, **create_nodes_kwargs) -> names``, creating Ready
+  kwok nodes with names unique to the test, deleted afterwards.
+
+The session fixture is synchronous on purpose: it owns no event loop, so it works with
+pytest-asyncio's function-scoped loops (each test gets a new loop; only the clients, which are
+loop-bound, are per test).
+
+Every test under this directory is marked ``integration``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyscheduler.envtest import ControlPlane, ControlPlaneOptions
+
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    keep = os.environ.get("PYSCHEDULER_ENVTEST_KEEP", "") not in ("", "0", "false")
+    # Stopped by the context manager on success, failure and Ctrl-C (pytest runs session
+    # teardown on KeyboardInterrupt); the atexit guard and PDEATHSIG cover the rest.
+    with ControlPlane.start(ControlPlaneOptions(keep=keep)) as cp:
+        yield cp
+        if keep:
+            print(f"\nenvtest work directory kept: {cp.work_dir}")
+
+
+@pytest.fixture
+def live_control_plane(control_plane: ControlPlane) -> ControlPlane:
+    """The session's control plane, checked alive before the test (a dead etcd fails fast)."""
+    control_plane.check_alive()
+    return control_plane
+
+
+@pytest.fixture
+async def admin_client(live_control_plane: ControlPlane) -> AsyncIterator[Any]:
+    async with live_control_plane.api_client("admin") as client:
+        yield client
+
+
+@pytest.fixture
+async def scheduler_client(live_control_plane: ControlPlane) -> AsyncIterator[Any]:
+    async with live_control_plane.api_client("scheduler") as client:
+        yield client
+
+
+def _slug(request: pytest.FixtureRequest, limit: int) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")
+    return name[:limit].rstrip("-") or "t"
+
+
+@pytest.fixture
+def namespace(live_control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = live_control_plane.create_namespace(f"{_slug(request, 40)}-")
+    yield name
+    live_control_plane.delete_namespace(name)
+
+
+@pytest.fixture
+def kwok_nodes(
+    live_control_plane: ControlPlane, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., list[str]]]:
+    created: list[str] = []
+    prefix = f"{_slug(request, 30)}-{os.urandom(2).hex()}-"
+    start = 0
+
+    def make(n: int, **kwargs: Any) -> list[str]:
+        nonlocal start
+        kwargs.setdefault("name_prefix", prefix)
+        kwargs.setdefault("start_index", start)
+        names = live_control_plane.create_nodes(n, **kwargs)
+        start += n
+        created.extend(names)
+        return names
+
+    yield make
+    live_control_plane.delete_nodes(created)
