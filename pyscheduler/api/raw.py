@@ -13,7 +13,8 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -115,20 +116,12 @@ async def stream_lines(
     response = await _open(
         api_client, "GET", path, query, None, None, _timeout(total_timeout, read_timeout)
     )
-    buffer = bytearray()
     try:
-        async for chunk in response.content.iter_any():
-            buffer += chunk
-            start = 0
-            while (end := buffer.find(b"\n", start)) != -1:
-                if end > start:
-                    yield bytes(buffer[start:end])
-                start = end + 1
-            del buffer[:start]
-            if len(buffer) > MAX_LINE_BYTES:
-                raise ApiConnectionError(f"GET {path}: watch line exceeds {MAX_LINE_BYTES} bytes")
-        if buffer.strip():
-            yield bytes(buffer)
+        async with aclosing(iter_lines(response.content.iter_any())) as lines:
+            async for line in lines:
+                yield line
+    except ValueError as exc:
+        raise ApiConnectionError(f"GET {path}: {exc}") from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise ApiConnectionError(f"GET {path}: stream broken: {exc!r}") from exc
     finally:
@@ -136,4 +129,27 @@ async def stream_lines(
         response.close()
 
 
-__all__ = ["QueryParams", "request_bytes", "stream_lines"]
+async def iter_lines(
+    chunks: AsyncIterable[bytes], max_line: int = MAX_LINE_BYTES
+) -> AsyncGenerator[bytes, None]:
+    """Re-frame arbitrary chunks into newline-terminated lines; blank lines are skipped.
+
+    A final line without a newline is yielded too. A line longer than ``max_line`` raises
+    ValueError (a corrupt or hostile stream must not grow our memory without bound).
+    """
+    buffer = bytearray()
+    async for chunk in chunks:
+        buffer += chunk
+        start = 0
+        while (end := buffer.find(b"\n", start)) != -1:
+            if end > start and not buffer[start:end].isspace():
+                yield bytes(buffer[start:end])
+            start = end + 1
+        del buffer[:start]
+        if len(buffer) > max_line:
+            raise ValueError(f"line exceeds {max_line} bytes")
+    if buffer.strip():
+        yield bytes(buffer)
+
+
+__all__ = ["QueryParams", "iter_lines", "request_bytes", "stream_lines"]

@@ -83,7 +83,7 @@ class SharedInformerFactory:
                     informer.run(), name=f"informer-{informer.name}"
                 )
 
-    async def wait_for_cache_sync(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+    async def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
         started = [self._informers[key] for key in self._tasks]
         return await wait_for_cache_sync(*started, timeout=timeout)
 

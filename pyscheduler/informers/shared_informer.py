@@ -288,13 +288,13 @@ class SharedInformer(Generic[T]):
             fn(*args)
         except Exception:
             self._log.exception(
-                "event handler failed", event=event, key=deletion_handling_key(subject)
+                "event handler failed", notification=event, key=deletion_handling_key(subject)
             )
 
 
 async def wait_for_cache_sync(
     *informers: SharedInformer[Any],
-    timeout: float | None = None,  # noqa: ASYNC109 - client-go's WaitForCacheSync shape
+    timeout: float | None = None,
 ) -> bool:
     """Wait until every informer has synced; False if ``timeout`` (seconds) passes first."""
     try:

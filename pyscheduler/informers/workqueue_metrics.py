@@ -54,7 +54,7 @@ RETRIES = Counter("workqueue_retries", "Total number of retries handled by workq
 class QueueMetrics:
     """Per-queue recorder; a no-op when ``name`` is empty."""
 
-    __slots__ = ("_add_times", "_clock", "_enabled", "_processing_starts", "name")
+    __slots__ = ("__weakref__", "_add_times", "_clock", "_enabled", "_processing_starts", "name")
 
     def __init__(self, name: str, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = name
