@@ -1,0 +1,50 @@
+"""Prometheus metrics of the scheduling queue, with upstream's names and labels.
+
+Contract:
+* ``QueueMetrics(registry)`` registers, on ``registry`` (default: prometheus_client's global
+  REGISTRY; tests pass a fresh ``CollectorRegistry``):
+  - ``scheduler_pending_pods{queue}`` gauge, queue in active | backoff | unschedulable | gated
+    ("unschedulable" excludes gated pods, as upstream);
+  - ``scheduler_queue_incoming_pods_total{queue,event}`` counter: pods entering a sub-queue,
+    by the event that moved them ("PodAdd", "ScheduleAttemptFailure", "BackoffComplete",
+    "UnschedulableTimeout", "NodeAdd", ...).
+* Queues only ever inc/dec the gauge, never set it, so several queues (one per profile) can
+  share one QueueMetrics and the gauge is their sum. Build one QueueMetrics per registry:
+  registering the same names twice on a registry raises.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+
+ACTIVE = "active"
+BACKOFF = "backoff"
+UNSCHEDULABLE = "unschedulable"
+GATED = "gated"
+QUEUES = (ACTIVE, BACKOFF, UNSCHEDULABLE, GATED)
+
+
+class QueueMetrics:
+    __slots__ = ("incoming_pods", "pending_pods")
+
+    def __init__(self, registry: CollectorRegistry | None = REGISTRY) -> None:
+        self.pending_pods = Gauge(
+            "scheduler_pending_pods",
+            "Number of pending pods, by the queue type. 'active' means number of pods in "
+            "activeQ; 'backoff' means number of pods in backoffQ; 'unschedulable' means number "
+            "of pods in unschedulablePods that the scheduler attempted to schedule and failed; "
+            "'gated' is the number of unschedulable pods that the scheduler never attempted "
+            "to schedule because they are gated.",
+            ["queue"],
+            registry=registry,
+        )
+        self.incoming_pods = Counter(
+            "scheduler_queue_incoming_pods",
+            "Number of pods added to scheduling queues by event and queue type.",
+            ["queue", "event"],
+            registry=registry,
+        )
+        # Export every queue at 0 from the start, so dashboards see the series before traffic.
+        for q in QUEUES:
+            self.pending_pods.labels(queue=q)
+
