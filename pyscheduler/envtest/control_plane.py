@@ -17,7 +17,7 @@ Contract:
 * :meth:`ControlPlane.stop` (also ``__exit__``, and an ``atexit`` guard) stops kwok, then
   kube-apiserver, then etcd, and removes the work directory. Children die with Python even on
   ``kill -9`` (see :mod:`._process`). A work directory survives only on request (``keep``),
-  or when Python is SIGKILLed.
+  or when Python is SIGKILLed; the next start on the machine sweeps the latter.
 * Nothing here needs an event loop; every blocking method has an ``a``-prefixed awaitable twin
   that runs it in a thread, for async tests that must keep their loop turning (an informer
   watching through :meth:`restart_apiserver`).
@@ -82,6 +82,9 @@ SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 SCHEDULER_NAMESPACE = "pyscheduler-system"
 SCHEDULER_SERVICE_ACCOUNT = "pyscheduler"
 FIELD_MANAGER = "pyscheduler-envtest"
+WORK_DIR_PREFIX = "pyscheduler-envtest-"
+# Holds the pid of the Python process that owns a work directory (see _sweep_stale_work_dirs).
+OWNER_FILE = "owner.pid"
 DEFAULT_MANIFESTS = (
     REPO_ROOT / "manifests" / "namespace.yaml",
     REPO_ROOT / "manifests" / "rbac.yaml",
@@ -126,6 +129,29 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def _sweep_stale_work_dirs(root: Path | None) -> None:
+    """Remove work directories whose owner died without cleaning up (it was SIGKILLed).
+
+    Its components died with it (PDEATHSIG), but nothing ran to delete its files. A directory
+    whose owner is alive (another test session on this machine) is left alone.
+    """
+    base = Path(root) if root is not None else Path(tempfile.gettempdir())
+    for d in base.glob(f"{WORK_DIR_PREFIX}*"):
+        try:
+            pid = int((d / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # being created right now, or not ours
+        try:
+            os.kill(pid, 0)
+            continue  # owner alive
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, someone else's
+        shutil.rmtree(d, ignore_errors=True)
+        log.info("envtest.swept_stale_work_dir", path=str(d), owner_pid=pid)
 
 
 def _flags(args: Mapping[str, str]) -> list[str]:
@@ -196,7 +222,9 @@ class ControlPlane:
         opts = options or ControlPlaneOptions()
         t0 = time.monotonic()
         assets = opts.assets_dir or find_assets()
-        work = Path(tempfile.mkdtemp(prefix="pyscheduler-envtest-", dir=opts.work_root))
+        _sweep_stale_work_dirs(opts.work_root)
+        work = Path(tempfile.mkdtemp(prefix=WORK_DIR_PREFIX, dir=opts.work_root))
+        (work / OWNER_FILE).write_text(str(os.getpid()))
         started: list[Process] = []
         try:
             plane = cls._start_in(work, assets, opts, started)
@@ -289,19 +317,23 @@ class ControlPlane:
         )
 
     def stop(self) -> None:
-        """Stop kwok, kube-apiserver and etcd (in that order) and remove the work directory."""
+        """Stop kwok, kube-apiserver and etcd (in that order) and remove the work directory.
+
+        Idempotent, and safe to call again after an interrupted call (a second Ctrl-C in
+        teardown): stopping an already dead component is a no-op.
+        """
         if self._stopped:
             return
-        self._stopped = True
         t0 = time.monotonic()
         with contextlib.suppress(Exception):
             self._admin.close()
         for p in (self._kwok, self._apiserver, self._etcd):
             if p is not None:
                 p.stop(timeout=10)
-        _unregister(self)
         if not self.options.keep:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        self._stopped = True
+        _unregister(self)
         log.info("envtest.stopped", seconds=round(time.monotonic() - t0, 2), kept=self.options.keep)
 
     def __enter__(self) -> Self:

@@ -1,7 +1,8 @@
 """Fixtures for integration tests: one real control plane (etcd, kube-apiserver, kwok) per session.
 
 * ``control_plane`` (session): a :class:`pyscheduler.envtest.ControlPlane`. Binaries come from
-  ``$KUBEBUILDER_ASSETS``, else from ``hack/build-components.sh`` (built once, then cached).
+  ``$KUBEBUILDER_ASSETS``, else from ``hack/build-components.sh`` (built once, then cached;
+  resolved after collection, before the first test, so a cold build is not a test timeout).
   It never skips: no control plane is an error. ``PYSCHEDULER_ENVTEST_KEEP=1`` keeps its work
   directory (logs, kubeconfigs, etcd data) after the run.
 * ``admin_client`` / ``scheduler_client`` (function): kubernetes-asyncio ApiClients for the
@@ -20,6 +21,7 @@ Every test under this directory is marked ``integration``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,15 +30,32 @@ from typing import Any
 
 import pytest
 
-from pyscheduler.envtest import ControlPlane, ControlPlaneOptions
+from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, find_assets
 
 _HERE = Path(__file__).parent
 
 
+def _is_integration(item: pytest.Item) -> bool:
+    return _HERE in Path(str(item.path)).parents
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if _HERE in Path(str(item.path)).parents:
+        if _is_integration(item):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Get the binaries before any test runs, if an integration test is going to.
+
+    Here rather than in the fixture: a cold build takes minutes, which must neither count
+    against the first test's timeout nor happen silently (its progress goes to the terminal).
+    """
+    if os.environ.get("KUBEBUILDER_ASSETS") or not any(map(_is_integration, session.items)):
+        return
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        os.environ["KUBEBUILDER_ASSETS"] = str(find_assets())
 
 
 @pytest.fixture(scope="session")
