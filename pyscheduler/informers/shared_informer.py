@@ -5,9 +5,10 @@ The asyncio equivalent of client-go's sharedIndexInformer.
 Contract:
 - Ordering: one task pops the DeltaFIFO and, for each delta, first updates the Indexer and then
   calls every handler, synchronously, in registration order. So:
-  * a handler never sees an Indexer older than the event it is handling (unlike client-go, where
-    handlers run later on their own goroutines, it is also never *newer*: the Indexer is exactly
-    the state right after this event);
+  * a handler never sees an Indexer older than the event it is handling; unlike client-go, where
+    handlers run later on their own goroutines, it is also never *newer*: during a handler call
+    the Indexer holds exactly the state right after that event (after a delete, the key is gone;
+    during the delete half of a UID change, too);
   * every handler sees the events of one object in the order they happened, and events of
     different objects in DeltaFIFO order;
   * a slow handler delays everything behind it: handlers must be quick and must not block (hand
@@ -214,9 +215,12 @@ class SharedInformer(Generic[T]):
                 self._distribute_add(obj)
             elif old.metadata.uid != obj.metadata.uid:
                 # Same name, different object: the old one was deleted and this one created while
-                # we were not looking. Never present that as an update.
-                indexer.update(obj)
-                self._distribute_delete(DeletedFinalStateUnknown(deletion_handling_key(old), old))
+                # we were not looking. Never present that as an update. Two steps, so that each
+                # handler call sees the Indexer exactly as of its own event.
+                key = deletion_handling_key(old)
+                indexer.delete_key(key)
+                self._distribute_delete(DeletedFinalStateUnknown(key, old))
+                indexer.add(obj)
                 self._distribute_add(obj)
             else:
                 indexer.update(obj)
