@@ -3,10 +3,10 @@
 The asyncio equivalent of client-go's tools/cache Reflector.
 
 Contract:
-- LIST: paginated (``page_size``, continue tokens). The first list asks for resourceVersion "0"
-  (served from the API server's watch cache); later lists ask for the last resourceVersion seen
-  ("at least as fresh as"), or for "" (a quorum read) once the server has said that version is
-  gone. If a continue token expires mid-pagination (410), the list restarts as one unpaginated
+- LIST: the first list asks for resourceVersion "0" (served from the API server's watch
+  cache); later lists ask for the last resourceVersion seen ("at least as fresh as", unpaginated
+  so the watch cache can serve it), or for "" (a quorum read, paginated with ``page_size`` and
+  continue tokens) once the server has said that version is gone. If a continue token expires mid-pagination (410), the list restarts as one unpaginated
   request at the same resourceVersion, like client-go's pager; if that version itself is gone,
   the list is retried at "". The result goes to ``store.replace(items, resource_version)``.
 - WATCH from the list's resourceVersion with allowWatchBookmarks and a server-side timeout drawn
@@ -212,10 +212,16 @@ class Reflector(Generic[T]):
     async def _paged_list(self, resource_version: str) -> tuple[list[T], str]:
         items: list[T] = []
         continue_token = ""
+        # As client-go: a list at a specific resourceVersion is sent unpaginated so the API
+        # server can answer it from its watch cache ("at least as fresh as") instead of from
+        # etcd at that exact (possibly compacted) revision; this avoids a thundering herd on etcd
+        # when every client relists at once. "0" and "" are paged ("0" is served from the cache,
+        # which ignores limit; "" is a quorum read from etcd, where pages bound memory).
+        limit = self.page_size if resource_version in ("", "0") else 0
         while True:
             try:
                 page, meta = await self.list_watch.list(
-                    limit=self.page_size or None,
+                    limit=limit or None,
                     continue_=continue_token or None,
                     resource_version=None if continue_token else resource_version,
                 )

@@ -177,8 +177,10 @@ async def test_watch_410_error_event_relists_and_replace_reports_missed_deletes(
         cluster.reconnect()
         await wait_until(lambda: caught_up(reflector, cluster) and reflector.list_count == 2)
         assert store.calls[-1] == ("replace", (["b", "c"], str(cluster.rv)))
-        # Relist after a watch 410 asks for "at least as fresh as" the last RV, as upstream.
+        # Relist after a watch 410 asks for "at least as fresh as" the last RV, as upstream,
+        # unpaginated so that the watch cache can answer it.
         assert cluster.list_calls[-1]["resource_version"] == "102"
+        assert cluster.list_calls[-1]["limit"] is None
 
 
 async def test_watch_410_http_answer_relists() -> None:
