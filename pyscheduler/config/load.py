@@ -1,0 +1,508 @@
+"""Loading a KubeSchedulerConfiguration into the resolved structure the scheduler runs on.
+
+Contract:
+* ``parse_config(yaml_text)`` is pure: it reads the plugin registry but changes nothing, and it
+  either returns a complete ``SchedulerConfig`` or raises ``ConfigError`` listing every problem
+  found. Nothing is ever partially applied, so a caller that hot-swaps configurations (the
+  ConfigMap watcher) keeps running on its last good config when it catches ``ConfigError``. No
+  other exception escapes, whatever the input text.
+* ``load_config(text_or_path)`` is ``parse_config`` on a file's contents or on YAML text.
+* Resolution follows upstream v1: defaults are applied (defaults.py), each profile's plugins are
+  merged with the defaults (upstream mergePlugins), every ``pluginConfig[].args`` is decoded
+  strictly into its plugin's ``args_type`` and validated, and every enabled plugin without a
+  pluginConfig entry gets ``args_type()`` (None for plugins without args).
+* multiPoint is expanded *lazily*: which extension points a plugin implements is only known from
+  an instance (a PluginSpec factory is usually a plain function), so the runtime instantiates
+  ``profile.plugin_names`` with ``profile.args`` and then calls ``expand(profile, instances)``,
+  which applies upstream's expandMultiPointPlugins ordering and the checks upstream makes when
+  it builds a framework (exactly one queueSort, at least one bind, each plugin implements the
+  points it is enabled at). ``expand_all`` does that for every profile and also checks that all
+  profiles resolved to the same queueSort plugin with the same args.
+* Departures from upstream are marked "departure" and listed in docs/CONFIGURATION.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from pyscheduler.config import defaults, validation
+from pyscheduler.config._decode import convert_checked, load_yaml, parse_duration
+from pyscheduler.config.defaults import Entry, MergedPlugins, MergedSet
+from pyscheduler.config.types import KubeSchedulerConfiguration, KubeSchedulerProfile, PluginSet
+from pyscheduler.config.validation import ConfigError, forbidden, invalid, required
+
+if TYPE_CHECKING:
+    from pyscheduler.framework.interfaces import Plugin
+    from pyscheduler.framework.registry import PluginSpec
+
+
+# ---- resolved structure ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LeaderElection:
+    leader_elect: bool = defaults.DEFAULT_LEADER_ELECT
+    lease_duration_seconds: float = defaults.DEFAULT_LEASE_DURATION_SECONDS
+    renew_deadline_seconds: float = defaults.DEFAULT_RENEW_DEADLINE_SECONDS
+    retry_period_seconds: float = defaults.DEFAULT_RETRY_PERIOD_SECONDS
+    resource_lock: str = defaults.DEFAULT_RESOURCE_LOCK
+    resource_name: str = defaults.DEFAULT_RESOURCE_NAME
+    resource_namespace: str = defaults.DEFAULT_RESOURCE_NAMESPACE
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConnection:
+    kubeconfig: str = ""
+    # client-go semantics: qps < 0 disables client-side rate limiting
+    qps: float = defaults.DEFAULT_QPS
+    burst: int = defaults.DEFAULT_BURST
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    """One profile, resolved; ``expand`` turns it into per-point plugin lists.
+
+    * ``plugin_names``: every plugin to instantiate, in first-appearance order (multiPoint, then
+      the specific points).
+    * ``args``: plugin name -> decoded args instance (``args_type``), or None for plugins that
+      take none; covers ``plugin_names`` and every pluginConfig entry.
+    * ``specs``: the PluginSpec each name resolved to when the profile was loaded.
+    * ``score_weights``: plugin name -> weight for every plugin that could score (upstream
+      getScoreWeights: a specific score entry wins over multiPoint; unset means 1).
+    * ``plugins``: the merged plugin sets (multiPoint and each extension point).
+    """
+
+    index: int
+    scheduler_name: str
+    percentage_of_nodes_to_score: int | None
+    plugins: MergedPlugins
+    plugin_names: tuple[str, ...]
+    score_weights: Mapping[str, int]
+    args: Mapping[str, Any]
+    specs: Mapping[str, PluginSpec]
+
+    @property
+    def multi_point(self) -> tuple[str, ...]:
+        """Names enabled through multiPoint, in order (before expansion)."""
+        return tuple(self.plugins.get(defaults.MULTI_POINT).enabled_names())
+
+    def enabled_at(self, point: str) -> tuple[str, ...]:
+        """Names enabled explicitly at one extension point (before multiPoint expansion)."""
+        return tuple(self.plugins.get(point).enabled_names())
+
+    def expand(self, instances: Mapping[str, Plugin]) -> dict[str, list[str]]:
+        return expand(self, instances)
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    """A whole configuration, resolved. ``source`` is the document as decoded (pre-defaults)."""
+
+    parallelism: int
+    leader_election: LeaderElection
+    client_connection: ClientConnection
+    # global value; each profile carries its effective one
+    percentage_of_nodes_to_score: int | None
+    pod_initial_backoff_seconds: int
+    pod_max_backoff_seconds: int
+    profiles: tuple[ProfileConfig, ...]
+    # pyscheduler extension: None = upstream behaviour (any scheduler's pods may be victims)
+    preemption_allowed_scheduler_names: frozenset[str] | None
+    delay_cache_until_active: bool
+    source: KubeSchedulerConfiguration = field(compare=False)
+
+    @property
+    def scheduler_names(self) -> tuple[str, ...]:
+        return tuple(p.scheduler_name for p in self.profiles)
+
+    def profile(self, scheduler_name: str) -> ProfileConfig | None:
+        for p in self.profiles:
+            if p.scheduler_name == scheduler_name:
+                return p
+        return None
+
+
+# ---- entry points ---------------------------------------------------------------------------
+def load_config(
+    text_or_path: str | bytes | os.PathLike[str],
+    *,
+    plugins: Mapping[str, PluginSpec] | None = None,
+) -> SchedulerConfig:
+    """Load from a path (``os.PathLike``, or a one-line ``str`` naming an existing file or ending
+    in .yaml/.yml/.json) or from YAML text; see ``parse_config``."""
+    text: str | bytes
+    if isinstance(text_or_path, os.PathLike) or (
+        isinstance(text_or_path, str) and _looks_like_path(text_or_path)
+    ):
+        path = Path(text_or_path)
+        try:
+            text = path.read_bytes()
+        except OSError as err:
+            raise ConfigError([f"{path}: {err.strerror or err}"]) from None
+    else:
+        text = text_or_path
+    return parse_config(text, plugins=plugins)
+
+
+def _looks_like_path(s: str) -> bool:
+    if "\n" in s or not s.strip():
+        return False
+    if s.endswith((".yaml", ".yml", ".json")):
+        return True
+    try:
+        return os.path.isfile(s)
+    except (OSError, ValueError):
+        return False
+
+
+def parse_config(
+    yaml_text: str | bytes, *, plugins: Mapping[str, PluginSpec] | None = None
+) -> SchedulerConfig:
+    """Parse, default, decode args and validate; ``plugins`` defaults to the global registry."""
+    raw = load_yaml(yaml_text)
+    if raw is None:
+        raise ConfigError(["configuration is empty: expected a KubeSchedulerConfiguration"])
+    if not isinstance(raw, dict):
+        raise ConfigError([f"configuration must be a YAML mapping (a KubeSchedulerConfiguration),"
+                           f" got {type(raw).__name__}"])
+    errors: list[str] = []
+    doc = convert_checked(raw, KubeSchedulerConfiguration, "", errors)
+    if doc is None:
+        raise ConfigError(errors)
+    return resolve(doc, plugins=plugins)
+
+
+def default_config(*, plugins: Mapping[str, PluginSpec] | None = None) -> SchedulerConfig:
+    """The configuration an empty document (just apiVersion and kind) resolves to."""
+    return resolve(
+        KubeSchedulerConfiguration(api_version="kubescheduler.config.k8s.io/v1",
+                                   kind="KubeSchedulerConfiguration"),
+        plugins=plugins,
+    )
+
+
+def resolve(
+    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, PluginSpec] | None = None
+) -> SchedulerConfig:
+    """Defaults, merging, args decoding and validation of an already-decoded document."""
+    if plugins is None:
+        from pyscheduler.framework.registry import registry
+
+        plugins = registry()
+    reg = dict(plugins)
+    errors: list[str] = validation.validate_header(doc)
+
+    parallelism = _or(doc.parallelism, defaults.DEFAULT_PARALLELISM)
+    initial = _or(doc.pod_initial_backoff_seconds, defaults.DEFAULT_POD_INITIAL_BACKOFF_SECONDS)
+    maximum = _or(doc.pod_max_backoff_seconds, defaults.DEFAULT_POD_MAX_BACKOFF_SECONDS)
+    errors += validation.validate_top_level(doc, parallelism, initial, maximum)
+    leader = _leader_election(doc, errors)
+    client = _client_connection(doc, errors)
+
+    profiles_in = list(doc.profiles) or [KubeSchedulerProfile()]
+    names: list[str | None] = []
+    for i, prof in enumerate(profiles_in):
+        errors += validation.validate_profile(i, prof, len(profiles_in), reg)
+        name = prof.scheduler_name
+        if name is None and len(profiles_in) == 1:
+            name = defaults.DEFAULT_SCHEDULER_NAME  # upstream: only with a single profile
+        names.append(name)
+    errors += validation.validate_scheduler_names(names)
+    errors += validation.validate_common_queue_sort(profiles_in)
+
+    profiles = tuple(
+        _resolve_profile(i, prof, names[i] or "", doc, reg, errors)
+        for i, prof in enumerate(profiles_in)
+    )
+
+    allowed: frozenset[str] | None = None
+    if doc.pyscheduler is not None and doc.pyscheduler.preemption is not None:
+        names_list = doc.pyscheduler.preemption.allowed_scheduler_names
+        allowed = frozenset(names_list) if names_list is not None else None
+
+    if errors:
+        raise ConfigError(_dedupe(errors))
+    return SchedulerConfig(
+        parallelism=parallelism,
+        leader_election=leader,
+        client_connection=client,
+        percentage_of_nodes_to_score=doc.percentage_of_nodes_to_score,
+        pod_initial_backoff_seconds=initial,
+        pod_max_backoff_seconds=maximum,
+        profiles=profiles,
+        preemption_allowed_scheduler_names=allowed,
+        delay_cache_until_active=doc.delay_cache_until_active,
+        source=doc,
+    )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
+
+
+def _dedupe(errors: list[str]) -> list[str]:
+    return list(dict.fromkeys(errors))
+
+
+def _leader_election(doc: KubeSchedulerConfiguration, errors: list[str]) -> LeaderElection:
+    le = doc.leader_election
+
+    def dur(wire: str, value: str | None, default: float) -> float:
+        if value is None or value == "":
+            return default  # upstream defaults a zero duration
+        try:
+            seconds = parse_duration(value)
+        except ValueError as err:
+            errors.append(invalid(f"leaderElection.{wire}", value, str(err)))
+            return default
+        return default if seconds == 0 else seconds
+
+    out = LeaderElection(
+        leader_elect=defaults.DEFAULT_LEADER_ELECT if le.leader_elect is None else le.leader_elect,
+        lease_duration_seconds=dur("leaseDuration", le.lease_duration,
+                                   defaults.DEFAULT_LEASE_DURATION_SECONDS),
+        renew_deadline_seconds=dur("renewDeadline", le.renew_deadline,
+                                   defaults.DEFAULT_RENEW_DEADLINE_SECONDS),
+        retry_period_seconds=dur("retryPeriod", le.retry_period,
+                                 defaults.DEFAULT_RETRY_PERIOD_SECONDS),
+        resource_lock=le.resource_lock or defaults.DEFAULT_RESOURCE_LOCK,
+        resource_name=le.resource_name or defaults.DEFAULT_RESOURCE_NAME,
+        resource_namespace=le.resource_namespace or defaults.DEFAULT_RESOURCE_NAMESPACE,
+    )
+    errors += validation.validate_leader_election(
+        out.leader_elect, out.lease_duration_seconds, out.renew_deadline_seconds,
+        out.retry_period_seconds, out.resource_lock, out.resource_name, out.resource_namespace,
+    )
+    return out
+
+
+def _client_connection(doc: KubeSchedulerConfiguration, errors: list[str]) -> ClientConnection:
+    cc = doc.client_connection
+    # upstream: a zero qps/burst means "not set" (so neither can be configured to 0)
+    out = ClientConnection(
+        kubeconfig=cc.kubeconfig,
+        qps=cc.qps if cc.qps != 0 else defaults.DEFAULT_QPS,
+        burst=cc.burst if cc.burst != 0 else defaults.DEFAULT_BURST,
+    )
+    errors += validation.validate_client_connection(out.qps, out.burst)
+    return out
+
+
+def _custom_plugins(path: str, prof: KubeSchedulerProfile) -> MergedPlugins | None:
+    if prof.plugins is None:
+        return None
+
+    def conv(point: str, ps: PluginSet) -> MergedSet:
+        base = f"{path}.plugins.{point}"
+        return MergedSet(
+            tuple(Entry(p.name, p.weight, f"{base}.enabled[{j}]")
+                  for j, p in enumerate(ps.enabled)),
+            tuple(Entry(p.name, None, f"{base}.disabled[{j}]")
+                  for j, p in enumerate(ps.disabled)),
+        )
+
+    points = (defaults.MULTI_POINT, *defaults.EXTENSION_POINTS)
+    return MergedPlugins(
+        {p: conv(p, getattr(prof.plugins, validation._attr(p))) for p in points}
+    )
+
+
+def _resolve_profile(
+    i: int,
+    prof: KubeSchedulerProfile,
+    name: str,
+    doc: KubeSchedulerConfiguration,
+    reg: dict[str, PluginSpec],
+    errors: list[str],
+) -> ProfileConfig:
+    path = f"profiles[{i}]"
+    merged = defaults.merge_plugins(defaults.default_plugins(), _custom_plugins(path, prof))
+
+    # every plugin the profile needs (upstream pluginsNeeded), in first-appearance order
+    needed: dict[str, None] = {}
+    for point in (defaults.MULTI_POINT, *defaults.EXTENSION_POINTS):
+        for e in merged.get(point).enabled:
+            needed.setdefault(e.name, None)
+            if not e.path and e.name not in reg:
+                # A built-in default the registry lacks: the user did not write it, so say how
+                # to run without it rather than pointing at a field that does not exist.
+                errors.append(invalid(f"{path}.plugins.{point}", e.name,
+                                      "default plugin not registered (disable it explicitly "
+                                      "to run without it)"))
+
+    # upstream getScoreWeights over Score.Enabled + MultiPoint.Enabled: first occurrence wins,
+    # an unset weight is 1
+    weights: dict[str, int] = {}
+    for e in (*merged.get("score").enabled, *merged.get(defaults.MULTI_POINT).enabled):
+        if e.name not in weights:
+            weights[e.name] = e.weight if e.weight else 1
+
+    args = _decode_args(path, prof, needed, reg, errors)
+    specs = {n: reg[n] for n in (*needed, *args) if n in reg}
+    pct = prof.percentage_of_nodes_to_score
+    if pct is None:
+        pct = doc.percentage_of_nodes_to_score
+    return ProfileConfig(
+        index=i,
+        scheduler_name=name,
+        percentage_of_nodes_to_score=pct,
+        plugins=merged,
+        plugin_names=tuple(needed),
+        score_weights=MappingProxyType(weights),
+        args=MappingProxyType(args),
+        specs=MappingProxyType(specs),
+    )
+
+
+_ARGS_META = ("apiVersion", "kind")
+
+
+def _decode_args(
+    path: str,
+    prof: KubeSchedulerProfile,
+    needed: Mapping[str, None],
+    reg: Mapping[str, PluginSpec],
+    errors: list[str],
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    configured: set[str] = set()
+    for j, pc in enumerate(prof.plugin_config):
+        spec = reg.get(pc.name)
+        if not pc.name or pc.name in configured or spec is None:
+            continue  # reported by validation
+        configured.add(pc.name)
+        apath = f"{path}.pluginConfig[{j}].args"
+        raw = dict(pc.args or {})
+        kind = raw.pop("kind", None)
+        raw.pop("apiVersion", None)  # out-of-tree args use their own groups: not checked
+        if kind is not None and kind != f"{pc.name}Args":
+            errors.append(invalid(f"{apath}.kind", kind, f"must be {pc.name}Args"))
+        if spec.args_type is None:
+            if raw:
+                # departure: upstream hands unknown args to the plugin, which ignores them
+                errors.append(forbidden(apath, f"plugin {pc.name!r} takes no args"))
+            out[pc.name] = None
+            continue
+        value = convert_checked(raw, spec.args_type, apath, errors)
+        if value is not None:
+            errors += validation.validate_plugin_args(apath, value)
+            out[pc.name] = value
+    for name in needed:
+        if name in out or name in configured:
+            continue
+        spec = reg.get(name)
+        if spec is None:
+            continue  # reported by validation
+        if spec.args_type is None:
+            out[name] = None
+            continue
+        try:
+            out[name] = spec.args_type()
+        except Exception as err:  # an args type without defaults: the plugin needs config
+            errors.append(required(f"{path}.pluginConfig",
+                                   f"plugin {name!r} needs args ({type(err).__name__}: {err})"))
+    return out
+
+
+# ---- multiPoint expansion -------------------------------------------------------------------
+def expand(profile: ProfileConfig, instances: Mapping[str, Plugin]) -> dict[str, list[str]]:
+    """Per extension point, the ordered plugin names to run (upstream expandMultiPointPlugins).
+
+    For each point: plugins enabled explicitly there that also come from multiPoint first (the
+    user re-configured them), then multiPoint plugins that implement the point and are not
+    disabled there, then the rest of the explicit ones. ``disabled: "*"`` at a point stops
+    multiPoint from adding anything to it. Raises ConfigError when a plugin is enabled at a
+    point it does not implement, when no or several queueSort plugins result, or when no bind
+    plugin does.
+    """
+    from pyscheduler.framework.runtime import implemented_points
+
+    path = f"profiles[{profile.index}].plugins"
+    errors: list[str] = []
+    implements: dict[str, set[str]] = {}
+    for name in profile.plugin_names:
+        inst = instances.get(name)
+        if inst is None:
+            errors.append(required(f"{path}", f"plugin {name!r} was not instantiated"))
+            continue
+        implements[name] = set(implemented_points(inst))
+    if errors:
+        raise ConfigError(errors)
+
+    multi = profile.plugins.get(defaults.MULTI_POINT).enabled
+    out: dict[str, list[str]] = {}
+    for point in defaults.EXTENSION_POINTS:
+        ps = profile.plugins.get(point)
+        explicit: list[str] = []
+        for e in ps.enabled:
+            if point not in implements[e.name]:
+                errors.append(invalid(e.path or f"{path}.{point}", e.name,
+                                      f"plugin does not implement {point}"))
+            elif e.name not in explicit:
+                explicit.append(e.name)
+        disabled = ps.disabled_names()
+        if "*" in disabled:
+            out[point] = explicit
+            continue
+        overrides: set[str] = set()
+        from_multi: list[str] = []
+        for e in multi:
+            if point not in implements[e.name] or e.name in disabled:
+                continue
+            if e.name in explicit:
+                overrides.add(e.name)
+            elif e.name not in from_multi:
+                from_multi.append(e.name)
+        out[point] = (
+            [n for n in explicit if n in overrides]
+            + from_multi
+            + [n for n in explicit if n not in overrides]
+        )
+    if len(out["queueSort"]) != 1:
+        errors.append(invalid(f"{path}.queueSort", out["queueSort"],
+                              "exactly one queueSort plugin must be enabled"))
+    if not out["bind"]:
+        errors.append(required(f"{path}.bind", "at least one bind plugin must be enabled"))
+    if errors:
+        raise ConfigError(errors)
+    return out
+
+
+def expand_all(
+    config: SchedulerConfig, instances: Mapping[str, Mapping[str, Plugin]]
+) -> dict[str, dict[str, list[str]]]:
+    """``expand`` for every profile (``instances`` keyed by scheduler name), plus upstream's
+    cross-profile rule: every profile ends up with the same queueSort plugin and args."""
+    errors: list[str] = []
+    out: dict[str, dict[str, list[str]]] = {}
+    for prof in config.profiles:
+        try:
+            out[prof.scheduler_name] = expand(prof, instances.get(prof.scheduler_name, {}))
+        except ConfigError as err:
+            errors += err.errors
+    if not errors and len(config.profiles) > 1:
+        first = config.profiles[0]
+        qs = out[first.scheduler_name]["queueSort"][0]
+        for prof in config.profiles[1:]:
+            other = out[prof.scheduler_name]["queueSort"][0]
+            if other != qs:
+                errors.append(invalid(f"profiles[{prof.index}].plugins.queueSort", other,
+                                      f"must be the same for all profiles ({qs!r} in "
+                                      f"profiles[0])"))
+            elif not _same_args(prof.args.get(qs), first.args.get(qs)):
+                errors.append(invalid(f"profiles[{prof.index}].pluginConfig", qs,
+                                      "queueSort must be the same for all profiles"))
+    if errors:
+        raise ConfigError(errors)
+    return out
+
+
+def _same_args(a: Any, b: Any) -> bool:
+    if isinstance(a, msgspec.Struct) and isinstance(b, msgspec.Struct):
+        a, b = msgspec.to_builtins(a), msgspec.to_builtins(b)
+    return bool(a == b)
