@@ -10,10 +10,14 @@ Contract:
     "UnschedulableTimeout", "NodeAdd", ...).
 * Queues only ever inc/dec the gauge, never set it, so several queues (one per profile) can
   share one QueueMetrics and the gauge is their sum. Build one QueueMetrics per registry:
-  registering the same names twice on a registry raises.
+  registering the same names twice on a registry raises. ``default_queue_metrics()`` is the
+  process-wide one on the global REGISTRY, created on first use; queues built without a
+  metrics object share it.
 """
 
 from __future__ import annotations
+
+import functools
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
@@ -48,3 +52,8 @@ class QueueMetrics:
         for q in QUEUES:
             self.pending_pods.labels(queue=q)
 
+
+@functools.cache
+def default_queue_metrics() -> QueueMetrics:
+    """The queue metrics on prometheus_client's global REGISTRY (one per process)."""
+    return QueueMetrics(REGISTRY)

@@ -1,0 +1,866 @@
+"""The scheduling queue (upstream backend/queue/scheduling_queue.go, active_queue.go,
+backoff_queue.go, unschedulable_pods.go), for one asyncio event loop.
+
+Contract:
+* Every pending pod the queue knows of is in exactly one place, keyed by UID:
+  - activeQ: a heap ordered by the profile's QueueSort ``less``; ``pop()`` takes its head;
+  - backoffQ: pods waiting out their backoff (``backoff.py``), ordered by backoff expiry;
+  - the unschedulable pool: pods whose last attempt was rejected and that wait for a cluster
+    event their rejector plugins say may help; pods rejected by PreEnqueue (scheduling gates)
+    sit here too, marked ``gated``, and only events registered by their gating plugin (or an
+    update of the pod itself) re-run PreEnqueue;
+  - in flight: popped and not yet ``done()``; the scheduler owns the QueuedPodInfo meanwhile.
+* Moves:
+  - ``add`` runs PreEnqueue: pass → activeQ, reject → pool (gated).
+  - ``add_unschedulable_if_not_present`` (after a failed attempt; it also calls ``done``)
+    evaluates the cluster events recorded since the pod was popped against the hints of its
+    rejector plugins: one says Queue → backoffQ (activeQ if the backoff already passed, or if
+    a *pending* plugin said Queue), none → pool. A pod without rejector plugins failed with an
+    Error and always goes to backoffQ. So an event that arrives while a pod is being scheduled
+    is never lost.
+  - ``move_all_to_active_or_backoff(event, old, new, precheck)`` moves pool pods for which a
+    rejector plugin registered a matching event whose hint says Queue (no hint = Queue; a
+    hint that raises = Queue, logged). Pods with no rejectors move on any event. Wildcard
+    events (UnschedulableTimeout, ForceActivate) move every non-gated pod (ForceActivate
+    carrying a pod moves only that pod).
+  - A plugin name absent from ``events_by_plugin`` is taken to be interested in every event
+    with no hint, as upstream registers plugins without EnqueueExtensions; a plugin mapped to
+    an empty list is interested in none (only the unschedulable timeout moves its pods).
+  - Flushes (``run()``'s tasks, or called directly): backoffQ → activeQ as each backoff
+    completes (checked at least every ``backoff_flush_interval``), and pool pods not retried
+    for ``pod_max_in_unschedulable_pods_duration`` → backoffQ/activeQ every
+    ``unschedulable_flush_interval``.
+  - ``update``: in activeQ/backoffQ the pod is updated in place; in the pool it is moved to
+    backoffQ/activeQ when ``is_pod_updated`` (anything but status/resourceVersion changed),
+    which re-runs PreEnqueue for a gated pod; an in-flight pod's update is recorded as
+    in-flight events and its newest version replaces the popped one when it comes back.
+  - ``delete`` removes the pod from wherever it is and from the nominator; a pod deleted while
+    in flight is dropped when it comes back.
+* ``pop()`` increments the attempts and the scheduling cycle, clears the rejector plugin sets
+  (the scheduler sets them again on failure) and records the pod as in flight.
+* The caller must not forward updates of pods it has assumed (bound or binding) in the cache,
+  as upstream's event handlers do: such a pod is neither queued nor in flight once ``done``
+  was called, and an update would queue it again.
+Not thread-safe: every method must be called from the event loop that runs ``pop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import structlog
+
+from pyscheduler.framework.interfaces import PreEnqueuePlugin
+from pyscheduler.framework.status import Code, Status, is_success
+from pyscheduler.framework.types import (
+    EVENT_ASSIGNED_POD_ADD,
+    EVENT_ASSIGNED_POD_DELETE,
+    EVENT_FORCE_ACTIVATE,
+    EVENT_POD_ADD,
+    EVENT_UNSCHEDULABLE_TIMEOUT,
+    ClusterEvent,
+    ClusterEventWithHint,
+    PodInfo,
+    QueuedPodInfo,
+    QueueingHint,
+    QueueingHintFn,
+)
+from pyscheduler.model.pod import Pod
+from pyscheduler.queue.backoff import (
+    DEFAULT_POD_INITIAL_BACKOFF_SECONDS,
+    DEFAULT_POD_MAX_BACKOFF_SECONDS,
+    backoff_expiry,
+    validate_backoff,
+)
+from pyscheduler.queue.events import (
+    BACKOFF_COMPLETE,
+    EVENT_UNSCHEDULED_POD_UPDATE,
+    FORCE_ACTIVATE,
+    SCHEDULE_ATTEMPT_FAILURE,
+    event_label,
+    is_pod_updated,
+    is_wildcard,
+    pod_scheduling_properties_change,
+)
+from pyscheduler.queue.heap import KeyedHeap
+from pyscheduler.queue.metrics import (
+    ACTIVE,
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueueMetrics,
+    default_queue_metrics,
+)
+from pyscheduler.queue.nominator import Nominator
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION = 300.0
+DEFAULT_BACKOFF_FLUSH_INTERVAL = 1.0
+DEFAULT_UNSCHEDULABLE_FLUSH_INTERVAL = 30.0
+# Shortest sleep of the backoff loop: clock granularity must not turn it into a busy loop.
+_MIN_BACKOFF_SLEEP = 0.001
+
+# Where a pod is, as returned by ``where()``.
+IN_FLIGHT = "in_flight"
+
+PENDING_PODS_SUMMARY = "activeQ:{}; backoffQ:{}; unschedulablePods:{}"
+
+_POD_ADD = event_label(EVENT_POD_ADD)
+_POD_UPDATE = event_label(EVENT_UNSCHEDULED_POD_UPDATE)
+
+LessFn = Callable[[QueuedPodInfo, QueuedPodInfo], bool]
+PreEnqueueCheck = Callable[[Pod], bool]
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+class _Strategy(IntEnum):
+    """How to requeue a pod (upstream queueingStrategy); larger wins."""
+
+    SKIP = 0
+    AFTER_BACKOFF = 1
+    IMMEDIATELY = 2
+
+
+@dataclass(slots=True)
+class _BackoffEntry:
+    qpi: QueuedPodInfo
+    expiry: float
+
+
+@dataclass(slots=True, frozen=True)
+class _RecordedEvent:
+    event: ClusterEvent
+    old: Any
+    new: Any
+
+
+@dataclass(slots=True)
+class _InFlight:
+    pod_info: PodInfo
+    # Sequence number of the first event recorded after the pop.
+    start_seq: int
+    cycle: int
+    # Newest version seen by update() while in flight; requeued instead of the popped one.
+    latest: PodInfo | None = None
+    # An update while in flight changed more than status (is_pod_updated).
+    updated: bool = False
+    # delete() while in flight: the pod is dropped when it comes back.
+    deleted: bool = False
+
+
+class _UnschedulablePool:
+    """Unschedulable and gated pods by UID, with their gauges (upstream unschedulablePods)."""
+
+    __slots__ = ("_gated", "_metrics", "pods")
+
+    def __init__(self, metrics: QueueMetrics) -> None:
+        self.pods: dict[str, QueuedPodInfo] = {}
+        # Gated membership as counted in the gauges; qpi.gated may change before the pod is
+        # re-added or removed, so removal consults this set, not the flag.
+        self._gated: set[str] = set()
+        self._metrics = metrics
+
+    def __len__(self) -> int:
+        return len(self.pods)
+
+    def __contains__(self, uid: str) -> bool:
+        return uid in self.pods
+
+    def get(self, uid: str) -> QueuedPodInfo | None:
+        return self.pods.get(uid)
+
+    def add_or_update(self, qpi: QueuedPodInfo, event: str) -> None:
+        uid = qpi.uid
+        gauge = self._metrics.pending_pods
+        existed = uid in self.pods
+        was_gated = uid in self._gated
+        self.pods[uid] = qpi
+        if qpi.gated:
+            self._gated.add(uid)
+        else:
+            self._gated.discard(uid)
+        if not existed:
+            gauge.labels(queue=GATED if qpi.gated else UNSCHEDULABLE).inc()
+            self._metrics.incoming_pods.labels(queue=UNSCHEDULABLE, event=event).inc()
+        elif was_gated != qpi.gated:
+            gauge.labels(queue=GATED if was_gated else UNSCHEDULABLE).dec()
+            gauge.labels(queue=GATED if qpi.gated else UNSCHEDULABLE).inc()
+
+    def remove(self, uid: str) -> QueuedPodInfo | None:
+        qpi = self.pods.pop(uid, None)
+        if qpi is not None:
+            gated = uid in self._gated
+            self._gated.discard(uid)
+            self._metrics.pending_pods.labels(queue=GATED if gated else UNSCHEDULABLE).dec()
+        return qpi
+
+
+def _uid(qpi: QueuedPodInfo) -> str:
+    return qpi.uid
+
+
+def _backoff_uid(entry: _BackoffEntry) -> str:
+    return entry.qpi.uid
+
+
+def _backoff_less(a: _BackoffEntry, b: _BackoffEntry) -> bool:
+    return a.expiry < b.expiry
+
+
+class PriorityQueue:
+    """Pending pods of one profile: activeQ, backoffQ, the unschedulable pool and in-flight pods."""
+
+    def __init__(
+        self,
+        less: LessFn,
+        *,
+        metrics: QueueMetrics | None = None,
+        pre_enqueue_plugins: Mapping[str, PreEnqueuePlugin] | None = None,
+        events_by_plugin: Mapping[str, Sequence[ClusterEventWithHint]] | None = None,
+        clock: Clock = time.monotonic,
+        pod_initial_backoff_seconds: float = DEFAULT_POD_INITIAL_BACKOFF_SECONDS,
+        pod_max_backoff_seconds: float = DEFAULT_POD_MAX_BACKOFF_SECONDS,
+        pod_max_in_unschedulable_pods_duration: float = (
+            DEFAULT_POD_MAX_IN_UNSCHEDULABLE_PODS_DURATION
+        ),
+        backoff_flush_interval: float = DEFAULT_BACKOFF_FLUSH_INTERVAL,
+        unschedulable_flush_interval: float = DEFAULT_UNSCHEDULABLE_FLUSH_INTERVAL,
+        nominator: Nominator | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        validate_backoff(pod_initial_backoff_seconds, pod_max_backoff_seconds)
+        if backoff_flush_interval <= 0 or unschedulable_flush_interval <= 0:
+            raise ValueError("flush intervals must be > 0")
+        if metrics is None:
+            metrics = default_queue_metrics()
+        self._less = less
+        self._metrics = metrics
+        self._pre_enqueue: dict[str, PreEnqueuePlugin] = dict(pre_enqueue_plugins or {})
+        self._events_by_plugin: dict[str, tuple[ClusterEventWithHint, ...]] = {
+            name: tuple(evs) for name, evs in (events_by_plugin or {}).items()
+        }
+        self._clock = clock
+        self._initial_backoff = pod_initial_backoff_seconds
+        self._max_backoff = pod_max_backoff_seconds
+        self._max_in_unschedulable = pod_max_in_unschedulable_pods_duration
+        self._backoff_flush_interval = backoff_flush_interval
+        self._unschedulable_flush_interval = unschedulable_flush_interval
+        self._sleep = sleep
+        self.nominator = nominator if nominator is not None else Nominator()
+
+        self._active: KeyedHeap[QueuedPodInfo] = KeyedHeap(_uid, less)
+        self._backoff: KeyedHeap[_BackoffEntry] = KeyedHeap(_backoff_uid, _backoff_less)
+        self._pool = _UnschedulablePool(metrics)
+        self._in_flight: dict[str, _InFlight] = {}
+        # Events received while any pod is in flight (upstream inFlightEvents): _events[i] has
+        # sequence number _events_base + i. Events older than every in-flight pod are pruned.
+        self._events: list[_RecordedEvent] = []
+        self._events_base = 0
+        self._cycle = 0
+
+        # incoming event -> {plugin: [hint, ...]} of registrations matching it.
+        self._match_cache: dict[ClusterEvent, dict[str, list[QueueingHintFn | None]]] = {}
+        # Set once a pod is rejected by a plugin missing from events_by_plugin: from then on
+        # every event may concern some pod, so none can be dropped early.
+        self._unknown_rejectors: set[str] = set()
+
+        self._gauge_active = metrics.pending_pods.labels(queue=ACTIVE)
+        self._gauge_backoff = metrics.pending_pods.labels(queue=BACKOFF)
+        self._waiters: list[asyncio.Future[None]] = []
+        self._closed = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    def run(self) -> None:
+        """Start the flush loops on the running event loop (upstream Run)."""
+        if self._tasks or self._closed:
+            return
+        self._tasks = [
+            asyncio.create_task(self._backoff_loop(), name="queue-flush-backoff"),
+            asyncio.create_task(self._unschedulable_loop(), name="queue-flush-unschedulable"),
+        ]
+
+    def close(self) -> None:
+        """Stop the flush loops and make every waiting and future ``pop()`` return None."""
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        # As upstream: in-flight bookkeeping is released; a late done() is a no-op.
+        for uid in list(self._in_flight):
+            self.done(uid)
+        self._wake()
+
+    async def aclose(self) -> None:
+        """close() and wait for the flush loops to finish."""
+        self.close()
+        tasks, self._tasks = self._tasks, []
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def _backoff_loop(self) -> None:
+        while not self._closed:
+            try:
+                self.flush_backoff_q_completed()
+            except Exception:
+                log.exception("flushing backoffQ failed")
+            delay = self._backoff_flush_interval
+            head = self._backoff.peek()
+            if head is not None:
+                # Wake when the next backoff completes, if that is sooner than the cadence.
+                delay = min(delay, max(_MIN_BACKOFF_SLEEP, head.expiry - self._clock()))
+            await self._sleep(delay)
+
+    async def _unschedulable_loop(self) -> None:
+        while not self._closed:
+            await self._sleep(self._unschedulable_flush_interval)
+            try:
+                self.flush_unschedulable_pods_leftover()
+            except Exception:
+                log.exception("flushing unschedulable pods failed")
+
+    # ---------------------------------------------------------------------- informer side
+
+    def add(self, pod: Pod) -> None:
+        """A new unscheduled pod of this profile (informer add)."""
+        uid = pod.metadata.uid
+        rec = self._in_flight.get(uid)
+        if rec is not None and rec.deleted:
+            # Deleted then re-added while its attempt runs (a relist can do this): it is live
+            # again, and whatever the attempt's outcome it must come back to the queue.
+            rec.deleted = False
+            rec.latest = PodInfo.of(pod)
+            rec.updated = True
+            return
+        existing = self._current_pod(uid)
+        if existing is not None:
+            # Re-delivered add (e.g. after a relist): keep one record, treat it as an update.
+            self.update(existing, pod)
+            return
+        qpi = QueuedPodInfo(PodInfo.of(pod), timestamp=self._clock())
+        if self._move_to_active(qpi, _POD_ADD, nominate=True):
+            self._wake()
+
+    def update(self, old: Pod, new: Pod) -> None:
+        """An unscheduled pod of this profile changed (informer update)."""
+        uid = new.metadata.uid
+        rec = self._in_flight.get(uid)
+        if rec is not None:
+            if rec.deleted:
+                return
+            # Record the change: if the attempt fails, these events are evaluated against the
+            # rejector plugins, and the newest version is what goes back to the queue.
+            for ev in pod_scheduling_properties_change(new, old):
+                self._events.append(_RecordedEvent(ev, old, new))
+            if is_pod_updated(old, new):
+                rec.updated = True
+            rec.latest = PodInfo.of(new)
+            self.nominator.update_nominated_pod(old, rec.latest)
+            return
+
+        qpi = self._active.get(uid)
+        if qpi is not None:
+            qpi.pod_info = PodInfo.of(new)
+            self._active.add_or_update(qpi)  # re-sift: the sort key may depend on the pod
+            self.nominator.update_nominated_pod(old, qpi.pod_info)
+            return
+
+        entry = self._backoff.get(uid)
+        if entry is not None:
+            # The expiry depends on attempts and the failure time only: no re-sift needed.
+            entry.qpi.pod_info = PodInfo.of(new)
+            self.nominator.update_nominated_pod(old, entry.qpi.pod_info)
+            return
+
+        qpi = self._pool.get(uid)
+        if qpi is not None:
+            qpi.pod_info = PodInfo.of(new)
+            self.nominator.update_nominated_pod(old, qpi.pod_info)
+            if is_pod_updated(old, new):
+                where = self._requeue(qpi, _Strategy.AFTER_BACKOFF, _POD_UPDATE)
+                if where == ACTIVE:
+                    self._wake()
+            else:
+                # Keep it where it is, with the new object (gated state unchanged).
+                self._pool.add_or_update(qpi, _POD_UPDATE)
+            return
+
+        # Not known: an update that became relevant (e.g. schedulerName changed to ours).
+        qpi = QueuedPodInfo(PodInfo.of(new), timestamp=self._clock())
+        if self._move_to_active(qpi, _POD_UPDATE, nominate=True):
+            self._wake()
+
+    def delete(self, pod: Pod) -> None:
+        """The pod is gone or was bound (informer delete, or the unscheduled filter flipped)."""
+        uid = pod.metadata.uid
+        self.nominator.delete_nominated_pod_if_exists(pod)
+        if self._active.delete(uid) is not None:
+            self._gauge_active.dec()
+            return
+        if self._backoff.delete(uid) is not None:
+            self._gauge_backoff.dec()
+            return
+        if self._pool.remove(uid) is not None:
+            return
+        rec = self._in_flight.get(uid)
+        if rec is not None:
+            rec.deleted = True
+
+    def assigned_pod_added(self, pod: Pod) -> None:
+        """A pod got bound (AssignedPodAdd): may help pods rejected for affinity/spreading."""
+        self.move_all_to_active_or_backoff(EVENT_ASSIGNED_POD_ADD, None, pod)
+
+    def assigned_pod_updated(self, old: Pod, new: Pod, event: ClusterEvent | None = None) -> None:
+        """A bound pod changed (AssignedPod/Update*); ``event`` defaults to the diff's events."""
+        events = [event] if event is not None else pod_scheduling_properties_change(new, old)
+        for ev in events:
+            self.move_all_to_active_or_backoff(ev, old, new)
+
+    def assigned_pod_deleted(self, pod: Pod) -> None:
+        """A bound pod is gone (AssignedPodDelete): frees resources on its node."""
+        self.move_all_to_active_or_backoff(EVENT_ASSIGNED_POD_DELETE, pod, None)
+
+    def move_all_to_active_or_backoff(
+        self,
+        event: ClusterEvent,
+        old: Any = None,
+        new: Any = None,
+        precheck: PreEnqueueCheck | None = None,
+    ) -> None:
+        """Requeue pool pods that ``event`` may make schedulable, per their rejectors' hints."""
+        matching = self._matching(event)
+        if not matching and not is_wildcard(event) and not self._unknown_rejectors:
+            # No enabled plugin cares: do not even look at the pool (or record the event).
+            return
+        candidates = [
+            qpi for qpi in self._pool.pods.values() if precheck is None or precheck(qpi.pod)
+        ]
+        self._move_pods(candidates, event, old, new)
+
+    def activate(self, pods: Iterable[Pod]) -> None:
+        """Move these pods to activeQ now, skipping backoff (upstream Activate/ForceActivate).
+
+        A pod in flight gets a ForceActivate event recorded, so that if its attempt fails it
+        is requeued instead of parked. Unknown pods and pods already in activeQ are ignored.
+        """
+        activated = False
+        for pod in pods:
+            uid = pod.metadata.uid
+            qpi = self._pool.get(uid)
+            if qpi is None:
+                entry = self._backoff.delete(uid)
+                if entry is not None:
+                    self._gauge_backoff.dec()
+                    qpi = entry.qpi
+            if qpi is not None:
+                activated |= self._move_to_active(qpi, FORCE_ACTIVATE)
+                continue
+            if uid in self._in_flight:
+                self._events.append(_RecordedEvent(EVENT_FORCE_ACTIVATE, None, pod))
+        if activated:
+            self._wake()
+
+    # --------------------------------------------------------------------- scheduler side
+
+    async def pop(self) -> QueuedPodInfo | None:
+        """The head of activeQ, waiting for one; None once the queue is closed."""
+        while True:
+            qpi = self.try_pop()
+            if qpi is not None:
+                return qpi
+            if self._closed:
+                return None
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+
+    def try_pop(self) -> QueuedPodInfo | None:
+        """pop() without waiting: None when activeQ is empty or the queue is closed."""
+        if self._closed:
+            return None
+        while True:
+            qpi = self._active.pop()
+            if qpi is None:
+                return None
+            self._gauge_active.dec()
+            if qpi.uid in self._in_flight:
+                # Upstream discards such a duplicate too; add() routes known UIDs to update(),
+                # so reaching this is a bug worth a loud log rather than a second attempt.
+                log.error("pod is already in flight; discarding the duplicate", pod=qpi.key)
+                continue
+            qpi.attempts += 1
+            # The scheduler reports this attempt's rejectors afresh on failure.
+            qpi.unschedulable_plugins = set()
+            qpi.pending_plugins = set()
+            self._cycle += 1
+            self._in_flight[qpi.uid] = _InFlight(
+                pod_info=qpi.pod_info,
+                start_seq=self._events_base + len(self._events),
+                cycle=self._cycle,
+            )
+            return qpi
+
+    def done(self, uid: str) -> None:
+        """The scheduling (and binding) of a popped pod finished; release its in-flight record."""
+        if self._in_flight.pop(uid, None) is None:
+            return
+        self._prune_events()
+
+    def add_unschedulable_if_not_present(self, qpi: QueuedPodInfo,
+                                         scheduling_cycle: int = 0) -> None:
+        """Requeue a pod whose attempt failed (``where(uid)`` tells where it went).
+
+        The scheduler sets ``qpi.unschedulable_plugins`` / ``pending_plugins`` to the plugins
+        that rejected it (both empty for an Error). Calls ``done(uid)``. ``scheduling_cycle``
+        is accepted for upstream parity: the in-flight event log makes it unnecessary.
+        """
+        del scheduling_cycle
+        uid = qpi.uid
+        rec = self._in_flight.get(uid)
+        try:
+            if rec is not None and rec.deleted:
+                log.debug("pod was deleted while in flight; not requeuing", pod=qpi.key)
+                return
+            if uid in self._active or uid in self._backoff or uid in self._pool:
+                log.error("pod is already queued; not adding it again", pod=qpi.key)
+                return
+            if rec is not None and rec.latest is not None:
+                qpi.pod_info = rec.latest
+            qpi.gated = False
+            qpi.gating_plugin = ""
+            # The failure time: backoff and the unschedulable timeout count from here.
+            qpi.timestamp = self._clock()
+            self._note_unknown_rejectors(qpi)
+            if rec is None:
+                # Not popped, or done() already called: we cannot know what happened meanwhile,
+                # so retry after backoff rather than risk parking it (upstream does the same).
+                # close() releases every record, so after it this is the normal shutdown path.
+                if not self._closed:
+                    log.warning("pod was not in flight; requeuing after backoff", pod=qpi.key)
+                strategy = _Strategy.AFTER_BACKOFF
+            else:
+                strategy = self._strategy_for_in_flight(qpi, rec)
+            if self._requeue(qpi, strategy, SCHEDULE_ATTEMPT_FAILURE) == ACTIVE:
+                self._wake()
+        finally:
+            self.done(uid)
+
+    def scheduling_cycle(self) -> int:
+        """Number of pods popped so far (upstream SchedulingCycle)."""
+        return self._cycle
+
+    def in_flight_cycle(self, uid: str) -> int | None:
+        """The scheduling cycle in which this in-flight pod was popped."""
+        rec = self._in_flight.get(uid)
+        return None if rec is None else rec.cycle
+
+    # ---------------------------------------------------------------------------- flushes
+
+    def flush_backoff_q_completed(self) -> None:
+        """Move pods whose backoff completed to activeQ (upstream flushBackoffQCompleted)."""
+        now = self._clock()
+        activated = False
+        while True:
+            head = self._backoff.peek()
+            if head is None or head.expiry > now:
+                break
+            self._backoff.pop()
+            self._gauge_backoff.dec()
+            activated |= self._move_to_active(head.qpi, BACKOFF_COMPLETE)
+        if activated:
+            self._wake()
+
+    def flush_unschedulable_pods_leftover(self) -> None:
+        """Requeue pool pods not retried for pod_max_in_unschedulable_pods_duration."""
+        now = self._clock()
+        stale = [
+            qpi for qpi in self._pool.pods.values()
+            if now - qpi.timestamp > self._max_in_unschedulable
+        ]
+        if stale:
+            self._move_pods(stale, EVENT_UNSCHEDULABLE_TIMEOUT, None, None)
+
+    # ---------------------------------------------------------------------- introspection
+
+    def where(self, uid: str) -> str | None:
+        """Which sub-queue holds the pod: active, backoff, unschedulable, gated, in_flight."""
+        if uid in self._active:
+            return ACTIVE
+        if uid in self._backoff:
+            return BACKOFF
+        qpi = self._pool.get(uid)
+        if qpi is not None:
+            return GATED if qpi.gated else UNSCHEDULABLE
+        rec = self._in_flight.get(uid)
+        if rec is not None and not rec.deleted:
+            return IN_FLIGHT
+        return None
+
+    def get(self, uid: str) -> QueuedPodInfo | None:
+        """The queued record of a pod that is not in flight."""
+        qpi = self._active.get(uid)
+        if qpi is not None:
+            return qpi
+        entry = self._backoff.get(uid)
+        if entry is not None:
+            return entry.qpi
+        return self._pool.get(uid)
+
+    def backoff_expiry(self, uid: str) -> float | None:
+        entry = self._backoff.get(uid)
+        return None if entry is None else entry.expiry
+
+    def pods_in_active_q(self) -> list[Pod]:
+        return [qpi.pod for qpi in self._active]
+
+    def pods_in_backoff_q(self) -> list[Pod]:
+        return [entry.qpi.pod for entry in self._backoff]
+
+    def unschedulable_pods(self) -> list[Pod]:
+        """Pods in the unschedulable pool, gated ones included (as upstream)."""
+        return [qpi.pod for qpi in self._pool.pods.values()]
+
+    def in_flight_pods(self) -> list[Pod]:
+        return [rec.pod_info.pod for rec in self._in_flight.values() if not rec.deleted]
+
+    def pending_pods(self) -> tuple[list[Pod], str]:
+        """Every queued pod and upstream's "activeQ:%v; backoffQ:%v; unschedulablePods:%v"."""
+        active = self.pods_in_active_q()
+        backoff = self.pods_in_backoff_q()
+        pool = self.unschedulable_pods()
+        return active + backoff + pool, PENDING_PODS_SUMMARY.format(
+            len(active), len(backoff), len(pool)
+        )
+
+    def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        return self.nominator.nominated_pods_for_node(node_name)
+
+    # ---------------------------------------------------------------------------- internals
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    def _current_pod(self, uid: str) -> Pod | None:
+        qpi = self.get(uid)
+        if qpi is not None:
+            return qpi.pod
+        rec = self._in_flight.get(uid)
+        if rec is not None and not rec.deleted:
+            return (rec.latest or rec.pod_info).pod
+        return None
+
+    def _is_backing_off(self, qpi: QueuedPodInfo) -> bool:
+        return self._expiry(qpi) > self._clock()
+
+    def _expiry(self, qpi: QueuedPodInfo) -> float:
+        return backoff_expiry(qpi.timestamp, qpi.attempts, self._initial_backoff,
+                              self._max_backoff)
+
+    def _add_to_active(self, qpi: QueuedPodInfo, event: str) -> None:
+        if self._active.add_or_update(qpi):
+            self._gauge_active.inc()
+        self._metrics.incoming_pods.labels(queue=ACTIVE, event=event).inc()
+
+    def _add_to_backoff(self, qpi: QueuedPodInfo, event: str) -> None:
+        if self._backoff.add_or_update(_BackoffEntry(qpi, self._expiry(qpi))):
+            self._gauge_backoff.inc()
+        self._metrics.incoming_pods.labels(queue=BACKOFF, event=event).inc()
+
+    def _run_pre_enqueue(self, qpi: QueuedPodInfo) -> bool:
+        """Run PreEnqueue plugins, the gating one first; False (and gated) on a rejection."""
+        if self._pre_enqueue:
+            order = list(self._pre_enqueue.items())
+            if qpi.gating_plugin in self._pre_enqueue:
+                # The plugin that gated it last is the likeliest to gate it again.
+                order.sort(key=lambda item: item[0] != qpi.gating_plugin)
+            for name, plugin in order:
+                status: Status | None
+                try:
+                    status = plugin.pre_enqueue(qpi.pod)
+                except Exception as err:
+                    status = Status.as_error(err, name)
+                if is_success(status):
+                    continue
+                assert status is not None
+                qpi.unschedulable_plugins.add(name)
+                qpi.gated = True
+                qpi.gating_plugin = name
+                self._note_unknown_rejectors(qpi)
+                if status.code == Code.ERROR:
+                    log.error("PreEnqueue plugin failed; pod stays gated", pod=qpi.key,
+                              plugin=name, error=status.message(), exc_info=status.error)
+                else:
+                    log.debug("pod gated by PreEnqueue", pod=qpi.key, plugin=name,
+                              reason=status.message())
+                return False
+        qpi.gated = False
+        qpi.gating_plugin = ""
+        return True
+
+    def _move_to_active(self, qpi: QueuedPodInfo, event: str, nominate: bool = False) -> bool:
+        """PreEnqueue, then activeQ; a gated pod goes to (or stays in) the pool instead."""
+        uid = qpi.uid
+        if not self._run_pre_enqueue(qpi):
+            if uid not in self._active and uid not in self._backoff:
+                self._pool.add_or_update(qpi, event)
+            return False
+        if qpi.initial_attempt_timestamp is None:
+            qpi.initial_attempt_timestamp = self._clock()
+        self._pool.remove(uid)
+        if self._backoff.delete(uid) is not None:
+            self._gauge_backoff.dec()
+        self._add_to_active(qpi, event)
+        if nominate and qpi.pod.status.nominated_node_name:
+            # Only a nomination carried by the object is (re)installed: a pod update without
+            # the field must not wipe one made in memory (see Nominator.update_nominated_pod).
+            self.nominator.add_nominated_pod(qpi.pod_info)
+        return True
+
+    def _requeue(self, qpi: QueuedPodInfo, strategy: _Strategy, event: str) -> str:
+        """Put a pod (already out of activeQ/backoffQ) where ``strategy`` says; returns where."""
+        if strategy == _Strategy.SKIP:
+            self._pool.add_or_update(qpi, event)
+            return UNSCHEDULABLE
+        if strategy == _Strategy.AFTER_BACKOFF and self._is_backing_off(qpi):
+            self._pool.remove(qpi.uid)
+            self._add_to_backoff(qpi, event)
+            return BACKOFF
+        if self._move_to_active(qpi, event, nominate=event == _POD_UPDATE):
+            return ACTIVE
+        return GATED
+
+    def _move_pods(self, candidates: list[QueuedPodInfo], event: ClusterEvent, old: Any,
+                   new: Any) -> None:
+        label = event_label(event)
+        activated = False
+        for qpi in candidates:
+            if qpi.gated and not self._gating_plugin_interested(qpi, event):
+                continue
+            strategy = self._worth_requeuing(qpi, event, old, new)
+            if strategy == _Strategy.SKIP:
+                continue
+            self._pool.remove(qpi.uid)
+            activated |= self._requeue(qpi, strategy, label) == ACTIVE
+        if self._in_flight:
+            # Pods being scheduled now will evaluate this event if their attempt fails.
+            self._events.append(_RecordedEvent(event, old, new))
+        if activated:
+            self._wake()
+
+    def _gating_plugin_interested(self, qpi: QueuedPodInfo, event: ClusterEvent) -> bool:
+        registered = self._events_by_plugin.get(qpi.gating_plugin)
+        if registered is None:
+            return True
+        return any(r.event.matches(event) for r in registered)
+
+    def _matching(self, event: ClusterEvent) -> dict[str, list[QueueingHintFn | None]]:
+        """Plugins whose registrations match ``event``, with their hints (cached per event)."""
+        cached = self._match_cache.get(event)
+        if cached is not None:
+            return cached
+        result: dict[str, list[QueueingHintFn | None]] = {}
+        for plugin, registered in self._events_by_plugin.items():
+            for r in registered:
+                if r.event.matches(event):
+                    result.setdefault(plugin, []).append(r.hint)
+        if len(self._match_cache) < 4096:
+            self._match_cache[event] = result
+        return result
+
+    def _note_unknown_rejectors(self, qpi: QueuedPodInfo) -> None:
+        for plugin in (*qpi.unschedulable_plugins, *qpi.pending_plugins):
+            if plugin not in self._events_by_plugin and plugin not in self._unknown_rejectors:
+                self._unknown_rejectors.add(plugin)
+                log.warning("plugin registered no events; any cluster event will requeue "
+                            "the pods it rejects", plugin=plugin)
+
+    def _worth_requeuing(self, qpi: QueuedPodInfo, event: ClusterEvent, old: Any,
+                         new: Any) -> _Strategy:
+        """Upstream isPodWorthRequeuing: ask the rejector plugins' hints about ``event``."""
+        pending = qpi.pending_plugins
+        rejectors = qpi.unschedulable_plugins | pending
+        if not rejectors:
+            return _Strategy.AFTER_BACKOFF
+        if is_wildcard(event):
+            # A wildcard event carrying a pod (ForceActivate) concerns that pod only.
+            if new is not None and (not isinstance(new, Pod) or new.metadata.uid != qpi.uid):
+                return _Strategy.SKIP
+            return _Strategy.AFTER_BACKOFF
+        matching = self._matching(event)
+        strategy = _Strategy.SKIP
+        for plugin in rejectors:
+            hints: list[QueueingHintFn | None] | None
+            if plugin in self._events_by_plugin:
+                hints = matching.get(plugin)
+                if not hints:
+                    continue
+            else:
+                hints = [None]
+            for hint in hints:
+                if self._run_hint(plugin, hint, qpi, event, old, new) == QueueingHint.SKIP:
+                    continue
+                if plugin in pending:
+                    return _Strategy.IMMEDIATELY
+                if not pending:
+                    return _Strategy.AFTER_BACKOFF
+                strategy = _Strategy.AFTER_BACKOFF
+        return strategy
+
+    def _run_hint(self, plugin: str, hint: QueueingHintFn | None, qpi: QueuedPodInfo,
+                  event: ClusterEvent, old: Any, new: Any) -> QueueingHint:
+        if hint is None:
+            return QueueingHint.QUEUE
+        try:
+            return hint(qpi.pod, old, new)
+        except Exception:
+            # Queue rather than risk leaving the pod stuck in the pool (upstream does this).
+            log.exception("queueing hint failed; requeuing the pod", plugin=plugin,
+                          pod=qpi.key, cluster_event=event_label(event))
+            return QueueingHint.QUEUE
+
+    def _strategy_for_in_flight(self, qpi: QueuedPodInfo, rec: _InFlight) -> _Strategy:
+        """Upstream determineSchedulingHintForInFlightPod, plus the pod's own updates."""
+        if not qpi.unschedulable_plugins and not qpi.pending_plugins:
+            return _Strategy.AFTER_BACKOFF
+        # The pod itself changed meaningfully while in flight: as for an update in the pool.
+        strategy = _Strategy.AFTER_BACKOFF if rec.updated else _Strategy.SKIP
+        if strategy and not qpi.pending_plugins:
+            return strategy
+        for ev in self._events[rec.start_seq - self._events_base:]:
+            s = self._worth_requeuing(qpi, ev.event, ev.old, ev.new)
+            if s == _Strategy.IMMEDIATELY:
+                return s
+            if s > strategy:
+                strategy = s
+                if not qpi.pending_plugins:
+                    return strategy
+        return strategy
+
+    def _prune_events(self) -> None:
+        """Drop events that every remaining in-flight pod was popped after."""
+        if not self._in_flight:
+            self._events_base += len(self._events)
+            self._events.clear()
+            return
+        oldest = min(rec.start_seq for rec in self._in_flight.values())
+        drop = oldest - self._events_base
+        if drop > 0:
+            del self._events[:drop]
+            self._events_base = oldest
