@@ -83,7 +83,7 @@ class SchedulerApp:
 
     def __init__(self, client: ApiClient, config: Any, *, qps: float | None = None,
                  burst: int | None = None) -> None:
-        from pyscheduler.config.build import build_frameworks
+        from pyscheduler.profile import build_frameworks
         from pyscheduler.queue.scheduling_queue import PriorityQueue
 
         self.client = client
@@ -118,8 +118,8 @@ class SchedulerApp:
             first.less,
             pre_enqueue_plugins=pre_enqueue,
             events_by_plugin=events,
-            initial_backoff=float(config.pod_initial_backoff_seconds),
-            max_backoff=float(config.pod_max_backoff_seconds),
+            pod_initial_backoff_seconds=float(config.pod_initial_backoff_seconds),
+            pod_max_backoff_seconds=float(config.pod_max_backoff_seconds),
             nominator=self.nominator,
         )
         self.scheduler = Scheduler(

@@ -17,11 +17,15 @@ import socket
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import structlog
 
 from pyscheduler import __version__
 from pyscheduler import logging as pslog
+
+if TYPE_CHECKING:
+    from pyscheduler.config import SchedulerConfig
 
 log = structlog.get_logger(__name__)
 
@@ -57,14 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return asyncio.run(_run(args))
-    if args.command == "dry-run":
-        from pyscheduler.dryrun import main as dry_main
-
-        return dry_main(args)
     return 2
 
 
-def _load_config(path: str | None) -> object:
+def _load_config(path: str | None) -> SchedulerConfig:
     from pyscheduler.config import ConfigError, default_config, load_config
 
     try:
@@ -83,16 +83,16 @@ async def _run(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     client = await new_api_client(args.kubeconfig)
     app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst)
-    le_cfg = config.leader_election  # type: ignore[attr-defined]
+    le_cfg = config.leader_election
     leader_elect = le_cfg.leader_elect if args.leader_elect is None else args.leader_elect == "true"
     elector = None
     if leader_elect:
         elector = LeaderElector(
             client, namespace=le_cfg.resource_namespace, name=le_cfg.resource_name,
             identity=f"{socket.gethostname()}_{uuid.uuid4()}",
-            lease_duration=_secs(le_cfg.lease_duration),
-            renew_deadline=_secs(le_cfg.renew_deadline),
-            retry_period=_secs(le_cfg.retry_period),
+            lease_duration=le_cfg.lease_duration_seconds,
+            renew_deadline=le_cfg.renew_deadline_seconds,
+            retry_period=le_cfg.retry_period_seconds,
         )
     host, _, port = args.metrics_bind_address.rpartition(":")
     server = HealthServer(host or "0.0.0.0", int(port),
@@ -131,17 +131,6 @@ async def _run(args: argparse.Namespace) -> int:
         await server.stop()
         await client.close()
     return exit_code
-
-
-def _secs(v: object) -> float:
-    if isinstance(v, int | float):
-        return float(v)
-    s = str(v).strip()
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    for u in ("ms", "s", "m", "h"):
-        if s.endswith(u):
-            return float(s[: -len(u)]) * units[u]
-    return float(s)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,10 @@ class Nominator:
         pods = self._by_node.get(node_name)
         return list(pods.values()) if pods else []
 
+    def nominated_nodes(self) -> list[str]:
+        """Nodes that have at least one nominated pod (filtering re-checks only these)."""
+        return list(self._by_node)
+
     def _delete(self, uid: str) -> None:
         node = self._node_of.pop(uid, None)
         if node is None:
