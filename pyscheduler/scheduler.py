@@ -121,9 +121,11 @@ class Scheduler:
                 break
             try:
                 self.schedule_one(qpi)
-            except Exception:  # never let one pod kill the loop
+            except Exception:  # never let one pod kill the loop, nor lose the pod
                 log.exception("unexpected error scheduling pod", pod=qpi.key)
-                self.queue.done(qpi.uid)
+                qpi.unschedulable_plugins = set()
+                qpi.pending_plugins = set()
+                self.queue.add_unschedulable_if_not_present(qpi, self.queue.scheduling_cycle())
             # Give binding tasks and informer handlers a turn between cycles.
             await asyncio.sleep(0)
 
@@ -330,10 +332,12 @@ class Scheduler:
         latest = self.get_pod(pi.key)
         if latest is None or latest.metadata.uid != pi.uid:
             log.info("pod doesn't exist in informer cache; not requeued", pod=pi.key)
+            self.queue.done(pi.uid)
             return
         if latest.spec.node_name:
             log.info("pod has been assigned to a node; not requeued", pod=pi.key,
                      node=latest.spec.node_name)
+            self.queue.done(pi.uid)
             return
         if latest is not pi.pod:
             qpi.pod_info = PodInfo.of(latest)
