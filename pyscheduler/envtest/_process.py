@@ -107,20 +107,19 @@ class Process:
         popen = self.popen
         if popen is None:
             return
-        try:
-            if popen.poll() is None:
-                _signal_group(popen.pid, signal.SIGTERM)
-                try:
-                    popen.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    log.warning("envtest.process.kill", component=self.name, after_s=timeout)
-                    _signal_group(popen.pid, signal.SIGKILL)
-                    popen.wait(5)
-            # Leftovers in the group (none of our components forks, but be certain).
-            _signal_group(popen.pid, signal.SIGKILL)
-        finally:
-            with _live_lock:
-                _live.discard(self)
+        if popen.poll() is None:
+            _signal_group(popen.pid, signal.SIGTERM)
+            try:
+                popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("envtest.process.kill", component=self.name, after_s=timeout)
+                _signal_group(popen.pid, signal.SIGKILL)
+                popen.wait(5)
+        # No group-wide kill after the wait: once the leader is reaped its pid (the pgid) may be
+        # reused by an unrelated process. Our components do not fork, so nothing is left over.
+        # Only once it is surely dead: an interrupted stop() leaves it to the atexit guard.
+        with _live_lock:
+            _live.discard(self)
 
     def tail(self, lines: int = 40) -> str:
         """The last lines of this component's log, for error messages."""
@@ -154,7 +153,8 @@ def kill_all_live() -> None:
         procs = list(_live)
         _live.clear()
     for p in procs:
-        if p.popen is not None:
+        # poll() first: signalling the pid of a reaped process could hit a reused pid.
+        if p.popen is not None and p.popen.poll() is None:
             _signal_group(p.popen.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 p.popen.wait(5)

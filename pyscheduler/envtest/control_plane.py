@@ -109,12 +109,13 @@ class ControlPlaneOptions:
     manifests: tuple[Path, ...] = DEFAULT_MANIFESTS
     scheduler_namespace: str = SCHEDULER_NAMESPACE
     scheduler_service_account: str = SCHEDULER_SERVICE_ACCOUNT
-    # Lifetime of the scheduler's token: long enough for a day of local-up.
+    # Lifetime of the scheduler's token: a week, so a long local-up session keeps working.
     token_expiration_seconds: int = 7 * 24 * 3600
     kwok: bool = True
     # How long each component may take to become ready.
     startup_timeout: float = 60.0
-    # Extra flags, appended last so they win (e.g. {"watch-cache": "false"}).
+    # Extra flags without the leading "--"; they replace ours of the same name
+    # (e.g. apiserver_args={"watch-cache": "false"}).
     etcd_args: Mapping[str, str] = field(default_factory=dict)
     apiserver_args: Mapping[str, str] = field(default_factory=dict)
     kwok_args: Mapping[str, str] = field(default_factory=dict)
