@@ -6,9 +6,10 @@ Contract:
 - LIST: the first list asks for resourceVersion "0" (served from the API server's watch
   cache); later lists ask for the last resourceVersion seen ("at least as fresh as", unpaginated
   so the watch cache can serve it), or for "" (a quorum read, paginated with ``page_size`` and
-  continue tokens) once the server has said that version is gone. If a continue token expires mid-pagination (410), the list restarts as one unpaginated
-  request at the same resourceVersion, like client-go's pager; if that version itself is gone,
-  the list is retried at "". The result goes to ``store.replace(items, resource_version)``.
+  continue tokens) once the server has said that version is gone. If a continue token expires
+  mid-pagination (410), the list restarts as one unpaginated request at the same
+  resourceVersion, like client-go's pager; if that version itself is gone, the list is
+  retried at "". The result goes to ``store.replace(items, resource_version)``.
 - WATCH from the list's resourceVersion with allowWatchBookmarks and a server-side timeout drawn
   from [min_watch_timeout, 2*min_watch_timeout). ADDED/MODIFIED/DELETED go to
   ``store.add/update/delete`` in stream order; every event and bookmark advances
