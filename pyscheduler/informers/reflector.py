@@ -134,9 +134,11 @@ class Reflector(Generic[T]):
         finally:
             for task in (worker, stop_waiter):
                 task.cancel()
-            for task in (worker, stop_waiter):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Wait for all of them even if one fails while being cancelled: none may outlive us.
+            results = await asyncio.gather(*(worker, stop_waiter), return_exceptions=True)
+            for result in results:
+                if isinstance(result, Exception):
+                    self._log.error("task failed while stopping", error=repr(result))
 
     # -- the loop -------------------------------------------------------------------------------
 

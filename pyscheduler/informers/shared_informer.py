@@ -38,7 +38,6 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -178,9 +177,11 @@ class SharedInformer(Generic[T]):
         finally:
             for task in (reflector, processor, stopper):
                 task.cancel()
-            for task in (reflector, processor, stopper):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            # Wait for all of them even if one fails while being cancelled: none may outlive us.
+            results = await asyncio.gather(*(reflector, processor, stopper), return_exceptions=True)
+            for result in results:
+                if isinstance(result, Exception):
+                    self._log.error("task failed while stopping", error=repr(result))
             self.fifo.close()
 
     def stop(self) -> None:
