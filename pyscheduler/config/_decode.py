@@ -78,8 +78,9 @@ def load_yaml(text: str | bytes) -> Any:
             raise ConfigError([f"configuration is not valid UTF-8: {err}"]) from None
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise ConfigError([f"configuration is larger than {MAX_DOCUMENT_BYTES} bytes"])
-    loader = _StrictLoader(text)
+    loader: _StrictLoader | None = None
     try:
+        loader = _StrictLoader(text)  # the reader already rejects some characters here
         value = loader.get_single_data()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
@@ -94,7 +95,8 @@ def load_yaml(text: str | bytes) -> Any:
         # PyYAML's constructors raise these for some malformed scalars (e.g. timestamps).
         raise ConfigError([f"yaml: {_one_line(str(err))}"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if loader.duplicates:
         raise ConfigError(loader.duplicates)
     return value

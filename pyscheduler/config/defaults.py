@@ -96,7 +96,8 @@ class Entry:
 
     name: str
     weight: int | None = None
-    path: str = ""
+    # provenance for error messages only: two configs that say the same thing compare equal
+    path: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +126,9 @@ class MergedPlugins:
 
 def default_plugins() -> MergedPlugins:
     """Upstream's default plugin configuration: everything in multiPoint."""
-    return MergedPlugins(
-        {MULTI_POINT: MergedSet(tuple(Entry(n, w) for n, w in DEFAULT_MULTI_POINT))}
-    )
+    sets = {p: MergedSet() for p in EXTENSION_POINTS}
+    sets[MULTI_POINT] = MergedSet(tuple(Entry(n, w) for n, w in DEFAULT_MULTI_POINT))
+    return MergedPlugins(sets)
 
 
 def merge_plugin_set(default: MergedSet, custom: MergedSet) -> MergedSet:
