@@ -430,6 +430,11 @@ def expand(profile: ProfileConfig, instances: Mapping[str, Plugin]) -> dict[str,
         if inst is None:
             errors.append(required(f"{path}", f"plugin {name!r} was not instantiated"))
             continue
+        if getattr(inst, "name", None) != name:
+            # weights and diagnostics are keyed by the instance's name (upstream checks too)
+            errors.append(invalid(path, name, f"plugin factory returned a plugin named "
+                                              f"{getattr(inst, 'name', None)!r}"))
+            continue
         implements[name] = set(implemented_points(inst))
     if errors:
         raise ConfigError(errors)

@@ -266,3 +266,17 @@ def test_expand_requires_exactly_one_queue_sort_and_a_binder() -> None:
         "be enabled",
         "profiles[0].plugins.bind: Required value: at least one bind plugin must be enabled",
     ]
+
+
+def test_expand_rejects_missing_or_misnamed_instances() -> None:
+    p = _profile(BASE)
+    instances = instantiate(p)
+    del instances["A"]
+    instances["B"].name = "NotB"
+    with pytest.raises(ConfigError) as ei:
+        expand(p, instances)
+    assert ei.value.errors == [
+        "profiles[0].plugins: Required value: plugin 'A' was not instantiated",
+        "profiles[0].plugins: Invalid value: \"B\": plugin factory returned a plugin named "
+        "'NotB'",
+    ]
