@@ -156,43 +156,74 @@ class BalancedAllocation:
             return np.zeros(n, dtype=np.int64)
         fracs: list[F64] = []
         present: list[BoolArr] = []
+        everywhere = True
         for spec, pr in zip(self.resources, pod_reqs, strict=True):
             ar = table_alloc_request(snapshot, rows, spec.name, pr, use_requested=True)
             if ar is None:
                 continue
             alloc, req = ar
             has = alloc != 0
-            if not has.any():
+            if has.all():
+                # int64 / int64 true division converts both to float64 first, like Go's
+                # float64(requested) / float64(allocatable).
+                fracs.append(np.minimum(req / alloc, 1.0))
+            elif has.any():
+                everywhere = False
+                f = req / np.where(has, alloc, 1)
+                fracs.append(np.where(has, np.minimum(f, 1.0), 0.0))
+            else:
                 continue
-            f = req.astype(np.float64) / np.where(has, alloc, 1).astype(np.float64)
-            fracs.append(np.where(has, np.minimum(f, 1.0), 0.0))
             present.append(has)
-        if not fracs:
-            return np.full(n, MAX_NODE_SCORE, dtype=np.int64)
-        count = np.sum(present, axis=0)
-        total = np.zeros(n, dtype=np.float64)
-        for f in fracs:
-            total = total + f  # absent resources add an exact 0.0
-        # Two fractions: |f1 - f2| / 2 over the two present ones (sum minus twice the first
-        # would round differently, so pick them explicitly).
-        first = np.zeros(n, dtype=np.float64)
-        second = np.zeros(n, dtype=np.float64)
-        seen = np.zeros(n, dtype=np.int64)
-        for f, has in zip(fracs, present, strict=True):
-            first = np.where(has & (seen == 0), f, first)
-            second = np.where(has & (seen == 1), f, second)
-            seen = seen + has
-        std2 = np.abs((first - second) / 2)
-        safe_count = np.maximum(count, 1).astype(np.float64)
-        mean = total / safe_count
-        acc = np.zeros(n, dtype=np.float64)
-        for f, has in zip(fracs, present, strict=True):
-            d = f - mean
-            acc = acc + np.where(has, d * d, 0.0)
-        stdn = np.sqrt(acc / safe_count)
-        std = np.where(count == 2, std2, np.where(count > 2, stdn, 0.0))
+        if everywhere:
+            std = _std_all_present(fracs, n)
+        else:
+            std = _std_some_present(fracs, present, n)
         result: I64 = ((1 - std) * float(MAX_NODE_SCORE)).astype(np.int64)
         return result
+
+
+def _std_all_present(fracs: list[F64], n: int) -> F64:
+    """Every row has every fraction: upstream's formula applied column-wise."""
+    k = len(fracs)
+    if k == 2:
+        return np.abs((fracs[0] - fracs[1]) / 2)
+    if k < 2:
+        return np.zeros(n, dtype=np.float64)
+    total = fracs[0]
+    for f in fracs[1:]:
+        total = total + f
+    mean = total / float(k)
+    acc = (fracs[0] - mean) * (fracs[0] - mean)
+    for f in fracs[1:]:
+        acc = acc + (f - mean) * (f - mean)
+    out: F64 = np.sqrt(acc / float(k))
+    return out
+
+
+def _std_some_present(fracs: list[F64], present: list[BoolArr], n: int) -> F64:
+    """Rows differ in which fractions they have: absent ones are exact zeros in the sums and
+    the two-fraction case picks each row's first and second present fraction."""
+    count = np.sum(present, axis=0)
+    total = np.zeros(n, dtype=np.float64)
+    for f in fracs:
+        total = total + f  # absent resources add an exact 0.0
+    first = np.zeros(n, dtype=np.float64)
+    second = np.zeros(n, dtype=np.float64)
+    seen = np.zeros(n, dtype=np.int64)
+    for f, has in zip(fracs, present, strict=True):
+        first = np.where(has & (seen == 0), f, first)
+        second = np.where(has & (seen == 1), f, second)
+        seen = seen + has
+    std2 = np.abs((first - second) / 2)
+    safe_count = np.maximum(count, 1).astype(np.float64)
+    mean = total / safe_count
+    acc = np.zeros(n, dtype=np.float64)
+    for f, has in zip(fracs, present, strict=True):
+        d = f - mean
+        acc = acc + np.where(has, d * d, 0.0)
+    stdn = np.sqrt(acc / safe_count)
+    out: F64 = np.where(count == 2, std2, np.where(count > 2, stdn, 0.0))
+    return out
 
 
 def new(args: NodeResourcesBalancedAllocationArgs | None, handle: Handle) -> BalancedAllocation:

@@ -128,11 +128,18 @@ class NodePorts:
         if isinstance(want, Status):
             raise RuntimeError(want.message())
         infos = snapshot.node_infos
+        # Protocol/port pairs first: a node only needs the full (IP-aware) check when it uses
+        # one of the pod's ports at all, which is rare.
+        wanted = {(proto, port) for _, proto, port in want}
         conflict = np.zeros(len(rows), dtype=np.bool_)
         for i, r in enumerate(rows.tolist()):
             used = infos[r].used_ports
-            if used and not fits_ports(want, used):
-                conflict[i] = True
+            if not used:
+                continue
+            for _ip, proto, port in used:
+                if (proto, port) in wanted:
+                    conflict[i] = not fits_ports(want, used)
+                    break
         if not conflict.any():
             return None
         return FilterVerdict(~conflict, [Failure(ERR_REASON, conflict, Code.UNSCHEDULABLE)])

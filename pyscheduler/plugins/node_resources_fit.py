@@ -34,6 +34,7 @@ from pyscheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     BatchFilterPlugin,
     BatchScorePlugin,
+    BoolArr,
     EnqueueExtensions,
     Failure,
     FilterVerdict,
@@ -455,29 +456,33 @@ class NodeResourcesFit:
         pod_reqs = self._pod_requests(state, pod)
         n = len(rows)
         node_score = np.zeros(n, dtype=np.int64)
-        weight_sum = np.zeros(n, dtype=np.int64)
+        # Stays a scalar while every row counts every resource (the common case).
+        weight_sum: I64 | int = 0
         for spec, pr, w in zip(self.resources, pod_reqs, self.weights, strict=True):
             ar = table_alloc_request(snapshot, rows, spec.name, pr, use_requested=False)
             if ar is None:
                 continue
             alloc, req = ar
             present = alloc != 0
-            if not present.any():
-                continue
-            safe = np.where(present, alloc, 1)
-            if self.strategy == LEAST_ALLOCATED:
-                rs = np.where(req > alloc, 0, (alloc - req) * MAX_NODE_SCORE // safe)
-                counted = present
-            elif self.strategy == MOST_ALLOCATED:
-                rs = np.minimum(req, alloc) * MAX_NODE_SCORE // safe
-                counted = present
+            if present.all():
+                rs, counted = self._resource_scores(alloc, req, alloc)
+            elif present.any():
+                rs, counted = self._resource_scores(alloc, req, np.where(present, alloc, 1))
+                counted = present if counted is None else present & counted
             else:
-                assert self.shape is not None
-                util = np.where(req > alloc, MAX_UTILIZATION, req * MAX_UTILIZATION // safe)
-                rs = self.shape.apply(util)
-                counted = present & (rs > 0)
-            node_score += np.where(counted, rs * w, 0)
-            weight_sum += np.where(counted, w, 0)
+                continue
+            if counted is None:
+                node_score += rs * w
+                weight_sum = weight_sum + w
+            else:
+                node_score += np.where(counted, rs * w, 0)
+                weight_sum = weight_sum + np.where(counted, w, 0)
+        if isinstance(weight_sum, int):
+            if weight_sum == 0:
+                return np.zeros(n, dtype=np.int64)
+            if self.strategy == REQUESTED_TO_CAPACITY_RATIO:
+                return (2 * node_score + weight_sum) // (2 * weight_sum)
+            return node_score // weight_sum
         safe_ws = np.maximum(weight_sum, 1)
         if self.strategy == REQUESTED_TO_CAPACITY_RATIO:
             out = (2 * node_score + safe_ws) // (2 * safe_ws)
@@ -485,6 +490,24 @@ class NodeResourcesFit:
             out = node_score // safe_ws
         result: I64 = np.where(weight_sum > 0, out, 0).astype(np.int64, copy=False)
         return result
+
+    def _resource_scores(self, alloc: I64, req: I64, safe: I64) -> tuple[I64, BoolArr | None]:
+        """One resource's score per row, and which rows count it (None: all of them).
+
+        ``safe`` is ``alloc`` with zeros replaced (those rows are dropped by the caller). All
+        operands are non-negative, so floor division equals Go's truncation; clamping
+        ``req`` to ``alloc`` reproduces upstream's "requested > capacity" branches.
+        """
+        if self.strategy == LEAST_ALLOCATED:
+            # (alloc - req) * 100 // alloc is negative exactly when req > alloc: upstream's 0.
+            return np.maximum((alloc - req) * MAX_NODE_SCORE // safe, 0), None
+        if self.strategy == MOST_ALLOCATED:
+            return np.minimum(req, alloc) * MAX_NODE_SCORE // safe, None
+        assert self.shape is not None
+        # req > alloc gives 100 here too (maxUtilization), as upstream.
+        util = np.minimum(req, alloc) * MAX_UTILIZATION // safe
+        rs = self.shape.apply(util)
+        return rs, rs > 0
 
     # ---- queueing hints -------------------------------------------------------------------
     def events_to_register(self) -> list[ClusterEventWithHint]:
