@@ -12,8 +12,9 @@ What it does:
    objects (managedFields, ownerReferences, tolerations, containers with resources, status
    conditions, containerStatuses, ...), writes them to a temporary directory.
 2. Runs each path in its own subprocess, so peak RSS (``ru_maxrss``) belongs to that path alone:
-   * ``msgspec``: read the body, decode it with ``ObjectList[Pod]`` (``pyscheduler.model.pod.Pod``
-     when importable, else a stand-in), index it in ``pyscheduler.informers.Indexer`` with the
+   * ``msgspec``: read the body, decode it with ListWatch's ``ListDecoder`` (msgspec
+     ``ObjectList[Pod]``, ``pyscheduler.model.pod.Pod`` when importable, else a stand-in, GC
+     paused while decoding), index it in ``pyscheduler.informers.Indexer`` with the
      ``namespace`` and ``nodeName`` indexes;
    * ``models``: the generated client's path: ``ApiClient().deserialize(resp, "V1PodList")``
      (json.loads + model construction), then the same Indexer. Models are slow, so this runs on
@@ -463,12 +464,11 @@ def _decode(path_kind: str, kind: str, body: bytes) -> list[Any]:
 
 def _make_decoder(path_kind: str, kind: str) -> Any:
     if path_kind == "msgspec":
-        import msgspec
+        # ListWatch's own list decoder (msgspec, GC paused while decoding).
+        from pyscheduler.api.listwatch import ListDecoder
 
-        from pyscheduler.api.types import ObjectList
-
-        decoder = msgspec.json.Decoder(ObjectList[_types(kind)[0]])  # type: ignore[misc]
-        return lambda body: decoder.decode(body).items or []
+        decoder = ListDecoder(_types(kind)[0])
+        return lambda body: decoder.decode(body)[0]
     if path_kind == "models":
         import asyncio
 

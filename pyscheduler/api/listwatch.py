@@ -18,8 +18,9 @@ Contract (the client-go ListerWatcher, without runtime.Object):
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+import gc
+from collections.abc import AsyncGenerator, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Generic, Protocol
 
@@ -79,6 +80,39 @@ class ListerWatcher(Protocol[T]):
     ) -> AsyncGenerator[WatchEvent[T], None]: ...
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Suspend the cyclic GC while a large body is decoded.
+
+    Decoding a list allocates millions of GC-tracked containers (the dicts and lists inside the
+    objects); every few hundred allocations the collector would traverse the growing heap again,
+    which makes a 100,000-pod list ~3x slower to decode. Decoded objects hold no reference
+    cycles, so there is nothing for the GC to find meanwhile. Safe in asyncio: decoding is
+    synchronous, no other task runs while the GC is off.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class ListDecoder(Generic[T]):
+    """Decode list bodies (``{"metadata": ..., "items": [...]}``) for object type ``T``."""
+
+    __slots__ = ("_decoder",)
+
+    def __init__(self, object_type: type[T]) -> None:
+        self._decoder = msgspec.json.Decoder(ObjectList[object_type])  # type: ignore[valid-type]
+
+    def decode(self, body: bytes) -> tuple[list[T], ListMeta]:
+        with gc_paused():
+            decoded: ObjectList[T] = self._decoder.decode(body)
+        return decoded.items or [], decoded.metadata
+
+
 class WatchDecoder(Generic[T]):
     """Decode watch lines for object type ``T`` (separate so tests and benchmarks can reuse it)."""
 
@@ -124,7 +158,7 @@ class ListWatch(Generic[T]):
         self.field_selector = field_selector
         self.request_timeout = request_timeout
         self._path = resource.collection_path(namespace)
-        self._list_decoder = msgspec.json.Decoder(ObjectList[object_type])  # type: ignore[valid-type]
+        self._list_decoder = ListDecoder(object_type)
         self._watch_decoder = WatchDecoder(object_type)
 
     def __repr__(self) -> str:
@@ -142,8 +176,7 @@ class ListWatch(Generic[T]):
         return query
 
     def decode_list(self, body: bytes) -> tuple[list[T], ListMeta]:
-        decoded: ObjectList[T] = self._list_decoder.decode(body)
-        return decoded.items or [], decoded.metadata
+        return self._list_decoder.decode(body)
 
     async def list(
         self,

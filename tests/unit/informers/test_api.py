@@ -228,3 +228,25 @@ def _make_ca() -> bytes:
 
 
 _SELF_SIGNED_CA = _make_ca()
+
+
+def test_list_decoder_pauses_gc_only_while_decoding() -> None:
+    import gc
+
+    from pyscheduler.api.listwatch import ListDecoder
+
+    decoder = ListDecoder(Obj)
+    body = b'{"metadata":{"resourceVersion":"3"},"items":[{"metadata":{"name":"a"}}]}'
+    assert gc.isenabled()
+    items, meta = decoder.decode(body)
+    assert [o.metadata.name for o in items] == ["a"] and meta.resource_version == "3"
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        decoder.decode(body)
+        assert not gc.isenabled()  # a caller's choice is left alone
+    finally:
+        gc.enable()
+    with pytest.raises(msgspec.ValidationError):
+        decoder.decode(b'{"items":[{"metadata":{"name":1}}]}')
+    assert gc.isenabled()
