@@ -10,8 +10,8 @@ scheduling cycle costs for one typical pod over *all* nodes:
 with a fresh CycleState and an empty ``PodInfo.memo`` each time (so compiling the pod's
 selectors is included). The typical pod requests 500m cpu / 512Mi memory in two containers,
 selects ``disk=ssd``, requires zone in {z0, z1}, prefers two instance types and tolerates
-nothing. NodePorts is timed with a variant of that pod that asks for one host port (a typical
-pod has none, so NodePorts' PreFilter returns Skip and its Filter costs nothing).
+nothing. It has no host port, so NodePorts' PreFilter returns Skip; NodePorts is also timed,
+separately, for a variant of the pod that asks for one host port.
 
 Run: .venv/bin/python hack/bench_plugins.py [--nodes 5000] [--pods-per-node 10] [--number 200]
 Prints microseconds per pod (best of 5 repeats) for each plugin and the total.
@@ -161,7 +161,7 @@ def main() -> None:
         ("NodeName", node_name.new(None, None), pi),  # type: ignore[arg-type]
         ("TaintToleration", taint_toleration.new(None, None), pi),  # type: ignore[arg-type]
         ("NodeAffinity", node_affinity.new(None, None), pi),  # type: ignore[arg-type]
-        ("NodePorts (pod with a hostPort)", node_ports.new(None, None), pi_port),  # type: ignore[arg-type]
+        ("NodePorts", node_ports.new(None, None), pi),  # type: ignore[arg-type]
         ("NodeResourcesFit", node_resources_fit.new(None, None), pi),  # type: ignore[arg-type]
         ("NodeResourcesBalancedAllocation", balanced_allocation.new(None, None), pi),  # type: ignore[arg-type]
     ]
@@ -186,6 +186,10 @@ def main() -> None:
         print(f"{name:34} {f:10.1f} {s:10.1f}")
     print(f"{'total':34} {total_f:10.1f} {total_s:10.1f}   (filter + score: "
           f"{total_f + total_s:.1f} µs per pod over {snap.num_nodes} nodes)")
+    ports_pl = node_ports.new(None, None)  # type: ignore[arg-type]
+    hp = best_us(partial(filter_once, ports_pl, pi_port, snap), a.number)
+    print(f"{'NodePorts, pod with a hostPort':34} {hp:10.1f}   (not in the total: a typical "
+          "pod has no host port, so its PreFilter returns Skip)")
 
 
 if __name__ == "__main__":
