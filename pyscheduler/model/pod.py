@@ -20,7 +20,7 @@ class ContainerPort(K8sLeaf):
     container_port: int = 0
     host_port: int = 0
     protocol: str = "TCP"
-    host_ip: str = ""
+    host_ip: str = msgspec.field(default="", name="hostIP")
 
 
 class ResourceRequirements(K8sLeaf):
