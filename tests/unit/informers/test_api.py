@@ -11,7 +11,6 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from _informer_fakes import Obj
 
 from pyscheduler.api.client import USER_AGENT, new_api_client
 from pyscheduler.api.errors import (
@@ -33,6 +32,8 @@ from pyscheduler.api.errors import (
 from pyscheduler.api.listwatch import NODES, PODS, Resource, WatchDecoder
 from pyscheduler.api.raw import iter_lines
 from pyscheduler.api.types import EventType, ObjectList
+
+from ._informer_fakes import Obj
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _informer_fakes import Obj, make
 
 from pyscheduler.informers.delta_fifo import (
     DeletedFinalStateUnknown,
@@ -14,6 +13,8 @@ from pyscheduler.informers.delta_fifo import (
     RequeueError,
 )
 from pyscheduler.informers.indexer import Indexer
+
+from ._informer_fakes import Obj, make
 
 
 def types(deltas: list[Delta[Obj]]) -> list[DeltaType]:

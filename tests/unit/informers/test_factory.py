@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from _informer_fakes import Obj
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from pyscheduler.api.listwatch import NODES, PODS, ListWatch
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, NODE_NAME_INDEX, index_by
 from pyscheduler.model.meta import ObjectMeta
+
+from ._informer_fakes import Obj
 
 
 class Other(msgspec.Struct):

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from _informer_fakes import Obj, make
 
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.indexer import (
@@ -11,6 +10,8 @@ from pyscheduler.informers.indexer import (
     index_by,
     index_by_namespace,
 )
+
+from ._informer_fakes import Obj, make
 
 
 def new_indexer() -> Indexer[Obj]:

@@ -20,13 +20,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from _informer_fakes import CountingBackoff, MemoryCluster, Obj, wait_until
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.shared_informer import SharedInformer, unwrap
 from pyscheduler.model.meta import object_key
+
+from ._informer_fakes import CountingBackoff, MemoryCluster, Obj, wait_until
 
 NAMES = ["a", "b", "c", "d"]
 

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
-from _informer_fakes import CountingBackoff, MemoryCluster, Obj, wait_until
 
 from pyscheduler.api.errors import (
     ApiConnectionError,
@@ -17,6 +16,8 @@ from pyscheduler.api.errors import (
     TooManyRequestsError,
 )
 from pyscheduler.informers.reflector import Reflector
+
+from ._informer_fakes import CountingBackoff, MemoryCluster, Obj, wait_until
 
 
 class RecordingStore:

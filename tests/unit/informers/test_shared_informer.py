@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 import structlog
-from _informer_fakes import CountingBackoff, MemoryCluster, Obj, make, wait_until
 
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.indexer import NODE_NAME_INDEX, index_by
 from pyscheduler.informers.shared_informer import SharedInformer, unwrap, wait_for_cache_sync
+
+from ._informer_fakes import CountingBackoff, MemoryCluster, Obj, make, wait_until
 
 
 class Recorder:

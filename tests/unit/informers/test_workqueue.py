@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from _informer_fakes import wait_until
 from prometheus_client import REGISTRY
 
 from pyscheduler.informers.ratelimit import ItemExponentialFailureRateLimiter
@@ -13,6 +12,8 @@ from pyscheduler.informers.workqueue import (
     RateLimitingQueue,
     WorkQueue,
 )
+
+from ._informer_fakes import wait_until
 
 
 def sample(name: str, queue: str) -> float:
