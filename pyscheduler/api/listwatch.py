@@ -193,8 +193,14 @@ class ListWatch(Generic[T]):
         elif resource_version is not None:
             # The server rejects resourceVersion together with continue: the token encodes it.
             query.append(("resourceVersion", resource_version))
+        # A stall bound, not a total bound: a 100,000-pod list is hundreds of MiB.
         body = await request_bytes(
-            self.api_client, "GET", self._path, query=query, request_timeout=self.request_timeout
+            self.api_client,
+            "GET",
+            self._path,
+            query=query,
+            request_timeout=None,
+            read_timeout=self.request_timeout,
         )
         return self.decode_list(body)
 

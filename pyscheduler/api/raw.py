@@ -82,14 +82,17 @@ async def request_bytes(
     body: Any = None,
     headers: Mapping[str, str] | None = None,
     request_timeout: float | None = 60.0,
+    read_timeout: float | None = None,
 ) -> bytes:
     """Make one request and return the body of its 2xx answer.
 
     ``body`` is anything ``json.dumps`` accepts: kubernetes-asyncio serializes it for JSON
     content types (pass ``headers={"Content-Type": ...}`` for patch types).
+    ``request_timeout`` bounds the whole exchange; ``read_timeout`` bounds each wait for data
+    (use it instead for large bodies, such as a full LIST, whose total time grows with size).
     """
     response = await _open(
-        api_client, method, path, query, body, headers, _timeout(request_timeout, None)
+        api_client, method, path, query, body, headers, _timeout(request_timeout, read_timeout)
     )
     try:
         return await response.read()
