@@ -29,14 +29,17 @@ log = structlog.get_logger(__name__)
 HostPort = tuple[str, str, int]  # (hostIP, protocol, hostPort)
 
 
-def _host_ports(pod: Pod) -> list[HostPort]:
-    ports: list[HostPort] = []
-    for containers in (pod.spec.containers, pod.spec.init_containers):
-        for c in containers:
-            for p in c.ports:
-                if p.host_port > 0:
-                    ports.append((p.host_ip or "0.0.0.0", p.protocol or "TCP", p.host_port))
-    return ports
+def host_ports(pod: Pod) -> list[HostPort]:
+    """The pod's host ports as upstream counts them: sidecar (restartable) init containers,
+    then regular containers; other init containers have exited before the pod runs.
+    An empty hostIP means all addresses and an empty protocol TCP, as API defaulting does."""
+    out: list[HostPort] = []
+    sidecars = [c for c in pod.spec.init_containers if c.restart_policy == "Always"]
+    for c in (*sidecars, *pod.spec.containers):
+        for p in c.ports:
+            if p.host_port > 0:
+                out.append((p.host_ip or "0.0.0.0", p.protocol or "TCP", p.host_port))
+    return out
 
 
 @dataclass(slots=True, eq=False)
@@ -71,7 +74,7 @@ class PodInfo:
             requests=requests,
             non_zero_cpu=nz_cpu,
             non_zero_mem=nz_mem,
-            host_ports=_host_ports(pod),
+            host_ports=host_ports(pod),
         )
 
 
@@ -162,11 +165,6 @@ class ClusterEvent:
             and incoming.resource in (Resource.ASSIGNED_POD, Resource.UNSCHEDULED_POD)
         )
         return res_ok and bool(self.action & incoming.action)
-
-    def display(self) -> str:
-        if self.label:
-            return self.label
-        return f"{self.resource.value}{self.action.name or int(self.action)}"
 
 
 class QueueingHint(Enum):

@@ -42,6 +42,7 @@ from pyscheduler.framework.types import (
     PodInfo,
     QueueingHint,
     Resource,
+    host_ports,
 )
 from pyscheduler.model.pod import Pod
 
@@ -52,18 +53,6 @@ ERR_REASON = "node(s) didn't have free ports for the requested pod ports"
 
 DEFAULT_BIND_ALL_HOST_IP = "0.0.0.0"
 DEFAULT_PROTOCOL = "TCP"
-
-
-def host_ports(pod: Pod) -> list[HostPort]:
-    """The pod's host ports, sanitized, from containers and sidecar init containers."""
-    out: list[HostPort] = []
-    sidecars = [c for c in pod.spec.init_containers if c.restart_policy == "Always"]
-    for c in (*sidecars, *pod.spec.containers):
-        for p in c.ports:
-            if p.host_port > 0:
-                out.append((p.host_ip or DEFAULT_BIND_ALL_HOST_IP,
-                            p.protocol or DEFAULT_PROTOCOL, p.host_port))
-    return out
 
 
 def check_conflict(used: dict[HostPort, int], want: HostPort) -> bool:
@@ -95,7 +84,7 @@ class NodePorts:
     def pre_filter(self, state: CycleState, pod: PodInfo,
                    snapshot: Snapshot) -> tuple[PreFilterResult | None, Status | None]:
         """Record the wanted host ports; Skip when there are none."""
-        ports = host_ports(pod.pod)
+        ports = pod.host_ports
         if not ports:
             return None, Status.skip()
         state.write(PRE_FILTER_STATE_KEY, _PreFilterState(ports))

@@ -114,3 +114,20 @@ def test_label_column_refreshes_on_label_change() -> None:
         n, metadata=msgspec.structs.replace(n.metadata, labels={"zone": "a"}))
     cache.update_node(n, labelled)
     assert cache.snapshot.label_column("zone")[0] == "a"
+
+
+def test_only_sidecar_init_containers_hold_host_ports() -> None:
+    p = msgspec.convert(
+        {"metadata": {"name": "a", "namespace": "d", "uid": "u1"},
+         "spec": {"nodeName": "n1",
+                  "containers": [{"name": "c", "ports": [{"containerPort": 80, "hostPort": 80}]}],
+                  "initContainers": [
+                      {"name": "once", "ports": [{"containerPort": 81, "hostPort": 81}]},
+                      {"name": "side", "restartPolicy": "Always",
+                       "ports": [{"containerPort": 82, "hostPort": 82,
+                                  "hostIP": "10.0.0.1", "protocol": "UDP"}]}]}}, Pod)
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    cache.add_pod(p)
+    used = cache.nodes["n1"].used_ports
+    assert used == {("0.0.0.0", "TCP", 80): 1, ("10.0.0.1", "UDP", 82): 1}
