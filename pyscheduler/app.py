@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from kubernetes_asyncio.client import ApiClient
 
-from pyscheduler.api.listwatch import NODES, PODS, Resource
+from pyscheduler.api.listwatch import NODES, PODS
 from pyscheduler.api_dispatcher import ApiDispatcher
 from pyscheduler.cache.cache import SchedulerCache
 from pyscheduler.cache.snapshot import Snapshot
@@ -30,11 +30,9 @@ from pyscheduler.framework.runtime import Framework
 from pyscheduler.framework.types import (
     EVENT_ASSIGNED_POD_DELETE,
     EVENT_NODE_ADD,
-    PodInfo,
 )
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
-from pyscheduler.model.meta import object_key
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.queue.events import node_scheduling_properties_change
@@ -55,7 +53,6 @@ class FrameworkHandle:
 
     cache: SchedulerCache
     profile_name: str
-    factory: SharedInformerFactory | None
     binding_client: Any
     listers: dict[str, Lister] = field(default_factory=dict)
 
@@ -103,7 +100,7 @@ class SchedulerApp:
         self.nominator = Nominator(self._lookup_pod)
 
         def handle_for(profile: str) -> FrameworkHandle:
-            return FrameworkHandle(self.cache, profile, self.factory, binder)
+            return FrameworkHandle(self.cache, profile, binder)
 
         self.frameworks: dict[str, Framework] = build_frameworks(
             config, handle_for, self.nominator
@@ -226,10 +223,3 @@ class SchedulerApp:
         while not stop.is_set():
             await asyncio.sleep(10.0)
             self.reporter.flush_all()
-
-
-def pod_key(pod: Pod) -> str:
-    return object_key(pod.metadata)
-
-
-__all__ = ["FrameworkHandle", "PodInfo", "Resource", "SchedulerApp", "pod_key"]

@@ -96,8 +96,11 @@ class Diagnosis:
     num_all_nodes: int = 0
     # reason -> number of nodes that gave it
     reasons: Counter[str] = field(default_factory=Counter)
-    # names of nodes that were rejected with a *resolvable* status (preemption candidates)
-    resolvable_nodes: list[str] = field(default_factory=list)
+    # Nodes rejected with a *resolvable* status (preemption candidates): batch filters add
+    # row arrays, per-node filters add names; names are built only when asked for.
+    resolvable_rows: list[I64] = field(default_factory=list)
+    resolvable_names: list[str] = field(default_factory=list)
+    node_infos: list[NodeInfo] = field(default_factory=list)
     unschedulable_plugins: set[str] = field(default_factory=set)
     pending_plugins: set[str] = field(default_factory=set)
     pre_filter_msg: str = ""
@@ -105,6 +108,11 @@ class Diagnosis:
     # nodes whose status code is known; absent nodes carry ``absent_status``
     evaluated: int = 0
     absent_reason: str = ""
+
+    @property
+    def resolvable_nodes(self) -> list[str]:
+        names = [self.node_infos[int(r)].name for rows in self.resolvable_rows for r in rows]
+        return names + self.resolvable_names
 
     def message(self) -> str:
         msg = NO_NODE_AVAILABLE_MSG.format(self.num_all_nodes) + ":"
@@ -325,7 +333,7 @@ class Framework:
                     verdict = p.filter_nodes(state, pod, snapshot, remaining)
                 except Exception as err:
                     log.exception("filter plugin raised", plugin=p.name, pod=pod.key)
-                    raise _PluginError(Status.as_error(err, p.name)) from err
+                    raise PluginError(Status.as_error(err, p.name)) from err
                 if verdict is None:
                     continue
                 failed = ~verdict.passed
@@ -340,13 +348,13 @@ class Framework:
                             if f.code == Code.UNSCHEDULABLE:
                                 resolvable |= hit
                             elif f.code == Code.ERROR:
-                                raise _PluginError(Status(Code.ERROR, [f.reason], p.name))
+                                raise PluginError(Status(Code.ERROR, [f.reason], p.name))
                     # a node counts as resolvable only if none of its reasons is unresolvable
                     for f in verdict.failures:
                         if f.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
                             resolvable &= ~f.mask
-                    for r in remaining[resolvable & failed]:
-                        diagnosis.resolvable_nodes.append(infos[r].name)
+                    diagnosis.node_infos = infos
+                    diagnosis.resolvable_rows.append(remaining[resolvable & failed])
                     remaining = remaining[verdict.passed]
             else:
                 keep = np.ones(len(remaining), dtype=np.bool_)
@@ -355,7 +363,7 @@ class Framework:
                         st = p.filter(state, pod, infos[r])
                     except Exception as err:
                         log.exception("filter plugin raised", plugin=p.name, pod=pod.key)
-                        raise _PluginError(Status.as_error(err, p.name)) from err
+                        raise PluginError(Status.as_error(err, p.name)) from err
                     if st is not None and st.code != Code.SUCCESS:
                         self._record(diagnosis, st.with_plugin(p.name), infos[r].name)
                         keep[i] = False
@@ -381,7 +389,7 @@ class Framework:
     @staticmethod
     def _record(diagnosis: Diagnosis, st: Status, node: str) -> None:
         if st.code == Code.ERROR:
-            raise _PluginError(st)
+            raise PluginError(st)
         for reason in st.reasons:
             diagnosis.reasons[reason] += 1
         if st.plugin:
@@ -390,7 +398,7 @@ class Framework:
             else:
                 diagnosis.unschedulable_plugins.add(st.plugin)
         if st.code == Code.UNSCHEDULABLE:
-            diagnosis.resolvable_nodes.append(node)
+            diagnosis.resolvable_names.append(node)
 
     def _rows_with_nominated(self, pod: PodInfo, snapshot: Snapshot) -> set[int]:
         rows: set[int] = set()
@@ -554,13 +562,13 @@ class Framework:
                 log.exception("postBind plugin raised", plugin=p.name, pod=pod.key)
 
 
-class _PluginError(Exception):
+class PluginError(Exception):
+    """A plugin returned or raised an Error: the attempt fails with SchedulerError."""
+
     def __init__(self, status: Status) -> None:
         super().__init__(status.message())
         self.status = status
 
-
-PluginError = _PluginError
 
 
 def _code_label(code: Code) -> str:
