@@ -134,8 +134,14 @@ class Scheduler:
         self._stopping = True
         for wp in self.waiting_pods.values():
             wp.reject("", "scheduler is shutting down")
-        if self.binding_tasks:
-            await asyncio.wait(set(self.binding_tasks), timeout=grace)
+        in_flight = set(self.binding_tasks)
+        abandoned = 0
+        if in_flight:
+            _, not_done = await asyncio.wait(in_flight, timeout=grace)
+            abandoned = len(not_done)
+        # "abandoned" binds are still in flight after the grace period: their pods may or may
+        # not end up bound, and the next scheduler process settles them from the informer.
+        log.info("drained binding cycles", in_flight=len(in_flight), abandoned=abandoned)
 
     def schedule_one(self, qpi: QueuedPodInfo) -> None:
         pi = qpi.pod_info
