@@ -46,5 +46,10 @@ integration: $(STAMP) assets
 
 test: lint typecheck unit integration
 
+# A local control plane with KWOK nodes, pyscheduler, and a mixed workload; prints placements
+# and the reasons for pods left pending. DEMO_ARGS=--keep leaves it running until Ctrl-C.
+demo: $(STAMP) assets
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) hack/demo.py $(DEMO_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
