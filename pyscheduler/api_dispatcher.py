@@ -49,7 +49,7 @@ class _Op:
 
 class ApiDispatcher:
     def __init__(self, client: ApiClient, *, qps: float = 50.0, burst: int = 100,
-                 workers: int = 16, max_attempts: int = 8, max_retry_delay: float = 30.0) -> None:
+                 workers: int = 64, max_attempts: int = 8, max_retry_delay: float = 30.0) -> None:
         self.client = client
         self.max_attempts = max_attempts
         self._bucket = BucketRateLimiter(qps, burst)

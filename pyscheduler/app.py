@@ -14,6 +14,7 @@ Contract (who owns what; see docs/ARCHITECTURE.md):
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +199,11 @@ class SchedulerApp:
         if not await self.factory.wait_for_cache_sync(timeout=timeout):
             raise RuntimeError("informers did not sync")
         self.synced = True
+        # The initial list is the bulk of what this process will ever hold and lives as long as
+        # it does: move it out of the collector's view, so that full collections stop
+        # re-walking it (about half a second per collection with 100k pods cached).
+        gc.collect()
+        gc.freeze()
         log.info("informers synced", nodes=self.cache.snapshot.num_nodes,
                  pods=self.cache.pod_count)
 

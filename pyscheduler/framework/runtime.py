@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import structlog
@@ -213,6 +213,10 @@ class Framework:
         self.pre_bind: list[PreBindPlugin] = pick("preBind", PreBindPlugin)
         self.bind: list[BindPlugin] = pick("bind", BindPlugin)
         self.post_bind: list[PostBindPlugin] = pick("postBind", PostBindPlugin)
+        # Protocol isinstance checks are slow (they walk the protocol's members): decide once.
+        self._batch_filter = {p.name for p in self.filter if isinstance(p, BatchFilterPlugin)}
+        self._batch_score = {p.name for p in self.score if isinstance(p, BatchScorePlugin)}
+        self._normalizes = {p.name for p in self.score if isinstance(p, NormalizeScorePlugin)}
         if not self.bind:
             raise ValueError("at least one bind plugin must be enabled")
 
@@ -328,9 +332,10 @@ class Framework:
         for p in self._filters(state):
             if len(remaining) == 0:
                 break
-            if isinstance(p, BatchFilterPlugin):
+            if p.name in self._batch_filter:
                 try:
-                    verdict = p.filter_nodes(state, pod, snapshot, remaining)
+                    verdict = cast(BatchFilterPlugin, p).filter_nodes(
+                        state, pod, snapshot, remaining)
                 except Exception as err:
                     log.exception("filter plugin raised", plugin=p.name, pod=pod.key)
                     raise PluginError(Status.as_error(err, p.name)) from err
@@ -462,14 +467,15 @@ class Framework:
         for p in self.score:
             if p.name in state.skip_score_plugins:
                 continue
-            if isinstance(p, BatchScorePlugin):
-                raw = np.asarray(p.score_nodes(state, pod, snapshot, rows), dtype=np.int64)
+            if p.name in self._batch_score:
+                batch = cast(BatchScorePlugin, p)
+                raw = np.asarray(batch.score_nodes(state, pod, snapshot, rows), dtype=np.int64)
             else:
                 raw = np.fromiter(
                     (p.score(state, pod, infos[r]) for r in rows), dtype=np.int64, count=len(rows)
                 )
-            if isinstance(p, NormalizeScorePlugin):
-                p.normalize_score(state, pod, raw)
+            if p.name in self._normalizes:
+                cast(NormalizeScorePlugin, p).normalize_score(state, pod, raw)
             total += raw * self.weights.get(p.name, 1)
         self._observe("Score", start, None)
         return total
