@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv assets scheduler-assets lint typecheck unit integration differential test demo bench clean
+.PHONY: help venv assets scheduler-assets lint typecheck unit integration differential test demo bench bench-venv clean
 
 help:
 	@echo "make test   - ruff, mypy, unit and integration tests (installs what it needs)"
@@ -45,6 +45,20 @@ integration: $(STAMP) assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: lint typecheck unit integration
+
+# Benchmarks (hack/bench, docs/BENCHMARKS.md): the [bench] extra adds matplotlib (PNG) and
+# pyinstrument (profile). BENCH_ARGS passes options, e.g. BENCH_ARGS=--scale.
+BENCH_STAMP := $(VENV)/.bench-$(shell sha1sum pyproject.toml | cut -c1-12)
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@rm -f $(VENV)/.bench-* && touch $@
+
+bench-venv: $(BENCH_STAMP)
+
+bench: bench-venv assets scheduler-assets
+	$(PY) -m hack.bench $(BENCH_ARGS)
 
 # A local control plane with KWOK nodes, pyscheduler, and a mixed workload; prints placements
 # and the reasons for pods left pending. DEMO_ARGS=--keep leaves it running until Ctrl-C.

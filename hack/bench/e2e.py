@@ -1,0 +1,361 @@
+"""End-to-end mode: each scheduler against a real kube-apiserver, etcd and KWOK.
+
+Contract, per run (one workload size x one QPS setting x one scheduler):
+
+1. A fresh control plane (pyscheduler.envtest), so every run starts from the same empty etcd;
+   the same nodes (scheduler_perf's node template, labels by index) and the same pre-bound init
+   pods (see workloads.py), waited on until KWOK reports them Running, so their status updates
+   do not land in the measurement.
+2. The scheduler is started; a warm-up pod is created and waited on until bound. That proves the
+   scheduler is synced and running, so the measurement does not include its start-up.
+3. Churn starts (if the workload has one), the bind watcher (watcher.py) starts, the scheduler's
+   CPU time is read, then the measured pods are created concurrently by an unthrottled admin
+   client (``--create-concurrency`` requests in flight) and their send times recorded.
+4. When every measured pod is seen bound (or at the run's deadline, or when the scheduler dies)
+   the scheduler's CPU and peak RSS are read, and everything is torn down.
+
+The harness, the control plane and the scheduler share the machine's cores: figures from a
+2-core machine are noisy, and the report says what else was busy (kube-apiserver CPU, load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from hack.bench import procstat
+from hack.bench.results import FAILED, NOT_APPLICABLE, OK, E2EResult, measure
+from hack.bench.schedulers import (
+    PYSCHEDULER,
+    missing_default_plugins,
+    registered_plugins,
+    start,
+)
+from hack.bench.watcher import BindWatcher, WatchTarget
+from hack.bench.workloads import (
+    CHURN_MIXED,
+    CHURN_NS,
+    CHURN_UNSCHEDULABLE,
+    HIGH_PRIORITY,
+    HIGH_PRIORITY_CLASS,
+    INIT_NS,
+    MEASURE_NS,
+    NAMESPACES,
+    NODE_CPU,
+    NODE_MEMORY,
+    NODE_PODS,
+    WARMUP_NS,
+    Workload,
+    pod_default,
+    pod_high_priority_large_cpu,
+)
+from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, fake_node
+
+_encode = msgspec.json.encode
+
+
+@dataclass(frozen=True, slots=True)
+class E2EOptions:
+    assets: Path
+    results_dir: Path
+    create_concurrency: int = 32
+    timeout_scale: float = 1.0
+    match_profiles: bool = False
+    keep_logs: bool = True
+    log: Callable[[str], None] = print
+
+
+class Api:
+    """A small admin client over aiohttp: JSON in, JSON out, retries on overload."""
+
+    def __init__(self, cp: ControlPlane, *, connections: int) -> None:
+        ctx = ssl.create_default_context(cafile=str(cp.ca_file))
+        ctx.load_cert_chain(str(cp.admin_cert_file), str(cp.admin_key_file))
+        self.base = cp.apiserver_url
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=ctx, limit=connections),
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def request(self, method: str, path: str, body: bytes | None = None,
+                      params: dict[str, str] | None = None, *, ok: tuple[int, ...] = ()
+                      ) -> Any:
+        """Send; retry 429/5xx/connection errors; statuses in ``ok`` count as success."""
+        delay = 0.05
+        for attempt in range(6):
+            try:
+                async with self.session.request(
+                    method, self.base + path, data=body, params=params,
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                ) as resp:
+                    data = await resp.read()
+                    if resp.status < 300 or resp.status in ok:
+                        return msgspec.json.decode(data) if data else None
+                    if resp.status != 429 and resp.status < 500:
+                        raise RuntimeError(f"{method} {path}: {resp.status} {data[:300]!r}")
+            except (aiohttp.ClientError, TimeoutError):
+                if attempt == 5:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
+        raise RuntimeError(f"{method} {path}: gave up after retries")
+
+    async def create_many(self, path: str, bodies: list[tuple[str, bytes]], concurrency: int,
+                          sent: dict[str, float] | None = None) -> None:
+        """POST every body, ``concurrency`` at a time; record send times into ``sent``."""
+        it = iter(bodies)
+
+        async def worker() -> None:
+            for name, body in it:
+                if sent is not None:
+                    sent[name] = time.monotonic()
+                # 409: a retried create that had in fact succeeded.
+                await self.request("POST", path, body, ok=(409,))
+
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+
+
+def _pod_bodies(template: Callable[[str, str], dict[str, Any]], prefix: str, ns: str, n: int,
+                node_of: Callable[[int], str] | None = None) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(n):
+        name = f"{prefix}-{i}"
+        body = template(name, ns)
+        if node_of is not None:
+            body["spec"]["nodeName"] = node_of(i)
+        out.append((name, _encode(body)))
+    return out
+
+
+def pods_path(ns: str) -> str:
+    return f"/api/v1/namespaces/{ns}/pods"
+
+
+async def _wait_running(api: Api, ns: str, timeout: float) -> bool:
+    """Until no pod of ``ns`` is outside phase Running (served from the watch cache)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listed = await api.request("GET", pods_path(ns), params={
+            "fieldSelector": "status.phase!=Running", "resourceVersion": "0"})
+        if not listed["items"]:
+            return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def _wait_bound(api: Api, ns: str, name: str, timeout: float, alive: Callable[[], bool]
+                      ) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        pod = await api.request("GET", f"{pods_path(ns)}/{name}")
+        if pod["spec"].get("nodeName"):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def _churn(api: Api, mode: str, stop: asyncio.Event) -> int:
+    """scheduler_perf's churn opcode for the two modes the workloads use; returns ops done."""
+    i = 0
+    ops = 0
+    interval = 0.2 if mode == CHURN_UNSCHEDULABLE else 1.0
+    nxt = time.monotonic()
+    prev: tuple[str, str, str] | None = None
+    while not stop.is_set():
+        try:
+            if mode == CHURN_UNSCHEDULABLE:
+                body = pod_high_priority_large_cpu(f"churn-pod-{i}", CHURN_NS)
+                await api.request("POST", pods_path(CHURN_NS), _encode(body), ok=(409,))
+                ops += 1
+            elif mode == CHURN_MIXED:
+                if prev is not None:
+                    node, pod, svc = prev
+                    await asyncio.gather(
+                        api.request("DELETE", f"/api/v1/nodes/{node}", ok=(404,)),
+                        api.request("DELETE", f"{pods_path(CHURN_NS)}/{pod}",
+                                    params={"gracePeriodSeconds": "0"}, ok=(404,)),
+                        api.request("DELETE", f"/api/v1/namespaces/{CHURN_NS}/services/{svc}",
+                                    ok=(404,)),
+                    )
+                names = (f"node-churn-{i}", f"churn-pod-{i}", f"churn-svc-{i}")
+                node_body = fake_node(names[0], cpu=NODE_CPU, memory=NODE_MEMORY, pods=0)
+                svc_body = {"apiVersion": "v1", "kind": "Service",
+                            "metadata": {"name": names[2]},
+                            "spec": {"selector": {"app": "churn"},
+                                     "ports": [{"port": 80, "targetPort": 80}]}}
+                await asyncio.gather(
+                    api.request("POST", "/api/v1/nodes", _encode(node_body), ok=(409,)),
+                    api.request("POST", pods_path(CHURN_NS),
+                                _encode(pod_high_priority_large_cpu(names[1], CHURN_NS)),
+                                ok=(409,)),
+                    api.request("POST", f"/api/v1/namespaces/{CHURN_NS}/services",
+                                _encode(svc_body), ok=(409,)),
+                )
+                prev = names
+                ops += 1
+        except Exception:  # churn is background noise; never fail the measurement for it
+            pass
+        i += 1
+        nxt += interval
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), max(0.0, nxt - time.monotonic()))
+    return ops
+
+
+def _timeout(w: Workload, qps: float) -> float:
+    # Writes per measured pod: a bind and an event; preemption adds a status patch and the
+    # victims' deletions. The client QPS bounds how fast those can go.
+    writes = 7.0 if w.name == "PreemptionBasic" else 3.0
+    return 120.0 + w.measure_pods * writes / min(qps, 200.0)
+
+
+def not_applicable(w: Workload, scheduler: str) -> str | None:
+    """Why ``scheduler`` cannot run ``w`` (yet), or None."""
+    if scheduler != PYSCHEDULER:
+        return None
+    missing = [p for p in w.spec.requires if p not in registered_plugins()]
+    if missing:
+        return f"plugin(s) not registered yet: {', '.join(missing)}"
+    return None
+
+
+def run(w: Workload, scheduler: str, qps: float, burst: int, opts: E2EOptions) -> E2EResult:
+    """One end-to-end run (see module doc). Never raises for a scheduler's failure."""
+    res = E2EResult(w.name, w.nodes, w.init_pods, w.measure_pods, qps, burst, scheduler)
+    if scheduler == PYSCHEDULER or opts.match_profiles:
+        res.disabled_plugins = missing_default_plugins()
+    why = not_applicable(w, scheduler)
+    if why is not None:
+        res.status, res.reason = NOT_APPLICABLE, why
+        return res
+    run_dir = opts.results_dir / "runs" / f"{w.name}-{w.nodes}-qps{qps:g}-{scheduler}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    cp = ControlPlane.start(ControlPlaneOptions(assets_dir=opts.assets))
+    try:
+        asyncio.run(_run(cp, w, scheduler, qps, burst, opts, run_dir, res))
+    except Exception as err:
+        res.status, res.reason = FAILED, f"{type(err).__name__}: {err}"
+    finally:
+        cp.stop()
+    res.duration_s = time.monotonic() - t0
+    return res
+
+
+async def _run(cp: ControlPlane, w: Workload, scheduler: str, qps: float, burst: int,
+               opts: E2EOptions, run_dir: Path, res: E2EResult) -> None:
+    api = Api(cp, connections=max(64, opts.create_concurrency * 2))
+    try:
+        await _setup_cluster(cp, api, w, opts)
+        sched = start(scheduler, assets=opts.assets, kubeconfig=cp.admin_kubeconfig, qps=qps,
+                      burst=burst, run_dir=run_dir, match_profiles=opts.match_profiles)
+        try:
+            await _measure(cp, api, w, sched, qps, opts, res)
+        finally:
+            sched.stop()
+    finally:
+        await api.close()
+
+
+async def _setup_cluster(cp: ControlPlane, api: Api, w: Workload, opts: E2EOptions) -> None:
+    for ns in NAMESPACES:
+        await api.request("POST", "/api/v1/namespaces",
+                          _encode({"metadata": {"name": ns}}), ok=(409,))
+    await api.request("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", _encode({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": HIGH_PRIORITY_CLASS}, "value": HIGH_PRIORITY}), ok=(409,))
+    t = time.monotonic()
+    await asyncio.to_thread(
+        cp.create_nodes, w.nodes, cpu=NODE_CPU, memory=NODE_MEMORY, pods=NODE_PODS,
+        labels=w.spec.node_labels, concurrency=32, timeout=60.0 + w.nodes / 20.0,
+    )
+    opts.log(f"    {w.nodes} nodes Ready in {time.monotonic() - t:.1f}s")
+    if w.init_pods and w.spec.init_template is not None:
+        t = time.monotonic()
+        bodies = _pod_bodies(w.spec.init_template, "init", INIT_NS, w.init_pods,
+                             node_of=lambda i: f"kwok-node-{i % w.nodes}")
+        await api.create_many(pods_path(INIT_NS), bodies, opts.create_concurrency)
+        if not await _wait_running(api, INIT_NS, 60.0 + w.init_pods / 50.0):
+            opts.log("    warning: init pods not all Running; measuring anyway")
+        opts.log(f"    {w.init_pods} init pods Running in {time.monotonic() - t:.1f}s")
+
+
+async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: float,
+                   opts: E2EOptions, res: E2EResult) -> None:
+    started = time.monotonic()
+    await api.request("POST", pods_path(WARMUP_NS), _encode(pod_default("warmup", WARMUP_NS)))
+    if not await _wait_bound(api, WARMUP_NS, "warmup", 180.0, sched.alive):
+        raise RuntimeError(
+            f"{sched.name} did not bind the warm-up pod "
+            f"({'exited' if not sched.alive() else 'timeout'}); last log lines:\n{sched.tail()}"
+        )
+    res.startup_s = time.monotonic() - started
+    bodies = _pod_bodies(w.spec.measure_template, "m", MEASURE_NS, w.measure_pods)
+    deadline = time.monotonic() + _timeout(w, qps) * opts.timeout_scale
+    watcher = BindWatcher(
+        WatchTarget(cp.apiserver_url, str(cp.ca_file), str(cp.admin_cert_file),
+                    str(cp.admin_key_file), MEASURE_NS),
+        expected=w.measure_pods, deadline=deadline,
+    )
+    await asyncio.to_thread(watcher.start)
+    stop_churn = asyncio.Event()
+    churn = (asyncio.create_task(_churn(api, w.spec.churn, stop_churn))
+             if w.spec.churn else None)
+    apiserver_pid = cp._apiserver.pid  # read-only: its CPU, for context
+    api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+    cpu0 = procstat.cpu_seconds(sched.pid)
+    sent: dict[str, float] = {}
+    t_create = time.monotonic()
+    create = asyncio.create_task(
+        api.create_many(pods_path(MEASURE_NS), bodies, opts.create_concurrency, sent))
+
+    async def stop_when_dead() -> None:
+        # A process exit has no awaitable to wait on: poll.
+        while sched.alive():  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        watcher.stop()
+
+    guard = asyncio.create_task(stop_when_dead())
+    try:
+        await create
+        res.create_s = time.monotonic() - t_create
+        bound = await asyncio.to_thread(watcher.result, None)
+    finally:
+        guard.cancel()
+        stop_churn.set()
+        if churn is not None:
+            await churn
+    cpu1 = procstat.cpu_seconds(sched.pid)
+    res.peak_rss_mib = procstat.peak_rss_mib(sched.pid)
+    api_cpu1 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+    res.loadavg_1m = procstat.loadavg()
+    if cpu0 is not None and cpu1 is not None:
+        res.cpu_s, res.cpu_total_s = cpu1 - cpu0, cpu1
+    if api_cpu0 is not None and api_cpu1 is not None:
+        res.apiserver_cpu_s = api_cpu1 - api_cpu0
+    lat = measure(sent, bound)
+    res.bound = sum(1 for n in sent if n in bound)
+    res.pods_per_s, res.p50_ms, res.p90_ms = lat.throughput, lat.p50_ms, lat.p90_ms
+    res.p99_ms, res.max_ms = lat.p99_ms, lat.max_ms
+    if res.bound < w.measure_pods:
+        res.status = FAILED
+        cause = "scheduler exited" if not sched.alive() else "timeout"
+        res.reason = f"{cause}: {res.bound}/{w.measure_pods} bound"
+        if watcher.error:
+            res.reason += f"; watcher: {watcher.error}"
+        if not sched.alive():
+            res.reason += f"; last log lines:\n{sched.tail(15)}"
+    else:
+        res.status = OK
