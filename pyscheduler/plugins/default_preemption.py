@@ -1,0 +1,180 @@
+"""DefaultPreemption: when no node fits, make room by evicting lower-priority pods.
+
+Contract (upstream defaultpreemption/default_preemption.go, SchedulerAsyncPreemption on, as in
+v1.37 by default):
+* PostFilter runs ``preemption.Evaluator`` (see its contract) and, when it picks a node, hands
+  the victims to the process-wide ``preemption.Executor``, which deletes them asynchronously;
+  the result nominates the node. Every non-empty status message is prefixed "preemption: ", so
+  FailedScheduling reads e.g. "0/5 nodes are available: 5 Insufficient cpu. preemption: 0/5
+  nodes are available: 5 No preemption victims found for incoming pod.".
+  ``scheduler_preemption_attempts_total`` counts every call.
+* PreEnqueue holds a pod back (UnschedulableAndUnresolvable, "waiting for the preemption for
+  this pod to be finished") while its preemption calls are in flight. The plugin registers
+  AssignedPod/Delete with a hint that always skips: the plugins that rejected the pod decide
+  when it may move; the registration only makes the queue re-run PreEnqueue on those events.
+* Args: ``minCandidateNodesPercentage`` (default 10, 0..100) and ``minCandidateNodesAbsolute``
+  (default 100, >= 0), not both 0.
+* What it reads from its handle, looked up per call so the app may attach them after building
+  the frameworks: ``snapshot``; ``framework`` (this profile's Framework: filters, PreFilter
+  extensions, nominator); ``preemption_executor`` (one ``Executor`` shared by all profiles);
+  ``preemption_allowed_scheduler_names`` (pyscheduler's courtesy set, None = any pod may be a
+  victim); listers "pods" (the preemptor's latest version) and "poddisruptionbudgets".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from pyscheduler import metrics
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import (
+    EnqueueExtensions,
+    Handle,
+    PostFilterPlugin,
+    PostFilterResult,
+    PreEnqueuePlugin,
+)
+from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.runtime import Diagnosis, Framework
+from pyscheduler.framework.status import Code, Status
+from pyscheduler.framework.types import (
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    PodInfo,
+    QueueingHint,
+    Resource,
+)
+from pyscheduler.model.pdb import PodDisruptionBudget
+from pyscheduler.model.pod import Pod
+from pyscheduler.plugins import validation as v
+from pyscheduler.preemption.evaluator import Evaluator, courtesy_rule
+from pyscheduler.preemption.executor import Executor
+
+NAME = "DefaultPreemption"
+
+MESSAGE_PREFIX = "preemption: "
+ERR_WAITING_FOR_PREEMPTION = "waiting for the preemption for this pod to be finished"
+
+PODS = "pods"
+PDBS = "poddisruptionbudgets"
+
+
+class DefaultPreemptionArgs(msgspec.Struct, rename="camel", omit_defaults=True):
+    min_candidate_nodes_percentage: int = 10
+    min_candidate_nodes_absolute: int = 100
+
+    def validate(self, path: str = "") -> None:
+        """Upstream ValidateDefaultPreemptionArgs; raises ArgsError."""
+        errs: list[v.FieldError] = []
+        pct_path = v.child(path, "minCandidateNodesPercentage")
+        abs_path = v.child(path, "minCandidateNodesAbsolute")
+        pct, absolute = self.min_candidate_nodes_percentage, self.min_candidate_nodes_absolute
+        if not 0 <= pct <= 100:
+            errs.append(v.invalid(pct_path, pct, "not in valid range [0, 100]"))
+        if absolute < 0:
+            errs.append(v.invalid(abs_path, absolute, "not in valid range [0, inf)"))
+        if pct == 0 and absolute == 0:
+            errs.append(v.invalid(pct_path, pct,
+                                  "cannot be zero at the same time as minCandidateNodesAbsolute"))
+            errs.append(v.invalid(abs_path, absolute,
+                                  "cannot be zero at the same time as minCandidateNodesPercentage"))
+        v.raise_if(errs)
+
+    validate_args = validate
+
+
+def _prefixed(st: Status | None) -> Status | None:
+    if st is None or not st.reasons:
+        return st
+    return Status(st.code, [MESSAGE_PREFIX + st.message()], NAME, st.error)
+
+
+def _error(message: str) -> Status:
+    return Status(Code.ERROR, [MESSAGE_PREFIX + message], NAME)
+
+
+@dataclass(slots=True)
+class DefaultPreemption:
+    """PostFilter, PreEnqueue and EnqueueExtensions."""
+
+    handle: Any
+    args: DefaultPreemptionArgs
+    evaluator: Evaluator
+    name: str = NAME
+
+    def post_filter(self, state: CycleState, pod: PodInfo,
+                    diagnosis: Any) -> tuple[PostFilterResult | None, Status | None]:
+        """Find a node where evicting lower-priority pods lets the pod fit, and start that."""
+        try:
+            return self._post_filter(state, pod, diagnosis)
+        finally:
+            metrics.PREEMPTION_ATTEMPTS.inc()
+
+    def _post_filter(self, state: CycleState, pod: PodInfo,
+                     diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
+        fwk: Framework | None = getattr(self.handle, "framework", None)
+        if fwk is None:
+            return None, _error("the framework handle carries no framework")
+        latest = pod.pod
+        pods = self.handle.lister(PODS)
+        if pods is not None:
+            found: Pod | None = pods.get_by_key(pod.key)
+            if found is None:
+                # Upstream reads the preemptor from the pod lister first and fails the same way.
+                return None, _error(f"pod {json.dumps(pod.pod.metadata.name)} not found")
+            latest = found
+        pdb_lister = self.handle.lister(PDBS)
+        pdbs: list[PodDisruptionBudget] = pdb_lister.list() if pdb_lister is not None else []
+        self.evaluator.is_eligible_pod = courtesy_rule(
+            getattr(self.handle, "preemption_allowed_scheduler_names", None))
+        result, status, candidate = self.evaluator.preempt(
+            fwk, state, pod, diagnosis, self.handle.snapshot, pdbs, latest)
+        if candidate is not None:
+            executor: Executor | None = getattr(self.handle, "preemption_executor", None)
+            if executor is None:
+                return None, _error("the framework handle carries no preemption executor")
+            lower = [
+                npi.pod for npi in fwk.nominator.nominated_pods_for_node(candidate.node_name)
+                if npi.priority < pod.priority
+            ]
+            executor.prepare_candidate_async(candidate, latest, NAME, lower)
+        return result, _prefixed(status)
+
+    def pre_enqueue(self, pod: Pod) -> Status | None:
+        """Hold the pod back while the API calls of its preemption are still running."""
+        executor: Executor | None = getattr(self.handle, "preemption_executor", None)
+        if executor is not None and executor.is_pod_running_preemption(pod.metadata.uid):
+            return Status.unresolvable(ERR_WAITING_FOR_PREEMPTION, plugin=NAME)
+        return None
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Assigned pod deletions (which may end a wait in PreEnqueue)."""
+        return [ClusterEventWithHint(
+            ClusterEvent(Resource.ASSIGNED_POD, ActionType.DELETE),
+            self.is_schedulable_after_assigned_pod_deletion,
+        )]
+
+    def is_schedulable_after_assigned_pod_deletion(self, pod: Pod, old: Any,
+                                                   new: Any) -> QueueingHint:
+        """Always skip: the plugins whose failure the preemption resolves decide."""
+        return QueueingHint.SKIP
+
+
+def new(args: DefaultPreemptionArgs | None, handle: Handle) -> DefaultPreemption:
+    a = args if args is not None else DefaultPreemptionArgs()
+    a.validate()
+    return DefaultPreemption(
+        handle, a, Evaluator(a.min_candidate_nodes_percentage, a.min_candidate_nodes_absolute))
+
+
+SPEC = PluginSpec(NAME, new, DefaultPreemptionArgs)
+
+
+def _check(p: DefaultPreemption) -> tuple[PostFilterPlugin, PreEnqueuePlugin, EnqueueExtensions]:
+    """Compile-time conformance: mypy checks the plugin against each Protocol."""
+    return p, p, p

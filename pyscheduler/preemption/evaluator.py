@@ -1,0 +1,348 @@
+"""The preemption algorithm (upstream framework/preemption/preemption.go and DefaultPreemption's
+Interface methods): who may preempt, where, and whom.
+
+Contract:
+* ``Evaluator.preempt(fwk, state, pod_info, diagnosis, snapshot, pdbs, latest)`` runs inside the
+  scheduling cycle (it never awaits; the snapshot cannot change under it) and returns
+  ``(result, status, candidate)`` with upstream's meaning:
+  - ``(None, Unschedulable(msg), None)``: the pod may not preempt now (preemptionPolicy Never,
+    or it already preempted and a victim on its nominated node is still terminating); its
+    nomination is kept;
+  - ``(PostFilterResult(""), Unschedulable(fit error message), None)``: preemption cannot help;
+    the message is "0/N nodes are available: ..." over the dry run's per-node reasons, nodes not
+    tried counting as "Preemption is not helpful for scheduling"; the nomination is cleared;
+  - ``(None, Error, None)``: every node tried failed with an error (e.g. a PreFilter extension);
+  - ``(PostFilterResult(node), None, candidate)``: preempt ``candidate.victims`` on ``node``.
+  Acting on the candidate is the caller's job (``executor.Executor``).
+* Candidates are the nodes the diagnosis marked *Unschedulable* (resolvable), in snapshot row
+  order, tried one by one from a random offset until ``num_candidates`` were found and at least
+  one of them violates no PodDisruptionBudget (each of the two lists holds at most
+  ``num_candidates``, as upstream's fixed-size lists do).
+* A dry run on a node works on clones of the node and of the cycle state: every pod that may be
+  a victim (lower priority than the preemptor and allowed by ``is_eligible_pod``, the courtesy
+  rule) is removed, PreFilter extensions following each removal; if the preemptor then passes
+  the filters (nominated pods included, as the runtime does) the victims are reprieved one by
+  one, most important first and PDB-violating ones before the rest, keeping each whose return
+  still lets the preemptor fit. The victims left are the candidate's, most important first.
+* ``pod_eligible_to_preempt_others`` and the candidate choice are upstream's, see candidates.py.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pyscheduler.cache.node_info import NodeInfo
+from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import PostFilterResult
+from pyscheduler.framework.runtime import Diagnosis, Framework
+from pyscheduler.framework.status import Code, Status
+from pyscheduler.framework.types import PodInfo
+from pyscheduler.model.pdb import PodDisruptionBudget
+from pyscheduler.model.pod import Pod, pod_priority
+from pyscheduler.preemption.candidates import (
+    Candidate,
+    num_candidates,
+    pick_one_node_for_preemption,
+    sort_by_importance,
+)
+from pyscheduler.preemption.pdb import PDBChecker
+
+PREEMPT_NEVER = "Never"
+
+ERR_NOT_ELIGIBLE_NEVER = "not eligible due to preemptionPolicy=Never."
+ERR_NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nominated node."
+ERR_NO_VICTIMS = "No preemption victims found for incoming pod"
+ERR_NOT_HELPFUL = "Preemption is not helpful for scheduling"
+ERR_NO_NODES = "no nodes available"
+
+DISRUPTION_TARGET = "DisruptionTarget"
+REASON_PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"
+
+# (node the victim is on, the victim, the preemptor) -> may this victim be preempted at all?
+IsEligiblePod = Callable[[NodeInfo, PodInfo, Pod], bool]
+
+
+def _any_pod(node_info: NodeInfo, victim: PodInfo, preemptor: Pod) -> bool:
+    return True
+
+
+def courtesy_rule(allowed_scheduler_names: frozenset[str] | None) -> IsEligiblePod:
+    """pyscheduler's courtesy: only pods placed by these schedulers may be victims
+    (``None``: any pod, as upstream)."""
+    if allowed_scheduler_names is None:
+        return _any_pod
+    allowed = allowed_scheduler_names
+
+    def eligible(node_info: NodeInfo, victim: PodInfo, preemptor: Pod) -> bool:
+        return victim.pod.spec.scheduler_name in allowed
+
+    return eligible
+
+
+def terminating_by_preemption(pod: Pod) -> bool:
+    """Being deleted, with the DisruptionTarget condition a scheduler's preemption sets."""
+    if pod.metadata.deletion_timestamp is None:
+        return False
+    for c in pod.status.conditions:
+        if c.type == DISRUPTION_TARGET:
+            return c.status == "True" and c.reason == REASON_PREEMPTION_BY_SCHEDULER
+    return False
+
+
+def aggregate_errors(messages: Sequence[str]) -> str:
+    """apimachinery's utilerrors.NewAggregate(errs).Error()."""
+    unique = list(dict.fromkeys(messages))
+    if len(messages) == 1 or len(unique) == 1:
+        return unique[0] if unique else ""
+    return "[" + ", ".join(unique) + "]"
+
+
+def _error(message: str, plugin: str = "") -> Status:
+    return Status(Code.ERROR, [message], plugin)
+
+
+def run_pre_filter_extension(fwk: Framework, state: CycleState, pod: PodInfo, other: PodInfo,
+                             node_info: NodeInfo, *, add: bool) -> Status | None:
+    """Upstream RunPreFilterExtensionAddPod/RemovePod: every PreFilter plugin with extensions
+    (not skipped this cycle) follows ``other`` being added to / removed from ``node_info``."""
+    for p in fwk.pre_filter:
+        if p.name in state.skip_filter_plugins:
+            continue
+        ext = p.pre_filter_extensions()
+        if ext is None:
+            continue
+        try:
+            if add:
+                st = ext.add_pod(state, pod, other, node_info)
+            else:
+                st = ext.remove_pod(state, pod, other, node_info)
+        except Exception as err:
+            st = Status.as_error(err, p.name)
+        if st is not None and st.code != Code.SUCCESS:
+            op = "AddPod" if add else "RemovePod"
+            return _error(f"running {op} on PreFilter plugin {json.dumps(p.name)}: "
+                          f"{st.message()}", p.name)
+    return None
+
+
+def potential_nodes(diagnosis: Diagnosis, snapshot: Snapshot) -> list[NodeInfo]:
+    """Nodes whose filter status was Unschedulable (preemption may help), in row order."""
+    return [snapshot.node_infos[r] for r in sorted(_resolvable_rows(diagnosis, snapshot))]
+
+
+def _resolvable_rows(diagnosis: Diagnosis, snapshot: Snapshot) -> set[int]:
+    rows: set[int] = set()
+    for arr in diagnosis.resolvable_rows:
+        rows.update(arr.tolist())
+    index = snapshot.table.index
+    for name in diagnosis.resolvable_names:
+        r = index.get(name)
+        if r is not None:
+            rows.add(r)
+    return rows
+
+
+@dataclass(slots=True)
+class DryRunResult:
+    # Non-violating candidates first, then violating ones, each in the order found.
+    candidates: list[Candidate] = field(default_factory=list)
+    # Node name -> why it is not a candidate.
+    statuses: dict[str, Status] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+class Evaluator:
+    """DefaultPreemption's algorithm; stateless between calls apart from its random source."""
+
+    def __init__(
+        self,
+        min_candidate_nodes_percentage: int = 10,
+        min_candidate_nodes_absolute: int = 100,
+        *,
+        is_eligible_pod: IsEligiblePod | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.min_candidate_nodes_percentage = min_candidate_nodes_percentage
+        self.min_candidate_nodes_absolute = min_candidate_nodes_absolute
+        self.is_eligible_pod: IsEligiblePod = is_eligible_pod or _any_pod
+        self.rng = rng or random.Random()
+        self.clock = clock
+
+    # ---- Interface methods (upstream DefaultPreemption) -------------------------------------
+    def is_preemption_allowed(self, node_info: NodeInfo, victim: PodInfo, preemptor: Pod,
+                              preemptor_priority: int | None = None) -> bool:
+        prio = pod_priority(preemptor) if preemptor_priority is None else preemptor_priority
+        return victim.priority < prio and self.is_eligible_pod(node_info, victim, preemptor)
+
+    def pod_eligible_to_preempt_others(self, pod: Pod, snapshot: Snapshot,
+                                       nominated_node_status: Code | None) -> tuple[bool, str]:
+        """Upstream PodEligibleToPreemptOthers; ``nominated_node_status`` is the filter status
+        code of the pod's nominated node in this cycle (None when it has none)."""
+        if pod.spec.preemption_policy == PREEMPT_NEVER:
+            return False, ERR_NOT_ELIGIBLE_NEVER
+        nominated = pod.status.nominated_node_name
+        if nominated:
+            # Preemption cannot help on that node any more: look elsewhere.
+            if nominated_node_status == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                return True, ""
+            ni = snapshot.get(nominated)
+            if ni is not None:
+                prio = pod_priority(pod)
+                for p in ni.pods.values():
+                    if (self.is_preemption_allowed(ni, p, pod, prio)
+                            and terminating_by_preemption(p.pod)):
+                        return False, ERR_NOT_ELIGIBLE_TERMINATING
+        return True, ""
+
+    def get_offset_and_num_candidates(self, num_nodes: int) -> tuple[int, int]:
+        offset = self.rng.randrange(num_nodes) if num_nodes > 0 else 0
+        return offset, num_candidates(num_nodes, self.min_candidate_nodes_percentage,
+                                      self.min_candidate_nodes_absolute)
+
+    def select_victims_on_node(self, fwk: Framework, state: CycleState, pod: PodInfo,
+                               node_info: NodeInfo,
+                               pdbs: PDBChecker) -> tuple[list[PodInfo], int, Status | None]:
+        """Upstream SelectVictimsOnNode; ``state`` and ``node_info`` are mutated (pass clones).
+        Returns (victims most important first, PDB-violating victims, failure status)."""
+        preemptor = pod.pod
+        potential = [
+            p for p in node_info.pods.values()
+            if self.is_preemption_allowed(node_info, p, preemptor, pod.priority)
+        ]
+        for p in potential:
+            node_info.remove_pod(p.uid)
+            st = run_pre_filter_extension(fwk, state, pod, p, node_info, add=False)
+            if st is not None:
+                return [], 0, st
+        if not potential:
+            return [], 0, Status.unresolvable(ERR_NO_VICTIMS)
+        # Without every lower-priority pod the preemptor must fit, or this node cannot help.
+        # (Affinity to a would-be victim is deliberately not considered, as upstream.)
+        st = fwk.run_filter_with_nominated_pods(state, pod, node_info)
+        if st is not None:
+            return [], 0, st
+        sort_by_importance(potential, self.clock())
+        violating, non_violating = pdbs.split(potential)
+        victims: list[PodInfo] = []
+
+        def reprieve(p: PodInfo) -> tuple[bool, Status | None]:
+            node_info.add_pod(p)
+            err = run_pre_filter_extension(fwk, state, pod, p, node_info, add=True)
+            if err is not None:
+                return False, err
+            fits = fwk.run_filter_with_nominated_pods(state, pod, node_info) is None
+            if not fits:
+                node_info.remove_pod(p.uid)
+                err = run_pre_filter_extension(fwk, state, pod, p, node_info, add=False)
+                if err is not None:
+                    return False, err
+                victims.append(p)
+            return fits, None
+
+        num_violating = 0
+        for p in violating:
+            fits, err = reprieve(p)
+            if err is not None:
+                return [], 0, err
+            if not fits:
+                num_violating += 1
+        for p in non_violating:
+            _, err = reprieve(p)
+            if err is not None:
+                return [], 0, err
+        if violating and non_violating:
+            sort_by_importance(victims, self.clock())
+        return victims, num_violating, None
+
+    # ---- the algorithm --------------------------------------------------------------------
+    def dry_run_preemption(self, fwk: Framework, state: CycleState, pod: PodInfo,
+                           potential: Sequence[NodeInfo], pdbs: PDBChecker, offset: int,
+                           n_candidates: int) -> DryRunResult:
+        """Upstream DryRunPreemption, sequential: nodes from ``offset`` on, wrapping around."""
+        out = DryRunResult()
+        non_violating: list[Candidate] = []
+        violating: list[Candidate] = []
+        n = len(potential)
+        for i in range(n):
+            ni = potential[(offset + i) % n]
+            victims, num_violating, st = self.select_victims_on_node(
+                fwk, state.clone(), pod, ni.clone(), pdbs)
+            if st is None and victims:
+                target = non_violating if num_violating == 0 else violating
+                if len(target) < n_candidates:
+                    target.append(Candidate(ni.name, victims, num_violating))
+                if non_violating and len(non_violating) + len(violating) >= n_candidates:
+                    break
+                continue
+            if st is None:
+                st = _error(f"expected at least one victim pod on node {json.dumps(ni.name)}")
+            if st.code == Code.ERROR:
+                out.errors.append(st.message())
+            out.statuses[ni.name] = st
+        out.candidates = non_violating + violating
+        return out
+
+    def select_candidate(self, candidates: Sequence[Candidate]) -> Candidate | None:
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        return pick_one_node_for_preemption(candidates, now=self.clock())
+
+    def preempt(self, fwk: Framework, state: CycleState, pod: PodInfo, diagnosis: Diagnosis,
+                snapshot: Snapshot, pdbs: Sequence[PodDisruptionBudget],
+                latest: Pod | None = None,
+                ) -> tuple[PostFilterResult | None, Status | None, Candidate | None]:
+        """Upstream Evaluator.Preempt up to (not including) acting on the chosen candidate.
+        ``latest`` is the informer's current version of the pod (its nomination may be newer
+        than the one in ``pod``)."""
+        current = latest if latest is not None else pod.pod
+        resolvable = _resolvable_rows(diagnosis, snapshot)
+        nominated_status: Code | None = None
+        nominated = current.status.nominated_node_name
+        if nominated:
+            row = snapshot.table.index.get(nominated)
+            nominated_status = (Code.UNSCHEDULABLE if row is not None and row in resolvable
+                                else Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+        ok, msg = self.pod_eligible_to_preempt_others(current, snapshot, nominated_status)
+        if not ok:
+            return None, Status.unschedulable(msg), None
+
+        n_all = snapshot.num_nodes
+        if n_all == 0:
+            return None, _error(ERR_NO_NODES), None
+        candidates: list[Candidate] = []
+        statuses: dict[str, Status] = {}
+        if resolvable:
+            potential = [snapshot.node_infos[r] for r in sorted(resolvable)]
+            offset, k = self.get_offset_and_num_candidates(len(potential))
+            run = self.dry_run_preemption(fwk, state, pod, potential, PDBChecker(pdbs), offset, k)
+            if run.errors and not run.candidates:
+                return None, _error(aggregate_errors(run.errors)), None
+            candidates, statuses = run.candidates, run.statuses
+        if not candidates:
+            return PostFilterResult(""), Status.unschedulable(
+                no_candidate_message(n_all, statuses)), None
+        best = self.select_candidate(candidates)
+        if best is None or not best.node_name:
+            return None, Status.unschedulable("no candidate node for preemption"), None
+        return PostFilterResult(best.node_name), None, best
+
+
+def no_candidate_message(num_all_nodes: int, statuses: dict[str, Status]) -> str:
+    """Upstream FitError.Error() over the dry run's statuses; untried nodes count as
+    "Preemption is not helpful for scheduling"."""
+    reasons: Counter[str] = Counter()
+    for st in statuses.values():
+        for r in st.reasons:
+            reasons[r] += 1
+    d = Diagnosis(num_all_nodes=num_all_nodes, reasons=reasons, evaluated=len(statuses),
+                  absent_reason=ERR_NOT_HELPFUL)
+    return d.message()
