@@ -75,8 +75,10 @@ class ScoredConstraint:
     codes: KeyCodes
     weight: float
     hostname: bool
-    # Non-hostname keys: matching pods per domain, indexed by ``codes.go_codes`` values.
+    # Non-hostname keys: matching pods per domain, indexed by ``codes.go_codes`` values, and
+    # which domains the feasible nodes seeded (only those are counted).
     domain_counts: I64 | None
+    seeded: BoolArr | None
     # Hostname key: matching pods per snapshot row (the node's own).
     row_counts: I64 | None
 
@@ -157,7 +159,7 @@ def compute_pre_score_state(constraints: list[Constraint], require_all: bool, po
         per_row = counter.counts(snapshot, ns, c.selector)
         if c.topology_key == LABEL_HOSTNAME:
             weight = topology_normalizing_weight(len(scored_rows))
-            out.append(ScoredConstraint(c, kc, weight, True, None, per_row))
+            out.append(ScoredConstraint(c, kc, weight, True, None, None, per_row))
             continue
         k = len(kc.values)
         seeded = np.zeros(k, dtype=np.bool_)
@@ -170,7 +172,7 @@ def compute_pre_score_state(constraints: list[Constraint], require_all: bool, po
         counts = np.bincount(kc.go_codes[eligible], weights=per_row[eligible],
                              minlength=k).astype(np.int64)
         weight = topology_normalizing_weight(int(seeded.sum()))
-        out.append(ScoredConstraint(c, kc, weight, False, counts, None))
+        out.append(ScoredConstraint(c, kc, weight, False, counts, seeded, None))
     return PreScoreState(ns, out, require_all, ignored)
 
 
