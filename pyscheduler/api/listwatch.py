@@ -58,6 +58,12 @@ class Resource:
 
 PODS = Resource("v1", "pods")
 NODES = Resource("v1", "nodes", namespaced=False)
+PERSISTENT_VOLUME_CLAIMS = Resource("v1", "persistentvolumeclaims")
+PERSISTENT_VOLUMES = Resource("v1", "persistentvolumes", namespaced=False)
+STORAGE_CLASSES = Resource("storage.k8s.io/v1", "storageclasses", namespaced=False)
+CSI_NODES = Resource("storage.k8s.io/v1", "csinodes", namespaced=False)
+CSI_DRIVERS = Resource("storage.k8s.io/v1", "csidrivers", namespaced=False)
+VOLUME_ATTACHMENTS = Resource("storage.k8s.io/v1", "volumeattachments", namespaced=False)
 
 
 class ListerWatcher(Protocol[T]):
