@@ -38,6 +38,10 @@ DEFAULT_RESOURCE_NAME = "pyscheduler"
 DEFAULT_RESOURCE_NAMESPACE = "pyscheduler-system"
 DEFAULT_QPS = 50.0
 DEFAULT_BURST = 100
+# pyscheduler.preemption.allowedSchedulerNames entry that turns the courtesy off (any pod may
+# be a victim, upstream behaviour). Without it only our own profiles' pods (plus the listed
+# schedulers') may be preempted.
+PREEMPTION_ANY_SCHEDULER = "*"
 # None = evaluate every node (pyscheduler's departure; upstream's unset means adaptive, which
 # pyscheduler applies only when the user sets 0 explicitly).
 DEFAULT_PERCENTAGE_OF_NODES_TO_SCORE: int | None = None

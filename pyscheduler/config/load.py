@@ -111,7 +111,8 @@ class SchedulerConfig:
     pod_initial_backoff_seconds: int
     pod_max_backoff_seconds: int
     profiles: tuple[ProfileConfig, ...]
-    # pyscheduler extension: None = upstream behaviour (any scheduler's pods may be victims)
+    # pyscheduler extension (courtesy): schedulerNames whose pods preemption may evict, always
+    # including every profile's; None = any pod (upstream behaviour, allowedSchedulerNames ["*"])
     preemption_allowed_scheduler_names: frozenset[str] | None
     delay_cache_until_active: bool
     source: KubeSchedulerConfiguration = field(compare=False)
@@ -220,10 +221,7 @@ def resolve(
         for i, prof in enumerate(profiles_in)
     )
 
-    allowed: frozenset[str] | None = None
-    if doc.pyscheduler is not None and doc.pyscheduler.preemption is not None:
-        names_list = doc.pyscheduler.preemption.allowed_scheduler_names
-        allowed = frozenset(names_list) if names_list is not None else None
+    allowed = _preemption_allowed(doc, profiles)
 
     if errors:
         raise ConfigError(_dedupe(errors))
@@ -239,6 +237,17 @@ def resolve(
         delay_cache_until_active=doc.delay_cache_until_active,
         source=doc,
     )
+
+
+def _preemption_allowed(doc: KubeSchedulerConfiguration,
+                        profiles: tuple[ProfileConfig, ...]) -> frozenset[str] | None:
+    """The courtesy set: our profiles' names plus the listed ones; None when the list is ["*"]."""
+    listed: list[str] = []
+    if doc.pyscheduler is not None and doc.pyscheduler.preemption is not None:
+        listed = doc.pyscheduler.preemption.allowed_scheduler_names or []
+    if defaults.PREEMPTION_ANY_SCHEDULER in listed:
+        return None
+    return frozenset(p.scheduler_name for p in profiles) | frozenset(listed)
 
 
 def _or(value: int | None, default: int) -> int:

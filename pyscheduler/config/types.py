@@ -116,9 +116,10 @@ class ClientConnectionConfiguration(_V1):
 class PreemptionExtension(_V1):
     """pyscheduler extension: how DefaultPreemption treats pods placed by other schedulers."""
 
-    # Courtesy list. Unset: upstream behaviour, any lower-priority pod may be a victim whoever
-    # scheduled it. Set: only pods whose spec.schedulerName is listed may be victims, so a
-    # secondary scheduler does not evict the primary scheduler's workloads.
+    # Courtesy list (on by default). Only pods whose spec.schedulerName is one of this
+    # process's profiles, or is listed here, may be victims, so a secondary scheduler does not
+    # evict the primary scheduler's workloads. ["*"] turns the courtesy off: any lower-priority
+    # pod may be a victim whoever scheduled it (upstream behaviour).
     allowed_scheduler_names: list[str] | None = None
 
 

@@ -141,16 +141,15 @@ def validate_top_level(
         names = ext.preemption.allowed_scheduler_names
         path = "pyscheduler.preemption.allowedSchedulerNames"
         if names is not None:
-            if not names:
-                # [] would silently mean "never preempt anyone": make the user say so
-                errs.append(required(path, "omit the field to allow victims from every "
-                                           "scheduler, or disable DefaultPreemption"))
             seen: set[str] = set()
             for i, name in enumerate(names):
                 if not name:
                     errs.append(required(f"{path}[{i}]"))
                 elif name in seen:
                     errs.append(duplicate(f"{path}[{i}]", name))
+                elif name == defaults.PREEMPTION_ANY_SCHEDULER and len(names) > 1:
+                    # "*" already allows everyone: other entries would suggest a restriction
+                    errs.append(invalid(f"{path}[{i}]", name, "must be the only entry"))
                 seen.add(name)
     return errs
 

@@ -58,7 +58,8 @@ def test_default_config_top_level() -> None:
     # a secondary scheduler must never share kube-scheduler's lease
     assert (le.resource_name, le.resource_namespace) == ("pyscheduler", "pyscheduler-system")
     assert (c.client_connection.qps, c.client_connection.burst) == (50.0, 100)
-    assert c.preemption_allowed_scheduler_names is None
+    # courtesy on by default: only our own profile's pods may be preemption victims
+    assert c.preemption_allowed_scheduler_names == frozenset({"pyscheduler"})
     assert c.scheduler_names == ("pyscheduler",)
 
 

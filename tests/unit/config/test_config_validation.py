@@ -316,16 +316,27 @@ profiles:
 
 
 def test_allowed_scheduler_names_courtesy_list() -> None:
-    c = parse_config(HEADER + "pyscheduler:\n  preemption:\n"
-                     "    allowedSchedulerNames: [pyscheduler, batch]\n", plugins=fake_registry())
-    assert c.preemption_allowed_scheduler_names == frozenset({"pyscheduler", "batch"})
-    assert errors_of("pyscheduler:\n  preemption:\n    allowedSchedulerNames: []\n") == [
-        "pyscheduler.preemption.allowedSchedulerNames: Required value: omit the field to allow "
-        "victims from every scheduler, or disable DefaultPreemption"
-    ]
-    assert errors_of("pyscheduler:\n  preemption:\n    allowedSchedulerNames: [a, '', a]\n") == [
+    def allowed(body: str) -> frozenset[str] | None:
+        c = parse_config(HEADER + body, plugins=fake_registry())
+        return c.preemption_allowed_scheduler_names
+
+    ext = "pyscheduler:\n  preemption:\n    allowedSchedulerNames: "
+    # our own profiles are always allowed; the list adds other schedulers
+    assert allowed(ext + "[batch]\n") == frozenset({"pyscheduler", "batch"})
+    assert allowed(ext + "[pyscheduler, batch]\n") == frozenset({"pyscheduler", "batch"})
+    assert allowed(ext + "[]\n") == frozenset({"pyscheduler"})
+    assert allowed("pyscheduler:\n  preemption: {}\n") == frozenset({"pyscheduler"})
+    assert allowed("profiles:\n- schedulerName: a\n- schedulerName: b\n") == frozenset(
+        {"a", "b"})
+    # "*": the courtesy off, any pod may be a victim (upstream)
+    assert allowed(ext + "['*']\n") is None
+    assert errors_of(ext + "[a, '', a]\n") == [
         "pyscheduler.preemption.allowedSchedulerNames[1]: Required value",
         'pyscheduler.preemption.allowedSchedulerNames[2]: Duplicate value: "a"',
+    ]
+    assert errors_of(ext + "[a, '*']\n") == [
+        'pyscheduler.preemption.allowedSchedulerNames[1]: Invalid value: "*": must be the only '
+        "entry",
     ]
 
 
