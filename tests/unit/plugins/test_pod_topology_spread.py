@@ -926,3 +926,59 @@ def test_counts_follow_cache_changes() -> None:
     cache.remove_pod(relabelled)
     cache.remove_pod(ap("p4", "c", foo=""))  # no such uid: nothing changes
     assert counts() == [{"z2": 1, "z3": 1}]
+
+
+# ---- through the framework runtime --------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Nominations:
+    by_node: dict[str, list[PodInfo]]
+
+    def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        return self.by_node.get(node_name, [])
+
+    def nominated_nodes(self) -> list[str]:
+        return list(self.by_node)
+
+
+def test_runtime_diagnosis_with_nominated_pods() -> None:
+    """Batch rows and the nominated-pod path (AddPod on a cloned state) in one filtering pass;
+    reasons are counted as upstream words them."""
+    from builders import FakeHandle
+
+    from pyscheduler.framework.runtime import Diagnosis, Framework, implemented_points
+    from pyscheduler.plugins import default_binder, priority_sort
+
+    p = plugin()
+    handle = FakeHandle()
+    plugins = {"PrioritySort": priority_sort.SPEC.factory(None, handle),
+               "DefaultBinder": default_binder.SPEC.factory(None, handle), p.name: p}
+    points: dict[str, list[str]] = {}
+    for name, pl in plugins.items():
+        for point in implemented_points(pl):
+            points.setdefault(point, []).append(name)
+    assert points["preFilter"] == points["filter"] == points["score"] == [p.name]
+    nominated = [pod_info(ap(f"n{i}", "", foo="")) for i in range(3)]
+    fwk = Framework("default-scheduler", plugins, points, {p.name: 2},
+                    nominator=Nominations({"b": nominated}))
+    snap = snapshot_of([zn("a", "z1"), zn("b", "z2"), nn("c")],
+                       foo_pods(("e1", "a"), ("e2", "a")))
+    pi = pod_info(spod("p", labels={"foo": ""}, constraints=[sc(1, "zone", selector=FOO)]))
+    state = new_state()
+    _, st, _ = fwk.run_pre_filter(state, pi, snap)
+    assert st is None
+    diagnosis = Diagnosis(num_all_nodes=3)
+    feasible = fwk.find_nodes_that_pass_filters(state, pi, snap, snap.all_rows(), diagnosis)
+    assert len(feasible) == 0
+    assert diagnosis.message() == (
+        "0/3 nodes are available: 1 node(s) didn't match pod topology spread constraints "
+        "(missing required label), 2 node(s) didn't match pod topology spread constraints.")
+    assert sorted(diagnosis.resolvable_nodes) == ["a", "b"]
+    assert diagnosis.unschedulable_plugins == {p.name}
+    # Without the nominations node-b fits, and it is the only feasible node.
+    fwk.nominator = Nominations({})
+    state = new_state()
+    fwk.run_pre_filter(state, pi, snap)
+    feasible = fwk.find_nodes_that_pass_filters(state, pi, snap, snap.all_rows(), Diagnosis(3))
+    assert [snap.node_infos[r].name for r in feasible] == ["b"]

@@ -251,3 +251,42 @@ def test_list_defaulting_with_no_constraints_means_none() -> None:
     p = plugin("List")
     assert p.default_constraints == []
     assert not p.system_defaulted
+
+
+def test_profile_config_decodes_and_validates_args() -> None:
+    """pluginConfig args go through the config loader into PodTopologySpreadArgs, with errors
+    under the pluginConfig path, and the profile builds the plugin at its points."""
+    from pyscheduler.config.load import parse_config
+    from pyscheduler.config.validation import ConfigError
+    from pyscheduler.framework.registry import registry
+    from pyscheduler.profile import build_frameworks
+
+    reg = {**registry(), NAME: SPEC}
+    doc = """
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+profiles:
+- schedulerName: s
+  plugins:
+    multiPoint:
+      disabled: [{name: "*"}]
+      enabled: [{name: PrioritySort}, {name: DefaultBinder}, {name: PodTopologySpread, weight: 2}]
+  pluginConfig:
+  - name: PodTopologySpread
+    args:
+      defaultingType: List
+      defaultConstraints:
+      - {maxSkew: MAXSKEW, topologyKey: zone, whenUnsatisfiable: DoNotSchedule}
+"""
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc.replace("MAXSKEW", "0"), plugins=reg)
+    assert ("profiles[0].pluginConfig[0].args.defaultConstraints[0].maxSkew: Invalid value: 0: "
+            "not in valid range (0, inf)") in str(err.value)
+    cfg = parse_config(doc.replace("MAXSKEW", "2"), plugins=reg)
+    args = cfg.profiles[0].args[NAME]
+    assert isinstance(args, PodTopologySpreadArgs)
+    assert args.constraints()[0][0].max_skew == 2
+    fwk = build_frameworks(cfg, lambda name: None)["s"]
+    assert [p.name for p in fwk.pre_filter] == [p.name for p in fwk.filter] == [NAME]
+    assert [p.name for p in fwk.pre_score] == [p.name for p in fwk.score] == [NAME]
+    assert fwk.weights[NAME] == 2
