@@ -578,3 +578,71 @@ def test_potential_nodes_from_rows_and_names() -> None:
     d.resolvable_rows.append(np.array([env.snapshot.table.index["n1"]], dtype=np.int64))
     d.node_infos = env.snapshot.node_infos
     assert [ni.name for ni in potential_nodes(d, env.snapshot)] == ["n1", "n3"]
+
+
+# ---- PreFilter extensions in the dry run (InterPodAffinity, PodTopologySpread) ------------------
+
+
+def _with_spec(pod: Any, **fields: Any) -> Any:
+    import msgspec
+
+    from pyscheduler.model.pod import Pod
+
+    obj = msgspec.to_builtins(pod)
+    obj["spec"].update(fields)
+    return msgspec.convert(obj, Pod)
+
+
+EXISTS_FOO = {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}
+
+
+def _labelled_nodes(*specs: str) -> list[Any]:
+    """Upstream's "name/zone" node names: hostname and zone labels."""
+    out = []
+    for s in specs:
+        parts = s.split("/")
+        labels = dict(zip(("hostname", "zone", "region"), parts, strict=False))
+        out.append(node(parts[0], VERY_LARGE, labels=labels))
+    return out
+
+
+def test_pod_with_anti_affinity_is_preempted() -> None:
+    from pyscheduler.plugins import inter_pod_affinity
+
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": EXISTS_FOO, "topologyKey": "hostname"}]}}
+    pod = vpod("p", labels={"foo": ""}, priority=HIGH, requests=SMALL)
+    pods = [
+        _with_spec(vpod("p1.1", node="node1", labels={"foo": ""}, priority=LOW, requests=SMALL),
+                   affinity=anti),
+        vpod("p1.2", node="node1", priority=MID, requests=SMALL),
+        vpod("p1.3", node="node1", priority=HIGH, requests=SMALL),
+        vpod("p2", node="node2", priority=HIGH, requests=SMALL),
+    ]
+    ipa = inter_pod_affinity.new(None, None)  # type: ignore[arg-type]
+    env = make_env(_labelled_nodes("node1", "node2"), pods, preemptor=pod,
+                   extra_pre_filters=[ipa], extra_filters=[ipa])
+    assert dry_run(env, pod) == [("node1", ["p1.1"], 0)]
+    assert env.counter.calls == 3  # node2 has no lower-priority pod: no filter call
+
+
+def test_preemption_resolves_pod_topology_spread() -> None:
+    from pyscheduler.plugins import pod_topology_spread
+
+    spread = [{"maxSkew": 1, "topologyKey": key, "whenUnsatisfiable": "DoNotSchedule",
+               "labelSelector": EXISTS_FOO} for key in ("zone", "hostname")]
+    pod = _with_spec(vpod("p", labels={"foo": ""}, priority=HIGH),
+                     topologySpreadConstraints=spread)
+    pods = [
+        vpod("pod-a1", node="node-a", labels={"foo": ""}, priority=MID),
+        vpod("pod-a2", node="node-a", labels={"foo": ""}, priority=LOW),
+        vpod("pod-b1", node="node-b", labels={"foo": ""}, priority=LOW),
+        vpod("pod-x1", node="node-x", labels={"foo": ""}, priority=HIGH),
+        vpod("pod-x2", node="node-x", labels={"foo": ""}, priority=HIGH),
+    ]
+    pts = pod_topology_spread.new(None, None)  # type: ignore[arg-type]
+    env = make_env(_labelled_nodes("node-a/zone1", "node-b/zone1", "node-x/zone2"), pods,
+                   preemptor=pod, extra_pre_filters=[pts], extra_filters=[pts],
+                   resources_fit=False)
+    assert dry_run(env, pod) == [("node-a", ["pod-a2"], 0), ("node-b", ["pod-b1"], 0)]
+    assert env.counter.calls == 5  # node-a (3), node-b (2), node-x (0)
