@@ -190,6 +190,22 @@ class ApiDispatcher:
         path = f"/apis/events.k8s.io/v1/namespaces/{namespace}/events/{name}"
         self.fire(key, _req("PATCH", path, patch, MERGE_PATCH))
 
+    # ---- volume binding (VolumeBinding's PreBind: plugins.volume_binding.VolumeClient) ---
+    async def patch_persistent_volume(self, name: str, patch: dict[str, Any]) -> bytes:
+        """Merge-patch a PV (claimRef, bound-by-controller); returns the updated PV.
+
+        The patch carries metadata.resourceVersion, so a stale decision fails at once with
+        409 Conflict (not retried: the pod is scheduled again instead)."""
+        path = f"/api/v1/persistentvolumes/{name}"
+        return await self.call(f"pv/{name}", _req("PATCH", path, patch, MERGE_PATCH))
+
+    async def patch_persistent_volume_claim(self, namespace: str, name: str,
+                                            patch: dict[str, Any]) -> bytes:
+        """Merge-patch a PVC (the selected-node annotation); returns the updated PVC."""
+        path = f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}"
+        return await self.call(f"pvc/{namespace}/{name}",
+                               _req("PATCH", path, patch, MERGE_PATCH))
+
 
 def _req(method: str, path: str, body: Any, headers: dict[str, str] | None = None) -> Call:
     async def call(client: ApiClient) -> bytes:
