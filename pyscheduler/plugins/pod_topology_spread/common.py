@@ -260,8 +260,8 @@ class PodCounts:
     def _generations(self, table: NodeTable) -> I64:
         key = (id(table), table.generation, table.n)
         if key != self._gens_key:
-            self._gens = np.fromiter((i.generation for i in table.infos), dtype=np.int64,
-                                     count=table.n)
+            # A list comprehension is about twice as fast as fromiter over a generator here.
+            self._gens = np.array([i.generation for i in table.infos], dtype=np.int64)
             self._gens_key = key
         return self._gens
 
