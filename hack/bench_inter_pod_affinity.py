@@ -12,13 +12,14 @@ Scenarios (microseconds per pod, median of the timed pods):
 * ``steady``: a stream of replicas of one anti deployment (required anti-affinity on hostname
   to their own label). After each cycle the pod is assumed on the best feasible node, as the
   scheduler does, so the next cycle sees one changed node. Memos on (the default).
-* ``cold``: the same pods with ``use_memo=False``: every cycle recomputes every count from the
+* ``cold``: the same pods with ``use_index=False``: every cycle recomputes every count from the
   snapshot (what a first sighting of a pod shape costs, and upstream's per-cycle shape).
 * ``preferred``: steady, but the pods also carry a *preferred* anti-affinity term on the zone,
   so PreScore must look at every existing pod.
 
 Run: .venv/bin/python hack/bench_inter_pod_affinity.py [--nodes 5000] [--pods 10000]
      [--anti-share 0.2] [--cycles 200]
+The machine is shared: numbers under load are noisy; compare runs made back to back.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def _anti(app: str, key: str) -> dict[str, Any]:
 
 
 def make_pod(name: str, app: str, node: str = "", anti_host: bool = False,
-             preferred_zone: bool = False) -> Pod:
+             preferred_zone: bool = False, unique: bool = False) -> Pod:
     spec: dict[str, Any] = {"nodeName": node} if node else {}
     paa: dict[str, Any] = {}
     if anti_host:
@@ -61,8 +62,11 @@ def make_pod(name: str, app: str, node: str = "", anti_host: bool = False,
             {"weight": 10, "podAffinityTerm": _anti(app, ZONE)}]
     if paa:
         spec["affinity"] = {"podAntiAffinity": paa}
+    labels = {"app": app}
+    if unique:
+        labels["statefulset.kubernetes.io/pod-name"] = name
     obj = {"metadata": {"name": name, "namespace": "default", "uid": name,
-                        "labels": {"app": app}}, "spec": spec}
+                        "labels": labels}, "spec": spec}
     return msgspec.convert(obj, Pod)
 
 
@@ -87,11 +91,12 @@ def build_cluster(n_nodes: int, n_pods: int, anti_share: float,
 
 
 def run(cache: SchedulerCache, plugin: InterPodAffinity, app: str, cycles: int,
-        preferred: bool, tag: str) -> list[float]:
+        preferred: bool, unique: bool, tag: str) -> list[float]:
     snap = cache.snapshot
     times: list[float] = []
     for i in range(cycles):
-        pi = PodInfo.of(make_pod(f"{tag}-{i}", app, anti_host=True, preferred_zone=preferred))
+        pi = PodInfo.of(make_pod(f"{tag}-{i}", app, anti_host=True, preferred_zone=preferred,
+                                 unique=unique))
         rows = snap.all_rows()
         t0 = time.perf_counter()
         state = CycleState()
@@ -131,13 +136,13 @@ def main() -> None:
           f"built in {time.perf_counter() - t0:.1f}s")
     results: dict[str, list[float]] = {}
     # Each scenario streams replicas of a different anti deployment so they do not interact.
-    for idx, (name, use_memo, preferred) in enumerate(
-            [("steady", True, False), ("cold", False, False), ("preferred", True, True)]):
-        plugin = InterPodAffinity(InterPodAffinityArgs(), None, use_memo=use_memo)
+    scenarios = [("steady", True, False, False), ("unique", True, False, True),
+                 ("preferred", True, True, False), ("scratch", False, False, False)]
+    for idx, (name, use_index, preferred, unique) in enumerate(scenarios):
+        plugin = InterPodAffinity(InterPodAffinityArgs(), None, use_index=use_index)
         app = f"anti-{idx % n_dep}"
-        # the first cycle of a memo fills it (a full pass); report it apart
-        first = run(cache, plugin, app, 1, preferred, f"{name}-warm")
-        results[name] = run(cache, plugin, app, a.cycles, preferred, name)
+        first = run(cache, plugin, app, 1, preferred, unique, f"{name}-first")
+        results[name] = run(cache, plugin, app, a.cycles, preferred, unique, name)
         med = statistics.median(results[name]) * 1e6
         p90 = sorted(results[name])[int(len(results[name]) * 0.9)] * 1e6
         print(f"{name:>10}: median {med:8.0f} us/pod   p90 {p90:8.0f} us/pod   "

@@ -37,7 +37,8 @@ Contract (upstream interpodaffinity/filtering.go, InterPodAffinityHostnameFastPa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ from pyscheduler.framework.interfaces import I64, BoolArr, Failure, FilterVerdic
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pod import Pod
-from pyscheduler.plugins.inter_pod_affinity.memo import (
+from pyscheduler.plugins.inter_pod_affinity.counts import (
     Counts,
     Entries,
     add_count,
@@ -65,6 +66,9 @@ ERR_REASON_AFFINITY = "node(s) didn't match pod affinity rules"
 ERR_REASON_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 
 Labels = Mapping[str, str]
+
+# names of PreFilterState's count maps (keys of its lookup tables)
+EXISTING_ANTI, AFFINITY, ANTI = "existing_anti", "affinity", "anti"
 
 
 # ---- per-node contributions (shared by the full pass and the memo) -----------------------------
@@ -135,14 +139,20 @@ class PreFilterState:
     anti: Counts
     # the pod matches all of its own affinity terms (first-pod-of-a-group rule)
     self_match: bool
-    # the counts are this state's own copies (else shared with a memo or another clone)
+    # PreFilter's per-domain counts as lookup tables over label codes, for the batch filter:
+    # (count map name, topology key) -> counts by code, valid for the label column it was
+    # built from (``lut_columns[key]``); dropped on the first AddPod/RemovePod.
+    luts: dict[tuple[str, str], I64] = field(default_factory=dict)
+    lut_columns: dict[str, object] = field(default_factory=dict)
+    # the counts are this state's own copies (else shared with another clone)
     owned: bool = False
 
     def clone(self) -> PreFilterState:
         """O(1): both copies duplicate the counts before their next mutation."""
         self.owned = False
         return PreFilterState(self.pod, self.ns_labels, self.affinity_terms, self.anti_terms,
-                              self.existing_anti, self.affinity, self.anti, self.self_match)
+                              self.existing_anti, self.affinity, self.anti, self.self_match,
+                              self.luts, self.lut_columns)
 
     def _own(self) -> None:
         if not self.owned:
@@ -150,6 +160,7 @@ class PreFilterState:
             self.affinity = copy_counts(self.affinity)
             self.anti = copy_counts(self.anti)
             self.owned = True
+        self.luts = {}
 
     def update_with_pod(self, other: PodInfo, node_info: NodeInfo, sign: int) -> None:
         """Count (sign=+1) or uncount (-1) one pod on one node (upstream updateWithPod)."""
@@ -234,11 +245,12 @@ def filter_node(s: PreFilterState, node_info: NodeInfo) -> Status | None:
 class _RowCounts:
     """Per-row count lookups for one batch call: one gather per (count map, topology key)."""
 
-    __slots__ = ("_cache", "codes", "rows", "snapshot")
+    __slots__ = ("_cache", "codes", "rows", "snapshot", "state")
 
-    def __init__(self, snapshot: Snapshot, rows: I64, codes: LabelCodes) -> None:
-        self.snapshot, self.rows, self.codes = snapshot, rows, codes
-        self._cache: dict[tuple[int, str], I64] = {}
+    def __init__(self, s: PreFilterState, snapshot: Snapshot, rows: I64,
+                 codes: LabelCodes) -> None:
+        self.state, self.snapshot, self.rows, self.codes = s, snapshot, rows, codes
+        self._cache: dict[tuple[str, str], I64] = {}
 
     def present(self, key: str) -> BoolArr:
         kc = self.codes.get(self.snapshot, key)
@@ -249,26 +261,36 @@ class _RowCounts:
         result: BoolArr = row_codes != absent
         return result
 
-    def counts(self, counts: Counts, key: str) -> I64:
-        """Each row's count at (key, the row's value of key); 0 where the label is absent."""
-        cache_key = (id(counts), key)
+    def counts(self, name: str, key: str) -> I64:
+        """Each row's count in count map ``name`` (an attribute of the state) at (key, the
+        row's value of key); 0 where the label is absent."""
+        cache_key = (name, key)
         got = self._cache.get(cache_key)
         if got is not None:
             return got
-        values = counts.get(key)
+        s = self.state
+        values = getattr(s, name).get(key)
         if not values:
             got = np.zeros(len(self.rows), dtype=np.int64)
         else:
             kc = self.codes.get(self.snapshot, key)
-            lut = np.zeros(len(kc.values), dtype=np.int64)
-            index = kc.index
-            for value, n in values.items():
-                code = index.get(value)
-                if code is not None:
-                    lut[code] = n
+            lut = s.luts.get(cache_key)
+            if lut is None or s.lut_columns.get(key) is not kc.column:
+                lut = lut_of(values, kc)
             got = lut[kc.codes[self.rows]]
         self._cache[cache_key] = got
         return got
+
+
+def lut_of(values: Mapping[str, int], kc: Any) -> I64:
+    """Counts by label code for one topology key (kc: LabelCodes' per-key codes)."""
+    lut = np.zeros(len(kc.values), dtype=np.int64)
+    index = kc.index
+    for value, n in values.items():
+        code = index.get(value)
+        if code is not None:
+            lut[code] = n
+    return lut
 
 
 def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64,
@@ -276,7 +298,7 @@ def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64,
     n = len(rows)
     if n == 0:
         return None
-    rc = _RowCounts(snapshot, rows, codes)
+    rc = _RowCounts(s, snapshot, rows, codes)
     failures: list[Failure] = []
     ok = np.ones(n, dtype=np.bool_)
     if s.affinity_terms:
@@ -284,7 +306,7 @@ def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64,
         all_positive = np.ones(n, dtype=np.bool_)
         for t in s.affinity_terms:
             has_all &= rc.present(t.topology_key)
-            all_positive &= rc.counts(s.affinity, t.topology_key) > 0
+            all_positive &= rc.counts(AFFINITY, t.topology_key) > 0
         passes = has_all & all_positive
         if not s.affinity and s.self_match:
             passes = has_all
@@ -295,7 +317,7 @@ def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64,
     if s.anti and ok.any():
         hit = np.zeros(n, dtype=np.bool_)
         for t in s.anti_terms:
-            hit |= rc.counts(s.anti, t.topology_key) > 0
+            hit |= rc.counts(ANTI, t.topology_key) > 0
         fail = hit & ok
         if fail.any():
             failures.append(Failure(ERR_REASON_ANTI_AFFINITY, fail, Code.UNSCHEDULABLE))
@@ -303,7 +325,7 @@ def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64,
     if s.existing_anti and ok.any():
         hit = np.zeros(n, dtype=np.bool_)
         for key in s.existing_anti:
-            hit |= rc.counts(s.existing_anti, key) > 0
+            hit |= rc.counts(EXISTING_ANTI, key) > 0
         fail = hit & ok
         if fail.any():
             failures.append(Failure(ERR_REASON_EXISTING_ANTI_AFFINITY, fail, Code.UNSCHEDULABLE))

@@ -4,11 +4,13 @@ Contract:
 * Extension points: PreFilter (+ AddPod/RemovePod), Filter (per node and batch), PreScore,
   Score (per node and batch), NormalizeScore, EnqueueExtensions. Semantics are in
   filtering.py and scoring.py.
-* Per-cycle cost: the counts are "per topology domain, once per cycle", never a pod-by-pod scan
-  per node. They are kept in ``NodeMemo``s across cycles (memo.py): a cycle recomputes only the
-  nodes whose NodeInfo generation moved since the memo was last refreshed, then Filter/Score
-  evaluate every row with numpy lookups. ``use_memo=False`` recomputes from scratch each cycle
-  (same per-node functions; tests compare both).
+* Per-cycle cost: counts are computed per topology domain once per cycle, never by a pod-by-pod
+  scan per node. A ``ClusterIndex`` (index.py), refreshed from the nodes whose NodeInfo
+  generation moved since the previous cycle, groups the pods by shape and their terms by key;
+  PreFilter/PreScore match the distinct shapes/terms only, fold the matching rows into domains
+  with ``np.bincount`` over the snapshot's label codes, and hand those lookup tables to the
+  batch Filter/Score, which are numpy gathers over every row. ``use_index=False`` recomputes
+  everything from the NodeInfos with the per-node functions (the reference; tests compare).
 * Namespaces come from ``handle.lister("namespaces")`` (objects with ``.metadata.name`` and
   ``.metadata.labels``; pyscheduler.model.namespace.Namespace). Without that lister an unknown
   namespace has no labels and a namespaceSelector resolves to no namespace.
@@ -27,6 +29,7 @@ Contract:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +67,11 @@ from pyscheduler.framework.types import (
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
+from pyscheduler.plugins.inter_pod_affinity.counts import Counts, add_entries
 from pyscheduler.plugins.inter_pod_affinity.filtering import (
+    AFFINITY,
+    ANTI,
+    EXISTING_ANTI,
     NAME,
     PRE_FILTER_STATE_KEY,
     PreFilterState,
@@ -74,14 +81,7 @@ from pyscheduler.plugins.inter_pod_affinity.filtering import (
     incoming_on_node,
     missing_state,
 )
-from pyscheduler.plugins.inter_pod_affinity.memo import (
-    Counts,
-    CountsMemo,
-    MemoCache,
-    PairCountsMemo,
-    RowGenerations,
-    add_entries,
-)
+from pyscheduler.plugins.inter_pod_affinity.index import ClusterIndex, RowGenerations
 from pyscheduler.plugins.inter_pod_affinity.scoring import (
     PRE_SCORE_STATE_KEY,
     PreScoreState,
@@ -98,7 +98,6 @@ from pyscheduler.plugins.inter_pod_affinity.terms import (
     merge_weighted,
     namespace_labels,
     pod_matches_all,
-    terms_key,
     terms_of,
 )
 from pyscheduler.plugins.node_affinity import LabelCodes
@@ -108,9 +107,6 @@ NAMESPACES = "namespaces"
 MIN_HARD_POD_AFFINITY_WEIGHT = 0
 MAX_HARD_POD_AFFINITY_WEIGHT = 100
 DEFAULT_HARD_POD_AFFINITY_WEIGHT = 1
-
-# How many distinct pod shapes each memo cache keeps (least recently used goes first).
-MEMO_SIZE = 32
 
 
 class InterPodAffinityArgs(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -129,12 +125,13 @@ class InterPodAffinityArgs(msgspec.Struct, rename="camel", omit_defaults=True):
     validate_args = validate
 
 
-def _weighted_key(terms: tuple[WeightedTerm, ...]) -> tuple[tuple[bytes, frozenset[str], int], ...]:
-    return tuple((w.term.raw, w.term.namespaces, w.weight) for w in terms)
+@dataclass(slots=True)
+class Domains:
+    """Per-domain counts, and the same as lookup tables over the snapshot's label codes."""
 
-
-def _labels_key(labels: dict[str, str]) -> frozenset[tuple[str, str]]:
-    return frozenset(labels.items())
+    counts: Counts = field(default_factory=dict)
+    luts: dict[str, I64] = field(default_factory=dict)
+    columns: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -144,15 +141,12 @@ class InterPodAffinity:
 
     args: InterPodAffinityArgs
     handle: Handle | None = None
-    use_memo: bool = True
+    # False: recompute every count from the NodeInfos each cycle (the reference path)
+    use_index: bool = True
     name: str = NAME
     codes: LabelCodes = field(default_factory=LabelCodes)
     _gens: RowGenerations = field(default_factory=RowGenerations)
-    _existing: MemoCache[Any, CountsMemo] = field(
-        default_factory=lambda: MemoCache(MEMO_SIZE))
-    _incoming: MemoCache[Any, PairCountsMemo] = field(
-        default_factory=lambda: MemoCache(MEMO_SIZE))
-    _scores: MemoCache[Any, CountsMemo] = field(default_factory=lambda: MemoCache(MEMO_SIZE))
+    _index: ClusterIndex = field(default_factory=ClusterIndex)
 
     def __post_init__(self) -> None:
         self.args.validate()
@@ -160,79 +154,108 @@ class InterPodAffinity:
     def _ns_lister(self) -> Lister | None:
         return self.handle.lister(NAMESPACES) if self.handle is not None else None
 
+    def _refreshed_index(self, snapshot: Snapshot) -> ClusterIndex:
+        self._index.refresh(snapshot, self._gens.get(snapshot))
+        return self._index
+
+    def _domains(self, snapshot: Snapshot,
+                 vectors: Iterable[tuple[str, I64]]) -> Domains:
+        """Fold per-row vectors into per-domain counts, by topology key."""
+        out = Domains()
+        for key, vec in vectors:
+            kc = self.codes.get(snapshot, key)
+            dom = np.bincount(kc.codes, weights=vec, minlength=len(kc.values)).astype(np.int64)
+            absent = kc.index.get(None)
+            if absent is not None:
+                dom[absent] = 0  # a node without the topology key counts nowhere
+            prev = out.luts.get(key)
+            out.luts[key] = dom if prev is None else prev + dom
+            out.columns[key] = kc.column
+        for key, dom in out.luts.items():
+            nz = np.flatnonzero(dom)
+            if len(nz):
+                values = self.codes.get(snapshot, key).values
+                # the absent code was zeroed above, so every value here is a label value
+                out.counts[key] = {str(values[c]): int(dom[c]) for c in nz.tolist()}
+        return out
+
     # ---- counts ---------------------------------------------------------------------------
-    def existing_anti_counts(self, snapshot: Snapshot, pod: Pod,
-                             ns_labels: dict[str, str]) -> Counts:
-        """Existing pods' required anti-affinity terms matching the incoming pod, by domain."""
-
-        def compute(ni: NodeInfo) -> Any:
-            return existing_anti_on_node(ni, pod, ns_labels)
-
-        if not self.use_memo:
+    def existing_anti_domains(self, snapshot: Snapshot, pod: Pod,
+                              ns_labels: dict[str, str]) -> Domains:
+        """Existing pods' required anti-affinity terms selecting the incoming pod, by domain."""
+        if not self.use_index:
             counts: Counts = {}
             for ni in snapshot.have_pods_with_required_anti_affinity:
-                c = compute(ni)
+                c = existing_anti_on_node(ni, pod, ns_labels)
                 if c is not None:
                     add_entries(counts, c, 1)
-            return counts
+            return Domains(counts)
         meta = pod.metadata
-        key = (meta.namespace, _labels_key(meta.labels), _labels_key(ns_labels))
-        memo = self._existing.get_or_create(key, CountsMemo)
-        memo.refresh(snapshot, self._gens.get(snapshot), compute,
-                     lambda: snapshot.have_pods_with_required_anti_affinity)
-        return memo.counts
+        vectors = self._refreshed_index(snapshot).existing_anti(meta.namespace, meta.labels,
+                                                                ns_labels)
+        return self._domains(snapshot, vectors.items())
 
-    def incoming_counts(self, snapshot: Snapshot, affinity: tuple[AffinityTerm, ...],
-                        anti: tuple[AffinityTerm, ...]) -> tuple[Counts, Counts]:
+    def incoming_domains(self, snapshot: Snapshot, affinity: tuple[AffinityTerm, ...],
+                         anti: tuple[AffinityTerm, ...]) -> tuple[Domains, Domains]:
         """Existing pods matching the incoming pod's (merged) required terms, by domain."""
         if not affinity and not anti:
-            return {}, {}
-
-        def compute(ni: NodeInfo) -> Any:
-            return incoming_on_node(ni, affinity, anti)
-
-        if not self.use_memo:
+            return Domains(), Domains()
+        if not self.use_index:
             aff: Counts = {}
             anti_counts: Counts = {}
             for ni in snapshot.node_infos:
-                c = compute(ni)
+                c = incoming_on_node(ni, affinity, anti)
                 if c is not None:
                     add_entries(aff, c[0], 1)
                     add_entries(anti_counts, c[1], 1)
-            return aff, anti_counts
-        memo = self._incoming.get_or_create((terms_key(affinity), terms_key(anti)),
-                                            PairCountsMemo)
-        memo.refresh(snapshot, self._gens.get(snapshot), compute)
-        return memo.first, memo.second
+            return Domains(aff), Domains(anti_counts)
+        v_all, v_anti = self._refreshed_index(snapshot).incoming(affinity, anti)
+        # a pod matching all affinity terms counts once per term (upstream's map, keyed by
+        # (key, value), adds one per term even when two terms share a key)
+        aff_vectors = [(t.topology_key, v_all) for t in affinity] if v_all is not None else []
+        anti_vectors = [(t.topology_key, v) for t, v in zip(anti, v_anti, strict=True)
+                        if v is not None]
+        return self._domains(snapshot, aff_vectors), self._domains(snapshot, anti_vectors)
+
+    def existing_anti_counts(self, snapshot: Snapshot, pod: Pod,
+                             ns_labels: dict[str, str]) -> Counts:
+        return self.existing_anti_domains(snapshot, pod, ns_labels).counts
+
+    def incoming_counts(self, snapshot: Snapshot, affinity: tuple[AffinityTerm, ...],
+                        anti: tuple[AffinityTerm, ...]) -> tuple[Counts, Counts]:
+        a, b = self.incoming_domains(snapshot, affinity, anti)
+        return a.counts, b.counts
 
     def topology_scores(self, snapshot: Snapshot, pod: Pod, ns_labels: dict[str, str],
                         preferred: tuple[WeightedTerm, ...],
                         preferred_anti: tuple[WeightedTerm, ...],
-                        has_constraints: bool) -> tuple[Counts, bool]:
-        """PreScore's topology scores and whether any node contributed."""
+                        has_constraints: bool) -> tuple[Domains, bool]:
+        """PreScore's topology scores and whether any existing pod contributed."""
         hard = self.args.hard_pod_affinity_weight
-
-        def compute(ni: NodeInfo) -> Any:
-            return score_on_node(ni, pod, ns_labels, preferred, preferred_anti, hard,
-                                 has_constraints)
-
-        if not self.use_memo:
+        if not self.use_index:
             scores: Counts = {}
             contributed = False
             nodes = snapshot.node_infos if has_constraints else snapshot.have_pods_with_affinity
             for ni in nodes:
-                c = compute(ni)
+                c = score_on_node(ni, pod, ns_labels, preferred, preferred_anti, hard,
+                                  has_constraints)
                 if c is not None:
                     contributed = True
                     add_entries(scores, c, 1)
-            return scores, contributed
+            return Domains(scores), contributed
         meta = pod.metadata
-        key = (meta.namespace, _labels_key(meta.labels), _labels_key(ns_labels), has_constraints,
-               _weighted_key(preferred), _weighted_key(preferred_anti))
-        memo = self._scores.get_or_create(key, CountsMemo)
-        memo.refresh(snapshot, self._gens.get(snapshot), compute,
-                     None if has_constraints else (lambda: snapshot.have_pods_with_affinity))
-        return memo.counts, memo.contributing > 0
+        sums, touched = self._refreshed_index(snapshot).scores(
+            meta.namespace, meta.labels, ns_labels, preferred, preferred_anti, hard,
+            has_constraints)
+        contributed = False
+        for key, tv in touched.items():
+            kc = self.codes.get(snapshot, key)
+            absent = kc.index.get(None)
+            hit = tv if absent is None else tv & (kc.codes != absent)
+            if hit.any():
+                contributed = True
+                break
+        return self._domains(snapshot, sums.items()), contributed
 
     # ---- filter ---------------------------------------------------------------------------
     def pre_filter(self, state: CycleState, pod: PodInfo,
@@ -246,13 +269,19 @@ class InterPodAffinity:
         affinity = merge_all(pt.required_affinity, lister)
         anti = merge_all(pt.required_anti, lister)
         ns_labels = namespace_labels(lister, pod.pod.metadata.namespace)
-        existing = self.existing_anti_counts(snapshot, pod.pod, ns_labels)
-        if not existing and not affinity and not anti:
+        existing = self.existing_anti_domains(snapshot, pod.pod, ns_labels)
+        if not existing.counts and not affinity and not anti:
             return None, Status.skip()
-        aff_counts, anti_counts = self.incoming_counts(snapshot, affinity, anti)
+        aff, anti_d = self.incoming_domains(snapshot, affinity, anti)
+        luts: dict[tuple[str, str], I64] = {}
+        columns: dict[str, object] = {}
+        for name, d in ((EXISTING_ANTI, existing), (AFFINITY, aff), (ANTI, anti_d)):
+            for key, lut in d.luts.items():
+                luts[(name, key)] = lut
+            columns.update(d.columns)
         state.write(PRE_FILTER_STATE_KEY, PreFilterState(
-            pod, ns_labels, affinity, anti, existing, aff_counts, anti_counts,
-            pod_matches_all(affinity, pod.pod)))
+            pod, ns_labels, affinity, anti, existing.counts, aff.counts, anti_d.counts,
+            pod_matches_all(affinity, pod.pod), luts, columns))
         return None, None
 
     def pre_filter_extensions(self) -> PreFilterExtensions | None:
@@ -319,7 +348,8 @@ class InterPodAffinity:
                                                    preferred_anti, has_constraints)
         if not contributed:
             return Status.skip()
-        state.write(PRE_SCORE_STATE_KEY, PreScoreState(scores))
+        state.write(PRE_SCORE_STATE_KEY,
+                    PreScoreState(scores.counts, scores.luts, scores.columns))
         return None
 
     @staticmethod

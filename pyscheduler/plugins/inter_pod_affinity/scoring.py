@@ -26,7 +26,7 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from pyscheduler.cache.node_info import NodeInfo
 from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.interfaces import I64, MAX_NODE_SCORE
 from pyscheduler.model.pod import Pod
-from pyscheduler.plugins.inter_pod_affinity.filtering import NAME
-from pyscheduler.plugins.inter_pod_affinity.memo import Counts, Entries
+from pyscheduler.plugins.inter_pod_affinity.counts import Counts, Entries
+from pyscheduler.plugins.inter_pod_affinity.filtering import NAME, lut_of
 from pyscheduler.plugins.inter_pod_affinity.terms import WeightedTerm, terms_of
 from pyscheduler.plugins.node_affinity import LabelCodes
 
@@ -102,6 +102,10 @@ class PreScoreState:
     """Topology scores for Score; read-only, so clones share it (upstream does the same)."""
 
     topology_score: Counts
+    # the same scores by label code per topology key, valid for the label column they were
+    # built from (``lut_columns[key]``)
+    luts: dict[str, I64] = field(default_factory=dict)
+    lut_columns: dict[str, object] = field(default_factory=dict)
 
     def clone(self) -> PreScoreState:
         return self
@@ -122,12 +126,9 @@ def score_rows(s: PreScoreState, snapshot: Snapshot, rows: I64, codes: LabelCode
         return out
     for key, values in s.topology_score.items():
         kc = codes.get(snapshot, key)
-        lut = np.zeros(len(kc.values), dtype=np.int64)
-        index = kc.index
-        for value, n in values.items():
-            code = index.get(value)
-            if code is not None:
-                lut[code] = n
+        lut = s.luts.get(key)
+        if lut is None or s.lut_columns.get(key) is not kc.column:
+            lut = lut_of(values, kc)
         out += lut[kc.codes[rows]]
     return out
 

@@ -154,17 +154,27 @@ class AffinityTerm:
     selector: Selector
     topology_key: str
     namespace_selector: Selector
-    # The term as written (JSON), to key memos on; merged namespaces are appended by the caller.
+    # The term as written (JSON); with ``namespaces`` it identifies the term (see ``key``).
     raw: bytes = b""
+
+    @property
+    def key(self) -> tuple[bytes, frozenset[str]]:
+        """Equal keys mean equal terms: what was written plus the namespaces it resolved to
+        (the owner's namespace by default, or a namespaceSelector merged in)."""
+        return self.raw, self.namespaces
 
     def matches(self, pod: Pod, ns_labels: Labels | None) -> bool:
         """Whether ``pod`` (whose namespace has ``ns_labels``) is selected by this term."""
         meta = pod.metadata
-        if meta.namespace in self.namespaces or (
+        return self.matches_labels(meta.namespace, meta.labels, ns_labels)
+
+    def matches_labels(self, namespace: str, labels: Labels, ns_labels: Labels | None) -> bool:
+        """``matches`` for a pod given by its namespace and labels."""
+        if namespace in self.namespaces or (
             self.namespace_selector.kind != NOTHING
             and self.namespace_selector.match(ns_labels if ns_labels is not None else {})
         ):
-            return self.selector.match(meta.labels)
+            return self.selector.match(labels)
         return False
 
 
@@ -324,5 +334,20 @@ def merge_weighted(terms: tuple[WeightedTerm, ...],
 
 
 def terms_key(terms: Iterable[AffinityTerm]) -> tuple[tuple[bytes, frozenset[str]], ...]:
-    """A hashable key of (merged) terms for memos: what was written plus resolved namespaces."""
-    return tuple((t.raw, t.namespaces) for t in terms)
+    """A hashable key of (merged) terms: what was written plus resolved namespaces."""
+    return tuple(t.key for t in terms)
+
+
+Shape = tuple[str, frozenset[tuple[str, str]]]
+_SHAPE_KEY = MEMO_KEY + "/shape"
+
+
+def shape_of(pi: PodInfo) -> Shape:
+    """What terms can see of a pod: its namespace and labels (memoized per pod version)."""
+    s = pi.memo.get(_SHAPE_KEY)
+    if s is None:
+        meta = pi.pod.metadata
+        s = (meta.namespace, frozenset(meta.labels.items()))
+        pi.memo[_SHAPE_KEY] = s
+    result: Shape = s
+    return result

@@ -1,5 +1,5 @@
 """InterPodAffinity as a plugin: args, events and queueing hints (upstream plugin_test.go rows),
-the memos against a from-scratch computation while the cluster changes, a hypothesis property
+the cluster index against a from-scratch computation while the cluster changes, a property
 that the batch forms equal the per-node forms, and a run through the framework runtime."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pyscheduler.plugins.inter_pod_affinity import (
     InterPodAffinityArgs,
     new,
 )
+from pyscheduler.plugins.inter_pod_affinity.index import ClusterIndex
 from pyscheduler.plugins.validation import ArgsError
 
 Q, SKIP = QueueingHint.QUEUE, QueueingHint.SKIP
@@ -217,7 +218,7 @@ def test_hints_queue_when_the_target_terms_do_not_parse() -> None:
     assert plugin().is_schedulable_after_node_change(bad, None, _node()) == Q
 
 
-# ---- memos ---------------------------------------------------------------------------------
+# ---- the cluster index -----------------------------------------------------------------------
 
 
 def _random_cluster(rnd: random.Random, n_nodes: int) -> tuple[SchedulerCache, list[Any]]:
@@ -266,11 +267,12 @@ def _random_pod(rnd: random.Random, node_name: str = "") -> Any:
                **_random_terms(rnd))
 
 
-def _compare(memo: InterPodAffinity, full: InterPodAffinity, snap: Any, incoming: Any) -> None:
-    for p in (memo, full):
-        assert p.use_memo is (p is memo)
+def _compare(indexed: InterPodAffinity, full: InterPodAffinity, snap: Any,
+             incoming: Any) -> None:
+    for p in (indexed, full):
+        assert p.use_index is (p is indexed)
     outs = []
-    for p in (memo, full):
+    for p in (indexed, full):
         cs = new_state()
         pi = PodInfo.of(incoming)
         _, st = p.pre_filter(cs, pi, snap)
@@ -286,12 +288,12 @@ def _compare(memo: InterPodAffinity, full: InterPodAffinity, snap: Any, incoming
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_memos_track_the_cluster(seed: int) -> None:
-    """After every kind of change, memoized counts equal a from-scratch computation."""
+def test_index_tracks_the_cluster(seed: int) -> None:
+    """After every kind of change, the index's counts equal a from-scratch computation."""
     rnd = random.Random(seed)
     cache, nodes = _random_cluster(rnd, 12)
     snap = cache.snapshot
-    memo, full = plugin(use_memo=True), plugin(use_memo=False)
+    indexed, full = plugin(use_index=True), plugin(use_index=False)
     incoming = [_random_pod(rnd) for _ in range(4)]
     placed: list[Any] = []
     for step in range(40):
@@ -334,35 +336,77 @@ def test_memos_track_the_cluster(seed: int) -> None:
                 nodes.append(make_node(f"x{step}", labels={"zone": "z1", "hostname": f"x{step}"}))
                 cache.add_node(nodes[-1])
         for inc in incoming:
-            _compare(memo, full, snap, inc)
+            _compare(indexed, full, snap, inc)
 
 
-def test_memo_recomputes_only_changed_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pyscheduler.plugins.inter_pod_affinity.plugin as plugin_mod
-
+def test_index_recomputes_only_changed_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = plugin_mod.incoming_on_node
+    real = ClusterIndex._record
 
-    def counting(ni: Any, a: Any, b: Any) -> Any:
+    def counting(self: ClusterIndex, ni: Any) -> Any:
         calls.append(ni.name)
-        return real(ni, a, b)
+        return real(self, ni)
 
-    monkeypatch.setattr(plugin_mod, "incoming_on_node", counting)
+    monkeypatch.setattr(ClusterIndex, "_record", counting)
     cache = SchedulerCache()
     for i in range(20):
         cache.add_node(node(f"n{i}", {"hostname": f"n{i}"}))
     p = plugin()
     incoming = PodInfo.of(pod(labels={"app": "a"}, anti=[in_term("app", "hostname", ["a"])]))
     p.pre_filter(new_state(), incoming, cache.snapshot)
-    assert len(calls) == 20  # first sighting: a full pass
+    assert len(calls) == 20  # first cycle: a full pass
     calls.clear()
     p.pre_filter(new_state(), incoming, cache.snapshot)
+    p.pre_score(new_state(), incoming, cache.snapshot, cache.snapshot.all_rows())
     assert calls == []  # nothing changed
     cache.assume_pod(PodInfo.of(pod(labels={"app": "a"})), "n7")
     cs = new_state()
     p.pre_filter(cs, incoming, cache.snapshot)
     assert calls == ["n7"]
     assert cs.read(PRE_FILTER_STATE_KEY).anti == {"hostname": {"n7": 1}}
+    # a different pod shape needs no pass of its own
+    calls.clear()
+    other = PodInfo.of(pod(ns="x", labels={"app": "b"}, affinity=[in_term("app", "hostname",
+                                                                           ["a"])]))
+    p.pre_filter(new_state(), other, cache.snapshot)
+    assert calls == []
+    # a relabeled node needs nothing but its own row; a removed node moves the last row into
+    # its place, and only that row is redone
+    n3 = cache.snapshot.get("n3")
+    assert n3 is not None and n3.node is not None
+    relabeled = msgspec.structs.replace(n3.node, metadata=msgspec.structs.replace(
+        n3.node.metadata, labels={"hostname": "n3", "zone": "z"}))
+    cache.update_node(n3.node, relabeled)
+    p.pre_filter(new_state(), incoming, cache.snapshot)
+    assert calls == ["n3"]
+    calls.clear()
+    cache.remove_node(cache.snapshot.get("n7").node)  # type: ignore[union-attr]
+    cs = new_state()
+    p.pre_filter(cs, incoming, cache.snapshot)
+    assert calls == ["n19"]
+    assert cs.read(PRE_FILTER_STATE_KEY).anti == {}
+    cache.add_node(node("n20", {"hostname": "n20"}))
+    calls.clear()
+    p.pre_filter(new_state(), incoming, cache.snapshot)
+    assert calls == ["n20"]
+
+
+def test_index_drops_shapes_and_terms_no_pod_holds() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n0", {"hostname": "n0"}))
+    p = plugin()
+    pods = [pod(node="n0", labels={"app": str(i)}, anti=[in_term("app", "hostname", [str(i)])])
+            for i in range(5)]
+    for x in pods:
+        cache.add_pod(x)
+    incoming = PodInfo.of(pod(labels={"app": "z"}))
+    p.pre_filter(new_state(), incoming, cache.snapshot)
+    assert len(p._index.shapes) == 5 and len(p._index.terms) == 5
+    for x in pods:
+        cache.remove_pod(x)
+    p.pre_filter(new_state(), incoming, cache.snapshot)
+    idx = p._index
+    assert (idx.shapes, idx.shape_labels, idx.anti, idx.terms) == ({}, {}, {}, {})
 
 
 # ---- batch == per node (property) ------------------------------------------------------------
@@ -393,14 +437,14 @@ def scenario(draw: st.DrawFn) -> tuple[list[Any], list[Any], Any, list[int], int
 @given(scenario())
 def test_batch_forms_equal_per_node_forms(s: tuple[list[Any], list[Any], Any, list[int], int,
                                                    bool]) -> None:
-    nodes, pods, incoming, rows, hard, use_memo = s
+    nodes, pods, incoming, rows, hard, use_index = s
     cache = SchedulerCache()
     for n in nodes:
         cache.add_node(n)
     for p in pods:
         cache.add_pod(p)
     snap = cache.snapshot
-    plug = plugin(use_memo=use_memo, hard_weight=hard)
+    plug = plugin(use_index=use_index, hard_weight=hard)
     cs = new_state()
     pi = PodInfo.of(incoming)
     r = np.array(rows, dtype=np.int64)

@@ -1,7 +1,7 @@
-"""InterPodAffinity filtering: upstream filtering_test.go rows (same inputs and outcomes), run per
-node and in batch, with and without memos; plus AddPod/RemovePod, state cloning, and the edge
-cases the upstream table leaves implicit (empty selectors, missing topology labels, terminating
-pods, namespaceSelector, the first pod of a self-affine group)."""
+"""InterPodAffinity filtering: upstream filtering_test.go rows (same inputs and outcomes), run
+per node and in batch, with and without the cluster index; plus AddPod/RemovePod, state
+cloning, and the edge cases the upstream table leaves implicit (empty selectors, missing
+topology labels, terminating pods, namespaceSelector, the first pod of a self-affine group)."""
 
 from __future__ import annotations
 
@@ -362,10 +362,10 @@ ADD_REMOVE: list[tuple[str, Any, list[Any], Any, dict[str, dict[str, int]],
 ]
 
 
-def _state(pending: Any, pods: list[Any], use_memo: bool) -> tuple[Any, Any, PreFilterState,
+def _state(pending: Any, pods: list[Any], use_index: bool) -> tuple[Any, Any, PreFilterState,
                                                                     Any]:
     snap = snapshot_of(_add_remove_nodes(), pods)
-    p = plugin(use_memo=use_memo)
+    p = plugin(use_index=use_index)
     cs = new_state()
     _, st = p.pre_filter(cs, PodInfo.of(pending), snap)
     assert st is None
@@ -378,14 +378,14 @@ def _counts(s: PreFilterState) -> tuple[Any, Any, Any]:
     return s.anti, s.affinity, s.existing_anti
 
 
-@pytest.mark.parametrize("use_memo", [True, False])
+@pytest.mark.parametrize("use_index", [True, False])
 @pytest.mark.parametrize(("name", "pending", "existing", "added", "want_anti", "want_aff",
                           "want_existing"), ADD_REMOVE, ids=[c[0] for c in ADD_REMOVE])
 def test_pre_filter_state_add_remove_pod(name: str, pending: Any, existing: list[Any],
                                          added: Any, want_anti: Any, want_aff: Any,
-                                         want_existing: Any, use_memo: bool) -> None:
-    _, _, all_pods_state, _ = _state(pending, [*existing, added], use_memo)
-    p, cs, s, snap = _state(pending, existing, use_memo)
+                                         want_existing: Any, use_index: bool) -> None:
+    _, _, all_pods_state, _ = _state(pending, [*existing, added], use_index)
+    p, cs, s, snap = _state(pending, existing, use_index)
     original = tuple(map(dict, _counts(s)))
     ni = snap.get(added.spec.node_name)
     assert p.add_pod(cs, PodInfo.of(pending), PodInfo.of(added), ni) is None
@@ -397,7 +397,7 @@ def test_pre_filter_state_add_remove_pod(name: str, pending: Any, existing: list
     assert _counts(s) == original
 
 
-def test_add_pod_on_a_clone_leaves_the_original_and_the_memo_alone() -> None:
+def test_add_pod_on_a_clone_leaves_the_original_and_the_next_cycle_alone() -> None:
     pending = pod("pending", labels=FOO_BAR, anti=ANTI_FOO_BAR)
     existing = [pod("p1", labels=FOO_BAR, node="nodeA")]
     p, cs, s, snap = _state(pending, existing, True)
@@ -409,7 +409,7 @@ def test_add_pod_on_a_clone_leaves_the_original_and_the_memo_alone() -> None:
               snap.get("nodeC"))
     assert cloned.anti == {"region": {"r1": 1, "r2": 1}}
     assert s.anti == before
-    # the memo still answers the unmodified counts to the next cycle
+    # the next cycle still sees the unmodified counts
     cs2 = new_state()
     p.pre_filter(cs2, PodInfo.of(pending), snap)
     assert cs2.read(PRE_FILTER_STATE_KEY).anti == before
@@ -468,14 +468,14 @@ INCOMING_MAPS: list[tuple[str, list[Any], Any, Any, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("use_memo", [True, False])
+@pytest.mark.parametrize("use_index", [True, False])
 @pytest.mark.parametrize(("name", "existing", "incoming", "want_aff", "want_anti"), INCOMING_MAPS,
                          ids=[c[0] for c in INCOMING_MAPS])
 def test_incoming_affinity_anti_affinity_counts(name: str, existing: list[Any], incoming: Any,
                                                 want_aff: Any, want_anti: Any,
-                                                use_memo: bool) -> None:
+                                                use_index: bool) -> None:
     snap = snapshot_of([node("nodeA", {"hostname": "nodeA"})], existing)
-    p = plugin(use_memo=use_memo)
+    p = plugin(use_index=use_index)
     pi = PodInfo.of(incoming)
     t = terms_of(pi)
     assert p.incoming_counts(snap, t.required_affinity, t.required_anti) == (want_aff, want_anti)

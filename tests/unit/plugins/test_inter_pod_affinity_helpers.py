@@ -1,7 +1,7 @@
 """Helpers (no tests here) for the InterPodAffinity tests: pods with affinity terms (shaped
 like upstream's ``st.MakePod().PodAffinityIn(...)``), a namespace lister, and runners that
 execute the plugin's points both per node and in batch (asserting they agree), with and
-without memos."""
+without the cluster index."""
 
 from __future__ import annotations
 
@@ -146,21 +146,21 @@ class Handle:
         return None
 
 
-def plugin(*, use_memo: bool = True, hard_weight: int = 1, ignore_preferred: bool = False,
+def plugin(*, use_index: bool = True, hard_weight: int = 1, ignore_preferred: bool = False,
            namespaces: Mapping[str, Mapping[str, str]] | None = None) -> InterPodAffinity:
     args = InterPodAffinityArgs(hard_pod_affinity_weight=hard_weight,
                                 ignore_preferred_terms_of_existing_pods=ignore_preferred)
     h = Handle(dict(NAMESPACES) if namespaces is None else namespaces)
-    return InterPodAffinity(args, h, use_memo=use_memo)
+    return InterPodAffinity(args, h, use_index=use_index)
 
 
 def run_filter(incoming: Pod, pods: Sequence[Pod], nodes: Sequence[Node], *,
-               use_memo: bool = True,
+               use_index: bool = True,
                namespaces: Mapping[str, Mapping[str, str]] | None = None,
                ) -> tuple[Outcome, dict[str, Outcome]]:
     """(PreFilter outcome, node -> Filter outcome); Filter runs only after a Success."""
     snap = snapshot_of(nodes, pods)
-    p = plugin(use_memo=use_memo, namespaces=namespaces)
+    p = plugin(use_index=use_index, namespaces=namespaces)
     state = new_state()
     pi = PodInfo.of(incoming)
     _, st = p.pre_filter(state, pi, snap)
@@ -171,18 +171,18 @@ def run_filter(incoming: Pod, pods: Sequence[Pod], nodes: Sequence[Node], *,
 
 def run_filter_both_modes(incoming: Pod, pods: Sequence[Pod], nodes: Sequence[Node],
                           **kw: Any) -> tuple[Outcome, dict[str, Outcome]]:
-    """run_filter with and without memos, asserting the same answers."""
-    a = run_filter(incoming, pods, nodes, use_memo=True, **kw)
-    b = run_filter(incoming, pods, nodes, use_memo=False, **kw)
+    """run_filter with and without the cluster index, asserting the same answers."""
+    a = run_filter(incoming, pods, nodes, use_index=True, **kw)
+    b = run_filter(incoming, pods, nodes, use_index=False, **kw)
     assert a == b, (a, b)
     return a
 
 
 def run_score(incoming: Pod, pods: Sequence[Pod], nodes: Sequence[Node], *,
-              use_memo: bool = True, **kw: Any) -> tuple[Outcome, dict[str, int]]:
+              use_index: bool = True, **kw: Any) -> tuple[Outcome, dict[str, int]]:
     """(PreScore outcome, node -> normalized score) over all nodes."""
     snap = snapshot_of(nodes, pods)
-    p = plugin(use_memo=use_memo, **kw)
+    p = plugin(use_index=use_index, **kw)
     state: CycleState = new_state()
     pi = PodInfo.of(incoming)
     st = p.pre_score(state, pi, snap, snap.all_rows())
@@ -193,7 +193,7 @@ def run_score(incoming: Pod, pods: Sequence[Pod], nodes: Sequence[Node], *,
 
 def run_score_both_modes(incoming: Pod, pods: Sequence[Pod], nodes: Sequence[Node],
                          **kw: Any) -> tuple[Outcome, dict[str, int]]:
-    a = run_score(incoming, pods, nodes, use_memo=True, **kw)
-    b = run_score(incoming, pods, nodes, use_memo=False, **kw)
+    a = run_score(incoming, pods, nodes, use_index=True, **kw)
+    b = run_score(incoming, pods, nodes, use_index=False, **kw)
     assert a == b, (a, b)
     return a

@@ -1,6 +1,6 @@
 """InterPodAffinity scoring: upstream scoring_test.go rows (TestPreferredAffinity and
 TestPreferredAffinityWithHardPodAffinitySymmetricWeight), per node and in batch, with and
-without memos, plus NormalizeScore's arithmetic."""
+without the cluster index, plus NormalizeScore's arithmetic."""
 
 from __future__ import annotations
 
@@ -258,5 +258,5 @@ def test_namespaces_fixture_is_upstreams() -> None:
                                "subteam2.team2"}
 
 
-def test_run_score_without_memo_equals_memo_for_an_empty_cluster() -> None:
-    assert run_score(pod(labels=S1), [], [], use_memo=False) == (SKIP, {})
+def test_run_score_without_index_on_an_empty_cluster() -> None:
+    assert run_score(pod(labels=S1), [], [], use_index=False) == (SKIP, {})
