@@ -44,7 +44,11 @@ unit: $(STAMP)
 integration: $(STAMP) assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-test: lint typecheck unit integration
+# pyscheduler against the real kube-scheduler on the same scenarios (tests/differential).
+differential: $(STAMP) assets scheduler-assets
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/differential $(PYTEST_ARGS)
+
+test: lint typecheck unit integration differential
 
 # Benchmarks (hack/bench, docs/BENCHMARKS.md): the [bench] extra adds matplotlib (PNG) and
 # pyinstrument (profile). BENCH_ARGS passes options, e.g. BENCH_ARGS=--scale.

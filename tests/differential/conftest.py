@@ -1,0 +1,146 @@
+"""Fixtures of the differential suite: one control plane, one kube-scheduler, one pyscheduler.
+
+* ``diff_env`` (session): a real control plane (its own, not the integration suite's), the
+  session-wide objects scenarios refer to (PriorityClasses, a RuntimeClass with pod overhead),
+  kube-scheduler as a child process and pyscheduler in-process (schedulers.py). Binaries come
+  from ``$KUBEBUILDER_ASSETS``; kube-scheduler is built into the same directory by
+  ``hack/build-components.sh kube-scheduler`` if it is not there yet (after collection, before
+  the first test, with its progress on the terminal). A missing binary is an error, never a
+  skip. ``PYSCHEDULER_ENVTEST_KEEP=1`` keeps the work directory (kube-scheduler's log and
+  config, pyscheduler's log).
+* ``diff_reports`` (session): every scenario's :class:`runner.Report`; the terminal summary
+  lists the suite's size, the scenarios waiting for a plugin, every mismatch and the runtime.
+  ``PYSCHEDULER_DIFF_REPORT=<path>`` also writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, find_assets
+from pyscheduler.envtest.assets import BUILD_SCRIPT
+from pyscheduler.framework.registry import registry
+
+from .runner import Env, Report
+from .scenario import PRIORITY_CLASSES, RUNTIME_CLASSES
+from .schedulers import KubeScheduler, PyScheduler, pyscheduler_config
+
+_HERE = Path(__file__).parent
+_REPORTS: list[Report] = []
+_STARTED = time.monotonic()
+
+
+def _needs_cluster(item: pytest.Item) -> bool:
+    return _HERE in Path(str(item.path)).parents and "diff_env" in getattr(
+        item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _needs_cluster(item):
+            item.add_marker(pytest.mark.differential)
+
+
+def _kube_scheduler_binary(assets: Path) -> Path:
+    binary = assets / "kube-scheduler"
+    if os.access(binary, os.X_OK):
+        return binary
+    proc = subprocess.run([str(BUILD_SCRIPT), "kube-scheduler"], stdout=subprocess.PIPE,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{BUILD_SCRIPT} kube-scheduler failed ({proc.returncode})")
+    built = Path(proc.stdout.strip().splitlines()[-1]) / "kube-scheduler"
+    if not os.access(built, os.X_OK):
+        raise RuntimeError(f"{BUILD_SCRIPT} kube-scheduler did not produce {built}")
+    return built
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build what is missing before the first test, with the build's output visible."""
+    if not any(map(_needs_cluster, session.items)):
+        return
+    capture = session.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        assets = find_assets()
+        os.environ["KUBEBUILDER_ASSETS"] = str(assets)
+        os.environ["PYSCHEDULER_KUBE_SCHEDULER"] = str(_kube_scheduler_binary(assets))
+
+
+def _session_objects(cp: ControlPlane) -> None:
+    docs: list[dict[str, object]] = []
+    for name, fields in PRIORITY_CLASSES.items():
+        docs.append({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                     "metadata": {"name": name}, **fields})
+    for name, fields in RUNTIME_CLASSES.items():
+        docs.append({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                     "metadata": {"name": name}, **fields})
+    cp.apply(docs)
+
+
+@pytest.fixture(scope="session")
+def diff_env() -> Iterator[Env]:
+    keep = os.environ.get("PYSCHEDULER_ENVTEST_KEEP", "") not in ("", "0", "false")
+    binary = Path(os.environ.get("PYSCHEDULER_KUBE_SCHEDULER")
+                  or _kube_scheduler_binary(find_assets()))
+    registered = frozenset(registry())
+    with ControlPlane.start(ControlPlaneOptions(keep=keep)) as cp:
+        work = cp.work_dir / "differential"
+        work.mkdir()
+        _session_objects(cp)
+        kube = KubeScheduler(cp, binary, work)
+        py = PyScheduler(cp.scheduler_kubeconfig, pyscheduler_config(set(registered)),
+                         work / "pyscheduler.log")
+        try:
+            (work / "pyscheduler.yaml").write_text(py.config_text)
+            py.start()
+            yield Env(cp=cp, kube=kube, py=py, registered=registered, work=work)
+        finally:
+            py.stop()
+            kube.stop()
+            if keep:
+                print(f"\ndifferential work directory kept: {work}")
+
+
+@pytest.fixture(scope="session")
+def diff_reports() -> list[Report]:
+    return _REPORTS
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _REPORTS:
+        return
+    tr = terminalreporter
+    ran = [r for r in _REPORTS if not r.missing and r.py]
+    waiting = [r for r in _REPORTS if r.missing]
+    bad = [r for r in _REPORTS if r.mismatches]
+    tr.section("differential: pyscheduler vs kube-scheduler")
+    tr.write_line(f"{len(_REPORTS)} scenarios run against kube-scheduler; {len(ran)} compared "
+                  f"with pyscheduler; {len(waiting)} waiting for plugins; {len(bad)} with "
+                  f"mismatches; {time.monotonic() - _STARTED:.1f}s")
+    pods = sum(len(r.kube) for r in ran)
+    ties = sum(1 for r in ran for o in r.py if o.realigned)
+    tr.write_line(f"{pods} pod decisions compared; pyscheduler's pod re-created to follow "
+                  f"kube-scheduler {ties} time(s) (ties broken the other way, or mismatches)")
+    by_missing: dict[str, list[str]] = {}
+    for r in waiting:
+        by_missing.setdefault(", ".join(r.missing), []).append(r.scenario)
+    for missing, names in sorted(by_missing.items()):
+        tr.write_line(f"  waiting for {missing}: {len(names)} ({', '.join(names)})")
+    for r in bad:
+        tr.write_line(f"  MISMATCH {r.scenario}:")
+        for m in r.mismatches:
+            tr.write_line(f"    {m}")
+    path = os.environ.get("PYSCHEDULER_DIFF_REPORT")
+    if path:
+        Path(path).write_text(json.dumps([dataclasses.asdict(r) for r in _REPORTS], indent=1,
+                                         default=list))
+        tr.write_line(f"report written to {path}")

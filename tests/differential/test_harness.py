@@ -1,0 +1,205 @@
+"""The differential harness's own logic, offline (no control plane): log parsing, scenario
+loading and rendering, and what counts as the same decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyscheduler.framework.registry import registry
+
+from .kube_log import KubeSchedulerLog, parse_line
+from .runner import PodOutcome, check_expectations, compare
+from .scenario import (
+    Names,
+    ScenarioError,
+    load_scenarios,
+    parse_scenario,
+    render_node,
+    render_object,
+    render_pod,
+)
+from .schedulers import kube_scheduler_config, missing_defaults, pyscheduler_config
+
+# Lines as kube-scheduler v1.37.2 writes them (-v=1 --vmodule=schedule_one=10,eventhandlers=3).
+LOG = """\
+I1123 23:31:25.370001   10746 eventhandlers.go:64] "Add event for node" node="d001k-n1"
+I1123 23:31:25.370002   10746 eventhandlers.go:64] "Add event for node" node="d001k-n2"
+I1123 23:31:25.370003   10746 eventhandlers.go:64] "Add event for node" node="old-n9"
+I1123 23:31:25.370004   10746 eventhandlers.go:123] "Delete event for node" node="old-n9"
+I1123 23:31:25.371000   10746 eventhandlers.go:406] "Add event for scheduled pod" pod="ns-a/e1"
+I1123 23:31:25.377000   10746 schedule_one.go:117] "Attempting to schedule pod" pod="ns-a/p1"
+I1123 23:31:25.378241   10746 schedule_one.go:984] "Plugin scored node for pod" pod="ns-a/p1" \
+plugin="NodeResourcesFit" node="d001k-n1" score=97
+I1123 23:31:25.378437   10746 schedule_one.go:1052] "Calculated node's final score for pod" \
+pod="ns-a/p1" node="d001k-n1" score=471
+I1123 23:31:25.378443   10746 schedule_one.go:1052] "Calculated node's final score for pod" \
+pod="ns-a/p1" node="d001k-n2" score=471
+I1123 23:31:25.386796   10746 schedule_one.go:483] "Successfully bound pod to node" pod="ns-a/p1" \
+node="d001k-n2" evaluatedNodes=2 feasibleNodes=2
+I1123 23:31:25.392142   10746 schedule_one.go:1194] "Unable to schedule pod; no fit; waiting" \
+pod="ns-a/p2" err="0/2 nodes are available: persistentvolumeclaim \\"x\\" not found."
+""".replace("\\\n", "")
+
+
+def test_log_parsing_tracks_view_and_scores(tmp_path: Path) -> None:
+    path = tmp_path / "kube-scheduler.log"
+    path.write_text(LOG[:200])  # a partial line first: it must wait for the rest
+    log = KubeSchedulerLog(path)
+    log.poll()
+    path.write_text(LOG)
+    log.poll()
+    assert log.nodes == {"d001k-n1", "d001k-n2"}
+    assert log.scheduled_pods == {"ns-a/e1"}
+    attempt = log.bound_attempt("ns-a/p1")
+    assert attempt is not None
+    assert attempt.top_nodes() == {"d001k-n1", "d001k-n2"}
+    assert (attempt.bound_node, attempt.feasible_nodes) == ("d001k-n2", 2)
+    assert attempt.plugin_scores == {"d001k-n1": {"NodeResourcesFit": 97}}
+    assert log.attempts["ns-a/p2"][-1].error == (
+        '0/2 nodes are available: persistentvolumeclaim "x" not found.')
+
+
+def test_parse_line_ignores_other_lines() -> None:
+    assert parse_line("\tapiVersion: kubescheduler.config.k8s.io/v1") is None
+    assert parse_line('I1123 23:31:17.282021   10746 flags.go:64] FLAG: --v="1"') is None
+
+
+def test_every_scenario_file_loads() -> None:
+    scenarios = load_scenarios()
+    assert len(scenarios) >= 60
+    for sc in scenarios:
+        assert sc.needs <= set(registry()) | {
+            "InterPodAffinity", "PodTopologySpread", "VolumeBinding", "VolumeRestrictions",
+            "VolumeZone", "NodeVolumeLimits", "DefaultPreemption", "ImageLocality"}
+
+
+def test_needs_are_inferred_from_content() -> None:
+    sc = parse_scenario({
+        "name": "x",
+        "nodes": [{"name": "n1"}],
+        "incoming": [{"name": "p1", "spec": {"affinity": {"podAntiAffinity": {"x": 1}}}}],
+    }, "f", "f[0]")
+    assert "InterPodAffinity" in sc.needs
+    assert sc.missing({"InterPodAffinity"}) == []
+
+
+@pytest.mark.parametrize("doc, error", [
+    ({"name": "Bad Name", "nodes": [{"name": "n1"}], "incoming": [{"name": "p"}]}, "slug"),
+    ({"name": "x", "nodes": [], "incoming": [{"name": "p"}]}, "needs nodes"),
+    ({"name": "x", "nodes": [{"name": "n1"}], "incoming": [{"name": "p", "node": "n1"}]},
+     "spec.nodeName"),
+    ({"name": "x", "nodes": [{"name": "n1"}], "incoming": [{"name": "p"}],
+      "expect": {"p": "n7"}}, "not a node"),
+    ({"name": "x", "nodes": [{"name": "n1", "cpus": 3}], "incoming": [{"name": "p"}]},
+     "unknown fields"),
+])
+def test_bad_scenarios_are_rejected(doc: dict[str, object], error: str) -> None:
+    with pytest.raises(ScenarioError, match=error):
+        parse_scenario(doc, "f", "f[0]")
+
+
+def _names() -> Names:
+    return Names(nodes={"n1": "d7k-n1", "n2": "d7k-n2"}, namespaces={"main": "ns-k", "o": "ns-o"},
+                 cluster={("PersistentVolume", "pv"): "d7k-pv",
+                          ("StorageClass", "local"): "d7k-local"})
+
+
+def test_rendering_rewrites_every_reference() -> None:
+    names = _names()
+    sc = parse_scenario({
+        "name": "x",
+        "namespaces": {"o": {}},
+        "nodes": [{"name": "n1", "labels": {"a": "b"}, "cpu": "2"}, {"name": "n2"}],
+        "incoming": [{
+            "name": "p1", "requests": {"cpu": "1"},
+            "spec": {"affinity": {
+                "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchFields": [
+                        {"key": "metadata.name", "operator": "In", "values": ["n2"]}]}]}},
+                "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"topologyKey": "k", "namespaces": ["o"]}]}}},
+        }],
+    }, "f", "f[0]")
+    node = render_node(sc.nodes[0], names)
+    assert node["metadata"]["name"] == "d7k-n1"
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "d7k-n1"
+    assert node["status"]["allocatable"]["cpu"] == "2"
+    pod = render_pod(sc.incoming[0], names, scheduler_name="kube-default")
+    assert pod["metadata"]["namespace"] == "ns-k"
+    assert pod["spec"]["schedulerName"] == "kube-default"
+    assert pod["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "1"}}
+    aff = pod["spec"]["affinity"]
+    field = aff["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"][0]["matchFields"][0]
+    assert field["values"] == ["d7k-n2"]
+    assert aff["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0][
+        "namespaces"] == ["ns-o"]
+    bound = render_pod(sc.incoming[0], names, scheduler_name="py-default", bind_to="d7k-n1")
+    assert bound["spec"]["nodeName"] == "d7k-n1"
+    assert names.unmap("0/2 nodes: d7k-n1 and d7k-local") == "0/2 nodes: n1 and local"
+
+
+def test_rendering_objects() -> None:
+    names = _names()
+    pv = render_object({"kind": "PersistentVolume", "metadata": {"name": "pv"},
+                        "spec": {"storageClassName": "local", "claimRef": {"name": "c"}}}, names)
+    assert pv["metadata"]["name"] == "d7k-pv"
+    assert pv["spec"]["storageClassName"] == "d7k-local"
+    assert pv["spec"]["claimRef"]["namespace"] == "ns-k"
+    pvc = render_object({"kind": "PersistentVolumeClaim", "metadata": {"name": "c"},
+                         "spec": {"volumeName": "pv", "storageClassName": "local"}}, names)
+    assert pvc["metadata"]["namespace"] == "ns-k"
+    assert pvc["spec"]["volumeName"] == "d7k-pv"
+    csinode = render_object({"kind": "CSINode", "metadata": {"name": "n2"}}, names)
+    assert csinode["metadata"]["name"] == "d7k-n2"
+
+
+def _bound(node: str, *, feasible: int = 2, top: tuple[str, ...] = ()) -> PodOutcome:
+    return PodOutcome(pod="p1", kind="bound", node=node, feasible=feasible, top=top)
+
+
+def test_compare_same_decisions() -> None:
+    assert compare(_bound("n1", top=("n1", "n2")), _bound("n2"), compare_postfilter=False) == []
+    assert compare(_bound("n1", feasible=1), _bound("n1"), compare_postfilter=False) == []
+
+
+def test_compare_reports_mismatches() -> None:
+    assert compare(_bound("n1", top=("n1",)), _bound("n2"), compare_postfilter=False)
+    assert compare(_bound("n1", feasible=1), _bound("n2"), compare_postfilter=False)
+    unsched = PodOutcome(pod="p1", kind="unschedulable", message="m", event_message="m")
+    assert compare(_bound("n1", feasible=1), unsched, compare_postfilter=False)
+
+
+def test_compare_messages_with_and_without_postfilter() -> None:
+    kube = PodOutcome(pod="p1", kind="unschedulable",
+                      message="0/2 nodes are available: 2 Insufficient cpu. preemption: 0/2 "
+                              "nodes are available: 2 Preemption is not helpful for scheduling.")
+    kube.event_message = kube.message
+    py = PodOutcome(pod="p1", kind="unschedulable",
+                    message="0/2 nodes are available: 2 Insufficient cpu.")
+    py.event_message = py.message
+    assert compare(kube, py, compare_postfilter=False) == []
+    assert compare(kube, py, compare_postfilter=True)
+    py.event_message = None
+    assert compare(kube, py, compare_postfilter=False)
+
+
+def test_expectations() -> None:
+    sc = parse_scenario({"name": "x", "nodes": [{"name": "n1"}, {"name": "n2"}],
+                         "incoming": [{"name": "p1"}, {"name": "p2"}],
+                         "expect": {"p1": "n1|n2", "p2": "unschedulable: Insufficient"}},
+                        "f", "f[0]")
+    ok = [_bound("n2"), PodOutcome(pod="p2", kind="unschedulable", message="1 Insufficient cpu")]
+    assert check_expectations(sc, ok) == []
+    bad = [_bound("n2"), PodOutcome(pod="p2", kind="unschedulable", message="taint")]
+    assert check_expectations(sc, bad)
+
+
+def test_configs_share_profiles() -> None:
+    kube = kube_scheduler_config(Path("/k"))
+    py = pyscheduler_config(set(registry()))
+    assert "schedulerName: kube-default" in kube and "schedulerName: py-default" in py
+    for name in missing_defaults(set(registry())):
+        assert f"name: {name}" in py
