@@ -155,10 +155,12 @@ _COLLECTIONS = {
     "Service": "/api/v1/namespaces/{ns}/services",
     "ReplicaSet": "/apis/apps/v1/namespaces/{ns}/replicasets",
     "StatefulSet": "/apis/apps/v1/namespaces/{ns}/statefulsets",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets",
 }
 # Creation order: what others refer to first.
 _KIND_ORDER = ["CSIDriver", "StorageClass", "CSINode", "PersistentVolume",
-               "PersistentVolumeClaim", "Service", "ReplicaSet", "StatefulSet"]
+               "PersistentVolumeClaim", "Service", "ReplicaSet", "StatefulSet",
+               "PodDisruptionBudget"]
 
 
 def _collection(obj: dict[str, Any]) -> str:
@@ -209,8 +211,9 @@ class Phase:
             created = cp.request("POST", _collection(obj), obj)
             self.objects.append(created)
             status = obj.get("status")
-            if status and obj["kind"] in ("PersistentVolume", "PersistentVolumeClaim"):
-                # Nothing runs the PV controller: a pre-bound pair gets its phase from us.
+            if status:
+                # No controller runs: a pre-bound PV/PVC pair gets its phase, a PDB its
+                # disruptionsAllowed, from the scenario.
                 created["status"] = status
                 path = f"{_collection(obj)}/{created['metadata']['name']}/status"
                 self.objects[-1] = cp.request("PUT", path, created)

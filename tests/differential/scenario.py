@@ -21,7 +21,9 @@ pyscheduler and compares what each decided. Fields::
           extended: {example.com/gpu: 2}
           unschedulable: true
           images: [{names: [docker.io/library/nginx:1.27], sizeBytes: 500000000}]
-      objects: [...]                        # raw manifests: PV, PVC, StorageClass, CSINode, Service
+      objects: [...]                        # raw manifests: PV, PVC, StorageClass, CSINode,
+                                            # Service, PodDisruptionBudget (a "status" is
+                                            # written through the status subresource)
       existing:                             # pods created already bound (spec.nodeName)
         - {name: e1, node: n1, requests: {cpu: "1"}}
       incoming:                             # created one at a time, each waited for
@@ -127,7 +129,7 @@ POD_KEYS = {"name", "namespace", "labels", "requests", "limits", "image", "spec"
 SCENARIO_KEYS = {"name", "description", "profile", "needs", "namespaces", "nodes", "objects",
                  "existing", "incoming", "expect"}
 OBJECT_KINDS = {"PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode",
-                "CSIDriver", "Service", "ReplicaSet", "StatefulSet"}
+                "CSIDriver", "Service", "ReplicaSet", "StatefulSet", "PodDisruptionBudget"}
 CLUSTER_SCOPED_RENAMED = {"PersistentVolume", "StorageClass"}
 
 
@@ -343,6 +345,8 @@ def inferred_needs(sc: Scenario) -> frozenset[str]:
         kind = o.get("kind")
         if kind in ("Service", "ReplicaSet", "StatefulSet"):
             needs.add("PodTopologySpread")  # system default constraints select by these
+        elif kind == "PodDisruptionBudget":
+            needs.add("DefaultPreemption")
         elif kind in ("PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode",
                       "CSIDriver"):
             needs |= {"VolumeBinding", "VolumeRestrictions", "VolumeZone", "NodeVolumeLimits"}
