@@ -35,6 +35,7 @@ from pyscheduler.envtest.workload import (
 
 NS = "demo"
 GPU = "nvidia.com/gpu"
+DEMO_0 = {"kubernetes.io/hostname": "demo-0"}
 GPU_TOLERATION = {"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -51,8 +52,8 @@ def workload() -> list[dict[str, Any]]:
         # no node carries this zone
         pod_manifest("pinned-zone-c", node_selector={"topology.kubernetes.io/zone": "zone-c"}),
         # two pods wanting host port 8080 on the same node: the second cannot go there
-        pod_manifest("ingress-0", host_port=8080, node_selector={"kubernetes.io/hostname": "demo-0"}),
-        pod_manifest("ingress-1", host_port=8080, node_selector={"kubernetes.io/hostname": "demo-0"}),
+        pod_manifest("ingress-0", host_port=8080, node_selector=DEMO_0),
+        pod_manifest("ingress-1", host_port=8080, node_selector=DEMO_0),
         # held back by a scheduling gate until someone removes it
         pod_manifest("gated", scheduling_gates=["example.com/approval"]),
     ]

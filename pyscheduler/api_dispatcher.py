@@ -173,9 +173,12 @@ class ApiDispatcher:
         await self.call(f"bind/{uid}", _req("POST", path, body))
 
     def patch_pod_status(self, namespace: str, name: str, uid: str,
-                         patch: dict[str, Any]) -> asyncio.Future[bytes]:
+                         patch: dict[str, Any], *, kind: str = "status") -> asyncio.Future[bytes]:
+        """Strategic-merge patch of pods/status. Patches of one ``kind`` for one pod coalesce
+        (the newest wins), so unrelated writers (the PodScheduled condition, a victim's
+        DisruptionTarget condition) use different kinds."""
         path = f"/api/v1/namespaces/{namespace}/pods/{name}/status"
-        return self.submit(f"status/{uid}", _req("PATCH", path, patch, STRATEGIC_MERGE))
+        return self.submit(f"{kind}/{uid}", _req("PATCH", path, patch, STRATEGIC_MERGE))
 
     async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         path = f"/api/v1/namespaces/{namespace}/pods/{name}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,17 +32,30 @@ from pyscheduler.framework.runtime import Framework
 from pyscheduler.framework.types import (
     EVENT_ASSIGNED_POD_DELETE,
     EVENT_NODE_ADD,
+    ActionType,
+    ClusterEvent,
 )
+from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.queue.events import node_scheduling_properties_change
 from pyscheduler.scheduler import Scheduler
+from pyscheduler.watched import WATCHED
 
 log = structlog.get_logger(__name__)
 
 NON_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+def _needed_listers(config: Any) -> set[str]:
+    """Lister names the enabled plugins of every profile declare (PluginSpec.listers)."""
+    names: set[str] = set()
+    for prof in config.profiles:
+        for plugin in prof.plugin_names:
+            names.update(prof.specs[plugin].listers)
+    return {n for n in names if n in WATCHED}
 
 
 def _node_name_index(pod: Pod) -> list[str]:
@@ -56,6 +70,12 @@ class FrameworkHandle:
     profile_name: str
     binding_client: Any
     listers: dict[str, Lister] = field(default_factory=dict)
+    # What individual plugins look up with getattr (see their modules): VolumeBinding's
+    # PreBind client, and DefaultPreemption's framework, executor and courtesy list.
+    volume_client: Any = None
+    framework: Framework | None = None
+    preemption_executor: Any = None
+    preemption_allowed_scheduler_names: frozenset[str] | None = None
 
     @property
     def snapshot(self) -> Snapshot:
@@ -96,16 +116,41 @@ class SchedulerApp:
         )
         self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
         binder = DispatcherBinder(self.dispatcher)
+        from pyscheduler.preemption.api import DispatcherPreemptionClient
+        from pyscheduler.preemption.executor import Executor
         from pyscheduler.queue.nominator import Nominator
 
         self.nominator = Nominator(self._lookup_pod)
+        self.listers: dict[str, Lister] = {"pods": self.pods.indexer}
+        self.extra_informers: dict[str, SharedInformer[Any]] = {}
+        for name in sorted(_needed_listers(config)):
+            w = WATCHED[name]
+            inf: SharedInformer[Any] = self.factory.informer_for(
+                w.api, w.type, indexers=w.all_indexers())
+            self.extra_informers[name] = inf
+            self.listers[name] = inf.indexer
+        self.preemption_client = DispatcherPreemptionClient(
+            self.dispatcher, self.reporter, self.nominator)
+        # One executor for every profile: the queue keeps one PreEnqueue instance per plugin
+        # name, and it must see every preemptor's calls in flight.
+        self.preemption_executor = Executor(self.preemption_client, self.get_pod)
+        handles: list[FrameworkHandle] = []
 
         def handle_for(profile: str) -> FrameworkHandle:
-            return FrameworkHandle(self.cache, profile, binder)
+            h = FrameworkHandle(
+                self.cache, profile, binder, self.listers,
+                volume_client=self.dispatcher,
+                preemption_executor=self.preemption_executor,
+                preemption_allowed_scheduler_names=config.preemption_allowed_scheduler_names,
+            )
+            handles.append(h)
+            return h
 
         self.frameworks: dict[str, Framework] = build_frameworks(
             config, handle_for, self.nominator
         )
+        for h in handles:
+            h.framework = self.frameworks[h.profile_name]
         first = next(iter(self.frameworks.values()))
         events: dict[str, Any] = {}
         pre_enqueue: dict[str, Any] = {}
@@ -124,6 +169,8 @@ class SchedulerApp:
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
             self.nominator,
         )
+        self.preemption_client.scheduler = self.scheduler
+        self.preemption_client.queue = self.queue
         self._wire_handlers()
         self.synced = False
 
@@ -150,6 +197,31 @@ class SchedulerApp:
             self._pending_add, self._pending_update, self._pending_delete,
             filter=lambda p: not p.spec.node_name and self.responsible(p),
         )
+
+        for name, inf in self.extra_informers.items():
+            res = WATCHED[name].events
+            if res is not None:
+                inf.add_event_handler(*self._cluster_event_handlers(res))
+
+    def _cluster_event_handlers(
+        self, res: EventResource
+    ) -> tuple[Callable[[Any], None], Callable[[Any, Any], None], Callable[[Any], None]]:
+        """Handlers that turn changes of a watched object into queue moves (upstream
+        addAllEventHandlers for the volume/storage kinds)."""
+        add_ev = ClusterEvent(res, ActionType.ADD)
+        upd_ev = ClusterEvent(res, ActionType.UPDATE)
+        del_ev = ClusterEvent(res, ActionType.DELETE)
+
+        def on_add(obj: Any) -> None:
+            self.queue.move_all_to_active_or_backoff(add_ev, None, obj)
+
+        def on_update(old: Any, new: Any) -> None:
+            self.queue.move_all_to_active_or_backoff(upd_ev, old, new)
+
+        def on_delete(obj: Any) -> None:
+            self.queue.move_all_to_active_or_backoff(del_ev, getattr(obj, "obj", obj), None)
+
+        return on_add, on_update, on_delete
 
     def _node_add(self, node: Node) -> None:
         self.cache.add_node(node)
@@ -218,6 +290,9 @@ class SchedulerApp:
         log.info("stopping: finishing in-flight binds")
         self.queue.close()
         await self.scheduler.drain()
+        # Preemptions already decided finish their calls: a victim patched but not deleted
+        # would be half-done.
+        await self.preemption_executor.drain()
         loop_task.cancel()
         flush_task.cancel()
         await asyncio.gather(loop_task, flush_task, return_exceptions=True)

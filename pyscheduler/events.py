@@ -98,7 +98,8 @@ class EventReporter:
             del self._series[k]
 
     # ---- events ---------------------------------------------------------------------------
-    def event(self, pod: Pod, type_: str, reason: str, action: str, note: str) -> None:
+    def event(self, pod: Pod, type_: str, reason: str, action: str, note: str,
+              related: Pod | None = None) -> None:
         m = pod.metadata
         now = time.time()
         key = (m.uid, type_, reason, note)
@@ -127,6 +128,10 @@ class EventReporter:
                 "uid": m.uid, "resourceVersion": m.resource_version,
             },
         }
+        if related is not None:
+            r = related.metadata
+            body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": r.namespace,
+                               "name": r.name, "uid": r.uid}
         self._series[key] = _Series(name, m.namespace, 1, now, now, now)
         self.dispatcher.create_event(f"event/{name}", m.namespace, body)
 

@@ -208,13 +208,17 @@ class Scheduler:
         diagnosis = Diagnosis(num_all_nodes=n)
         if n == 0:
             raise FitError(pi, diagnosis)
-        pre_res, st, narrowing = fwk.run_pre_filter(state, pi, snapshot)
+        pre_res, st, narrowing = fwk.run_pre_filter(
+            state, pi, snapshot, diagnosis.unschedulable_plugins)
         if st is not None:
-            if st.code == Code.ERROR:
+            if st.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
                 raise PluginError(st)
             diagnosis.pre_filter_msg = st.message()
-            if st.plugin:
-                diagnosis.unschedulable_plugins.add(st.plugin)
+            if st.code == Code.UNSCHEDULABLE:
+                # Every node carries this resolvable status, so each is a preemption candidate
+                # (upstream SetAbsentNodesStatus).
+                diagnosis.resolvable_rows = [snapshot.all_rows()]
+                diagnosis.node_infos = snapshot.node_infos
             raise FitError(pi, diagnosis)
         # A pod nominated earlier tries its nominated node first (evaluateNominatedNode).
         nnn = pi.pod.status.nominated_node_name
@@ -255,10 +259,18 @@ class Scheduler:
         if not fwk.post_filter:
             return None
         result, st = fwk.run_post_filter(state, pi, diagnosis)
-        if st is None and result is not None and result.nominated_node_name:
+        if result is None:
+            return None  # nothing said: the pod keeps any nomination it has
+        if st is None and result.nominated_node_name:
             if self.nominator is not None:
                 self.nominator.add_nominated_pod(pi, result.nominated_node_name)
             return result.nominated_node_name
+        if not result.nominated_node_name:
+            # Preemption cannot help any more: clear the nomination, in memory and on the pod,
+            # so the pod is never left with a stale nominatedNodeName.
+            if self.nominator is not None:
+                self.nominator.delete_nominated_pod_if_exists(pi.pod)
+            return ""
         return None
 
     # ---- binding cycle --------------------------------------------------------------------

@@ -6,6 +6,9 @@ Struct whose defaults are upstream's defaults) or None when the plugin takes no 
 loader decodes a profile's ``pluginConfig[].args`` into ``args_type`` and calls
 ``validate_args`` if the args type defines it, so errors name the offending field.
 Out-of-tree plugins register with ``register()`` before the profile is loaded.
+``listers`` names the objects the plugin reads through ``handle.lister(name)`` besides the
+snapshot (see pyscheduler/watched.py for the names); the app watches exactly the union of what
+the enabled plugins declare.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class PluginSpec:
     name: str
     factory: PluginFactory
     args_type: type[Any] | None = None
+    listers: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, PluginSpec] = {}

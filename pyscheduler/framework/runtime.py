@@ -185,7 +185,9 @@ class Framework:
         self.plugins = plugins
         self.weights = weights
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
-        self.nominator: NominatorView = nominator or _NoNominations()
+        # Not ``nominator or ...``: an empty Nominator is falsy (it has __len__).
+        self.nominator: NominatorView = (
+            nominator if nominator is not None else _NoNominations())
         self.rng = rng or random.Random()
         self.next_start_row = 0
 
@@ -242,9 +244,16 @@ class Framework:
 
     # ---- filtering ------------------------------------------------------------------------
     def run_pre_filter(
-        self, state: CycleState, pod: PodInfo, snapshot: Snapshot
+        self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
+        rejected: set[str] | None = None,
     ) -> tuple[PreFilterResult | None, Status | None, set[str]]:
-        """Returns (merged result, failure status, names of plugins that narrowed nodes)."""
+        """Returns (merged result, failure status, names of plugins that narrowed nodes).
+
+        As upstream (kubernetes#119770): an Unschedulable status does not stop the remaining
+        PreFilter plugins, so that preemption later sees complete PreFilter state; the last such
+        status is returned. UnschedulableAndUnresolvable and Error stop at once. The names of
+        the rejecting plugins are added to ``rejected`` when given.
+        """
         start = time.perf_counter()
         result: PreFilterResult | None = None
         narrowing: set[str] = set()
@@ -260,6 +269,12 @@ class Framework:
                 continue
             if st is not None and st.code != Code.SUCCESS:
                 status = st.with_plugin(p.name)
+                if st.code == Code.UNSCHEDULABLE:
+                    if rejected is not None:
+                        rejected.add(p.name)
+                    continue
+                if st.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE and rejected is not None:
+                    rejected.add(p.name)
                 break
             if r is not None and r.node_names is not None:
                 narrowing.add(p.name)
@@ -431,12 +446,21 @@ class Framework:
             if st is None or st.code == Code.SUCCESS:
                 result, last = r, None
                 break
-            if st.code != Code.UNSCHEDULABLE and st.code != Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
-                last = st.with_plugin(p.name)
+            if st.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                result, last = r, st.with_plugin(p.name)
+                if st.reasons:
+                    msgs.append(st.message())
+                break
+            if st.code != Code.UNSCHEDULABLE:
+                result, last = None, st.with_plugin(p.name)
                 break
             if st.reasons:
                 msgs.append(st.message())
             last = st.with_plugin(p.name)
+            # A rejecting plugin may still say something about the nomination: upstream's
+            # PostFilterResult with an empty node name (mode Override) clears it.
+            if r is not None:
+                result = r
         if msgs:
             diagnosis.post_filter_msg = "; ".join(msgs)
         self._observe("PostFilter", start, last)

@@ -172,7 +172,7 @@ def new(args: DefaultPreemptionArgs | None, handle: Handle) -> DefaultPreemption
         handle, a, Evaluator(a.min_candidate_nodes_percentage, a.min_candidate_nodes_absolute))
 
 
-SPEC = PluginSpec(NAME, new, DefaultPreemptionArgs)
+SPEC = PluginSpec(NAME, new, DefaultPreemptionArgs, listers=("pods", "poddisruptionbudgets"))
 
 
 def _check(p: DefaultPreemption) -> tuple[PostFilterPlugin, PreEnqueuePlugin, EnqueueExtensions]:

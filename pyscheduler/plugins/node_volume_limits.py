@@ -368,7 +368,9 @@ def new(args: None, handle: Handle) -> CSILimits:
     return CSILimits(StorageListers(handle))
 
 
-SPEC = PluginSpec(NAME, new, None)
+SPEC = PluginSpec(NAME, new, None, listers=(
+    "persistentvolumeclaims", "persistentvolumes", "storageclasses", "csinodes", "csidrivers",
+    "volumeattachments"))
 
 
 def _check(p: CSILimits) -> tuple[PreFilterPlugin, BatchFilterPlugin, EnqueueExtensions]:

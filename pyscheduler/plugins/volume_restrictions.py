@@ -297,7 +297,7 @@ def new(args: None, handle: Handle) -> VolumeRestrictions:
     return VolumeRestrictions(StorageListers(handle))
 
 
-SPEC = PluginSpec(NAME, new, None)
+SPEC = PluginSpec(NAME, new, None, listers=("persistentvolumeclaims", "pods"))
 
 
 def _check(p: VolumeRestrictions) -> tuple[PreFilterPlugin, PreFilterExtensions,

@@ -312,7 +312,8 @@ def new(args: None, handle: Handle) -> VolumeZone:
     return VolumeZone(StorageListers(handle))
 
 
-SPEC = PluginSpec(NAME, new, None)
+SPEC = PluginSpec(NAME, new, None, listers=(
+    "persistentvolumeclaims", "persistentvolumes", "storageclasses"))
 
 
 def _check(p: VolumeZone) -> tuple[PreFilterPlugin, BatchFilterPlugin, EnqueueExtensions]:

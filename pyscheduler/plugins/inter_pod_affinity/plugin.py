@@ -462,7 +462,7 @@ def new(args: InterPodAffinityArgs | None, handle: Handle) -> InterPodAffinity:
     return InterPodAffinity(args if args is not None else InterPodAffinityArgs(), handle)
 
 
-SPEC = PluginSpec(NAME, new, InterPodAffinityArgs)
+SPEC = PluginSpec(NAME, new, InterPodAffinityArgs, listers=("namespaces",))
 
 
 def _check(p: InterPodAffinity) -> tuple[PreFilterPlugin, PreFilterExtensions, BatchFilterPlugin,

@@ -343,7 +343,8 @@ def new(args: PodTopologySpreadArgs | None, handle: Handle) -> PodTopologySpread
     return PodTopologySpread(args if args is not None else PodTopologySpreadArgs(), handle)
 
 
-SPEC = PluginSpec(NAME, new, PodTopologySpreadArgs)
+SPEC = PluginSpec(NAME, new, PodTopologySpreadArgs, listers=(
+    "services", "replicationcontrollers", "replicasets", "statefulsets"))
 
 
 def _check(p: PodTopologySpread) -> tuple[PreFilterPlugin, PreFilterExtensions,

@@ -484,7 +484,8 @@ def new(args: VolumeBindingArgs | None, handle: Handle) -> VolumeBinding:
     return VolumeBinding(listers, binder, handle, scorer)
 
 
-SPEC = PluginSpec(NAME, new, VolumeBindingArgs)
+SPEC = PluginSpec(NAME, new, VolumeBindingArgs, listers=(
+    "persistentvolumeclaims", "persistentvolumes", "storageclasses", "csinodes", "pods"))
 
 
 def _check(p: VolumeBinding) -> tuple[PreFilterPlugin, BatchFilterPlugin, PreScorePlugin,

@@ -37,30 +37,43 @@ def framework(handle: FakeHandle) -> Framework:
 
 
 def test_registry_lists_every_in_tree_plugin() -> None:
-    names = {spec.name for spec in IN_TREE}
-    assert names == {
-        "PrioritySort", "SchedulingGates", "NodeUnschedulable", "NodeName", "TaintToleration",
-        "NodeAffinity", "NodePorts", "NodeResourcesFit", "NodeResourcesBalancedAllocation",
-        "DefaultBinder",
-    }
-    assert names <= set(registry())
+    names = [spec.name for spec in IN_TREE]
+    # Upstream's default profile (v1 getDefaultPlugins), in its order.
+    assert names == [
+        "SchedulingGates", "PrioritySort", "NodeUnschedulable", "NodeName", "TaintToleration",
+        "NodeAffinity", "NodePorts", "NodeResourcesFit", "VolumeRestrictions",
+        "NodeVolumeLimits", "VolumeBinding", "VolumeZone", "PodTopologySpread",
+        "InterPodAffinity", "DefaultPreemption", "NodeResourcesBalancedAllocation",
+        "ImageLocality", "DefaultBinder",
+    ]
+    assert set(names) <= set(registry())
 
 
 def test_extension_points_discovered() -> None:
+    """Which points each default plugin implements, as upstream's plugin types do (NodeName's
+    PreFilter is our documented departure)."""
     fwk = framework(FakeHandle())
     got = {point: [p.name for p in getattr(fwk, attr)] for point, attr in [
-        ("preFilter", "pre_filter"), ("filter", "filter"), ("preScore", "pre_score"),
-        ("score", "score"), ("bind", "bind"), ("preEnqueue", "pre_enqueue")]}
+        ("preEnqueue", "pre_enqueue"), ("preFilter", "pre_filter"), ("filter", "filter"),
+        ("postFilter", "post_filter"), ("preScore", "pre_score"), ("score", "score"),
+        ("reserve", "reserve"), ("preBind", "pre_bind"), ("bind", "bind")]}
     assert got == {
-        "preFilter": ["NodeName", "NodeAffinity", "NodePorts", "NodeResourcesFit"],
+        "preEnqueue": ["SchedulingGates", "DefaultPreemption"],
+        "preFilter": ["NodeName", "NodeAffinity", "NodePorts", "NodeResourcesFit",
+                      "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone",
+                      "PodTopologySpread", "InterPodAffinity"],
         "filter": ["NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity",
-                   "NodePorts", "NodeResourcesFit"],
-        "preScore": ["TaintToleration", "NodeAffinity", "NodeResourcesFit",
-                     "NodeResourcesBalancedAllocation"],
-        "score": ["TaintToleration", "NodeAffinity", "NodeResourcesFit",
-                  "NodeResourcesBalancedAllocation"],
+                   "NodePorts", "NodeResourcesFit", "VolumeRestrictions", "NodeVolumeLimits",
+                   "VolumeBinding", "VolumeZone", "PodTopologySpread", "InterPodAffinity"],
+        "postFilter": ["DefaultPreemption"],
+        "preScore": ["TaintToleration", "NodeAffinity", "NodeResourcesFit", "VolumeBinding",
+                     "PodTopologySpread", "InterPodAffinity", "NodeResourcesBalancedAllocation"],
+        "score": ["TaintToleration", "NodeAffinity", "NodeResourcesFit", "VolumeBinding",
+                  "PodTopologySpread", "InterPodAffinity", "NodeResourcesBalancedAllocation",
+                  "ImageLocality"],
+        "reserve": ["VolumeBinding"],
+        "preBind": ["VolumeBinding"],
         "bind": ["DefaultBinder"],
-        "preEnqueue": ["SchedulingGates"],
     }
     assert fwk.queue_sort.name == "PrioritySort"
 

@@ -147,7 +147,9 @@ async def test_failed_scheduling_message_carries_the_preemption_part() -> None:
                                                     env.snapshot.all_rows(), diagnosis)
     assert len(feasible) == 0
     result, status = env.fwk.run_post_filter(state, pi, diagnosis)
-    assert result is None and status is not None
+    # Upstream returns the rejecting plugin's result when its mode is not Noop: preemption's
+    # empty nomination (ModeOverride) clears any nomination the pod had.
+    assert result == PostFilterResult("") and status is not None
     # Upstream's FitError appends " <PostFilterMsg>." and the preemption message already ends
     # with a period: real clusters show the same double period.
     assert diagnosis.message() == (
