@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--measure-pods", type=int, default=None, help="override every workload's")
     p.add_argument("--create-concurrency", type=int, default=32)
     p.add_argument("--timeout-scale", type=float, default=1.0)
+    p.add_argument("--kwok-running", action="store_true",
+                   help="keep KWOK running while measuring (default: paused, as scheduler_perf "
+                        "has no kubelets)")
     p.add_argument("--inproc-sizes", type=lambda s: tuple(int(x) for x in _csv(s)),
                    default=inproc.SIZES)
     p.add_argument("--inproc-pods", type=int, default=5000,
@@ -172,21 +174,17 @@ def _run_e2e(a: argparse.Namespace, out: Path, results: list[E2EResult], save: A
     opts = e2e.E2EOptions(assets=assets, results_dir=out,
                           create_concurrency=a.create_concurrency,
                           timeout_scale=a.timeout_scale, match_profiles=a.match_profiles,
-                          log=_log)
-    for qps, burst in a.qps:
-        for w in plan:
-            for name in a.schedulers:
-                _log(f"e2e {w.label} qps {qps:g}/{burst} {name}: "
-                     f"{w.init_pods} init, {w.measure_pods} measured")
-                r = e2e.run(w, name, qps, burst, replace(opts))
-                results.append(r)
-                if r.status == "ok":
-                    _log(f"  -> {r.pods_per_s:.1f} pods/s, p50 {r.p50_ms:.0f} ms, "
-                         f"p99 {r.p99_ms:.0f} ms, CPU {r.cpu_s:.2f}s, "
-                         f"RSS {r.peak_rss_mib:.0f} MiB ({r.duration_s:.0f}s)")
-                else:
-                    _log(f"  -> {r.status}: {r.reason}")
-                save()
+                          pause_kwok=not a.kwok_running, log=_log)
+    for w in plan:
+        runs: list[tuple[float, int, str]] = []
+        for gi, (qps, burst) in enumerate(a.qps):
+            # Alternate which scheduler goes first, so neither always meets the fresher etcd.
+            order = a.schedulers if gi % 2 == 0 else list(reversed(a.schedulers))
+            runs.extend((qps, burst, name) for name in order)
+        _log(f"e2e {w.label}: {w.init_pods} init pods, {w.measure_pods} measured; "
+             + ", ".join(f"{n} at {q:g}/{b}" for q, b, n in runs))
+        results.extend(e2e.run_workload(w, runs, opts))
+        save()
 
 
 if __name__ == "__main__":

@@ -1,31 +1,42 @@
 """End-to-end mode: each scheduler against a real kube-apiserver, etcd and KWOK.
 
-Contract, per run (one workload size x one QPS setting x one scheduler):
+Contract, per sized workload (:func:`run_workload`):
 
-1. A fresh control plane (pyscheduler.envtest), so every run starts from the same empty etcd;
-   the same nodes (scheduler_perf's node template, labels by index) and the same pre-bound init
-   pods (see workloads.py), waited on until KWOK reports them Running, so their status updates
-   do not land in the measurement.
-2. The scheduler is started; a warm-up pod is created and waited on until bound. That proves the
-   scheduler is synced and running, so the measurement does not include its start-up.
-3. Churn starts (if the workload has one), the bind watcher (watcher.py) starts, the scheduler's
-   CPU time is read, then the measured pods are created concurrently by an unthrottled admin
-   client (``--create-concurrency`` requests in flight) and their send times recorded.
-4. When every measured pod is seen bound (or at the run's deadline, or when the scheduler dies)
-   the scheduler's CPU and peak RSS are read, and everything is torn down.
+1. One fresh control plane (pyscheduler.envtest) with the workload's nodes (scheduler_perf's
+   node template, labels by index) made Ready by KWOK, and its pre-bound init pods (see
+   workloads.py), waited on until KWOK reports them Running.
+2. Then each run (one QPS setting x one scheduler), in turn, on that same cluster:
+   a. the scheduler is started; a warm-up pod is created and waited on until bound: the
+      scheduler has synced and is scheduling, so start-up is not measured (it is reported);
+   b. churn starts (if the workload has one), KWOK is paused (SIGSTOP, see below), the bind
+      watcher (watcher.py) starts, the scheduler's CPU time is read, and the measured pods are
+      created concurrently by an unthrottled admin client, their send times recorded;
+   c. when every measured pod is seen bound (or at the run's deadline, or when the scheduler
+      dies) the scheduler's CPU and peak RSS are read, KWOK resumes, the scheduler stops;
+   d. the next run starts from the same state: measured, warm-up and churn objects are
+      deleted (grace period 0) and init pods deleted by preemption are created again.
+3. The control plane is torn down.
+
+Why KWOK is paused while measuring (``--kwok-running`` keeps it running): scheduler_perf runs
+no kubelets, so nothing but the scheduler and the test writes while it measures. Running,
+KWOK renews every node's lease and moves every bound pod to Running, several writes per pod
+and per node that compete with both schedulers for the same 2 cores and the same API server.
+No controller-manager runs (see envtest), so nothing marks nodes NotReady meanwhile.
 
 The harness, the control plane and the scheduler share the machine's cores: figures from a
-2-core machine are noisy, and the report says what else was busy (kube-apiserver CPU, load).
+2-core machine are noisy, and the results record what else was busy (kube-apiserver CPU, load).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +81,8 @@ class E2EOptions:
     create_concurrency: int = 32
     timeout_scale: float = 1.0
     match_profiles: bool = False
-    keep_logs: bool = True
+    # Stop KWOK (SIGSTOP) while measuring; it resumes for the next run's reset.
+    pause_kwok: bool = True
     log: Callable[[str], None] = print
 
 
@@ -166,19 +178,17 @@ async def _wait_bound(api: Api, ns: str, name: str, timeout: float, alive: Calla
     return False
 
 
-async def _churn(api: Api, mode: str, stop: asyncio.Event) -> int:
-    """scheduler_perf's churn opcode for the two modes the workloads use; returns ops done."""
+async def _churn(api: Api, mode: str, stop: asyncio.Event, st: _ChurnState) -> None:
+    """scheduler_perf's churn opcode for the two modes the workloads use."""
     i = 0
-    ops = 0
     interval = 0.2 if mode == CHURN_UNSCHEDULABLE else 1.0
     nxt = time.monotonic()
     prev: tuple[str, str, str] | None = None
     while not stop.is_set():
         try:
             if mode == CHURN_UNSCHEDULABLE:
-                body = pod_high_priority_large_cpu(f"churn-pod-{i}", CHURN_NS)
+                body = pod_high_priority_large_cpu(f"{st.prefix}churn-pod-{i}", CHURN_NS)
                 await api.request("POST", pods_path(CHURN_NS), _encode(body), ok=(409,))
-                ops += 1
             elif mode == CHURN_MIXED:
                 if prev is not None:
                     node, pod, svc = prev
@@ -189,12 +199,18 @@ async def _churn(api: Api, mode: str, stop: asyncio.Event) -> int:
                         api.request("DELETE", f"/api/v1/namespaces/{CHURN_NS}/services/{svc}",
                                     ok=(404,)),
                     )
-                names = (f"node-churn-{i}", f"churn-pod-{i}", f"churn-svc-{i}")
+                    st.nodes.discard(node)
+                    st.services.discard(svc)
+                names = (f"{st.prefix}node-churn-{i}", f"{st.prefix}churn-pod-{i}",
+                         f"{st.prefix}churn-svc-{i}")
+                # scheduler_perf's churn node: capacity pods 0, so nothing ever fits on it.
                 node_body = fake_node(names[0], cpu=NODE_CPU, memory=NODE_MEMORY, pods=0)
                 svc_body = {"apiVersion": "v1", "kind": "Service",
                             "metadata": {"name": names[2]},
                             "spec": {"selector": {"app": "churn"},
                                      "ports": [{"port": 80, "targetPort": 80}]}}
+                st.nodes.add(names[0])
+                st.services.add(names[2])
                 await asyncio.gather(
                     api.request("POST", "/api/v1/nodes", _encode(node_body), ok=(409,)),
                     api.request("POST", pods_path(CHURN_NS),
@@ -204,14 +220,13 @@ async def _churn(api: Api, mode: str, stop: asyncio.Event) -> int:
                                 _encode(svc_body), ok=(409,)),
                 )
                 prev = names
-                ops += 1
+            st.ops += 1
         except Exception:  # churn is background noise; never fail the measurement for it
             pass
         i += 1
         nxt += interval
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), max(0.0, nxt - time.monotonic()))
-    return ops
 
 
 def _timeout(w: Workload, qps: float) -> float:
@@ -231,45 +246,91 @@ def not_applicable(w: Workload, scheduler: str) -> str | None:
     return None
 
 
-def run(w: Workload, scheduler: str, qps: float, burst: int, opts: E2EOptions) -> E2EResult:
-    """One end-to-end run (see module doc). Never raises for a scheduler's failure."""
-    res = E2EResult(w.name, w.nodes, w.init_pods, w.measure_pods, qps, burst, scheduler)
-    if scheduler == PYSCHEDULER or opts.match_profiles:
-        res.disabled_plugins = missing_default_plugins()
-    why = not_applicable(w, scheduler)
-    if why is not None:
-        res.status, res.reason = NOT_APPLICABLE, why
-        return res
-    run_dir = opts.results_dir / "runs" / f"{w.name}-{w.nodes}-qps{qps:g}-{scheduler}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
+def run_workload(w: Workload, runs: list[tuple[float, int, str]], opts: E2EOptions
+                 ) -> list[E2EResult]:
+    """Every (qps, burst, scheduler) run of one sized workload on one control plane.
+
+    The cluster (nodes, init pods) is built once; after each run the measured, warm-up and churn
+    objects are deleted and init pods that preemption deleted are created again, so each run
+    starts from the same state. Never raises for a scheduler's failure.
+    """
+    results: list[E2EResult] = []
+    todo: list[tuple[E2EResult, Path]] = []
+    for qps, burst, scheduler in runs:
+        res = E2EResult(w.name, w.nodes, w.init_pods, w.measure_pods, qps, burst, scheduler)
+        if scheduler == PYSCHEDULER or opts.match_profiles:
+            res.disabled_plugins = missing_default_plugins()
+        results.append(res)
+        why = not_applicable(w, scheduler)
+        if why is not None:
+            res.status, res.reason = NOT_APPLICABLE, why
+            continue
+        run_dir = opts.results_dir / "runs" / f"{w.name}-{w.nodes}-qps{qps:g}-{scheduler}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        todo.append((res, run_dir))
+    if not todo:
+        return results
     cp = ControlPlane.start(ControlPlaneOptions(assets_dir=opts.assets))
     try:
-        asyncio.run(_run(cp, w, scheduler, qps, burst, opts, run_dir, res))
-    except Exception as err:
-        res.status, res.reason = FAILED, f"{type(err).__name__}: {err}"
+        asyncio.run(_run_all(cp, w, todo, opts))
+    except Exception as err:  # the cluster itself failed: every run not done yet fails
+        for res, _ in todo:
+            if res.duration_s is None:
+                res.status, res.reason = FAILED, f"{type(err).__name__}: {err}"
     finally:
         cp.stop()
-    res.duration_s = time.monotonic() - t0
-    return res
+    return results
 
 
-async def _run(cp: ControlPlane, w: Workload, scheduler: str, qps: float, burst: int,
-               opts: E2EOptions, run_dir: Path, res: E2EResult) -> None:
+async def _run_all(cp: ControlPlane, w: Workload, todo: list[tuple[E2EResult, Path]],
+                   opts: E2EOptions) -> None:
     api = Api(cp, connections=max(64, opts.create_concurrency * 2))
     try:
-        await _setup_cluster(cp, api, w, opts)
-        sched = start(scheduler, assets=opts.assets, kubeconfig=cp.admin_kubeconfig, qps=qps,
-                      burst=burst, run_dir=run_dir, match_profiles=opts.match_profiles)
-        try:
-            await _measure(cp, api, w, sched, qps, opts, res)
-        finally:
-            sched.stop()
+        init_bodies = await _setup_cluster(cp, api, w, opts)
+        for i, (res, run_dir) in enumerate(todo):
+            if i > 0:
+                await _reset(cp, api, w, init_bodies, opts, i)
+            t0 = time.monotonic()
+            opts.log(f"  {res.scheduler} at QPS/burst {res.qps:g}/{res.burst}")
+            churn = _ChurnState(prefix=f"r{i}-")
+            try:
+                sched = start(res.scheduler, assets=opts.assets,
+                              kubeconfig=cp.admin_kubeconfig, qps=res.qps, burst=res.burst,
+                              run_dir=run_dir, match_profiles=opts.match_profiles)
+                try:
+                    await _measure(cp, api, w, sched, res.qps, opts, res, churn, i)
+                finally:
+                    sched.stop()
+            except Exception as err:
+                res.status, res.reason = FAILED, f"{type(err).__name__}: {err}"
+            finally:
+                res.duration_s = time.monotonic() - t0
+                await _delete_churn(api, churn)
+            _log_result(res, opts)
     finally:
+        _resume_kwok(cp)
         await api.close()
 
 
-async def _setup_cluster(cp: ControlPlane, api: Api, w: Workload, opts: E2EOptions) -> None:
+def _resume_kwok(cp: ControlPlane) -> None:
+    kwok = cp._kwok
+    if kwok is not None and kwok.pid is not None and kwok.alive():
+        os.kill(kwok.pid, signal.SIGCONT)  # harmless when it is not stopped
+
+
+def _log_result(r: E2EResult, opts: E2EOptions) -> None:
+    if r.status == OK:
+        opts.log(f"    -> {r.pods_per_s or 0:.1f} pods/s, p50 {r.p50_ms or 0:.0f} ms, "
+                 f"p99 {r.p99_ms or 0:.0f} ms, CPU {r.cpu_s or 0:.2f}s, "
+                 f"RSS {r.peak_rss_mib or 0:.0f} MiB, created at "
+                 f"{r.measure_pods / (r.create_s or 1):.0f}/s ({r.duration_s or 0:.0f}s)")
+    else:
+        opts.log(f"    -> {r.status}: {r.reason}")
+
+
+async def _setup_cluster(cp: ControlPlane, api: Api, w: Workload, opts: E2EOptions
+                         ) -> dict[str, bytes]:
+    """Namespaces, the priority class, nodes, init pods (Running). Returns the init bodies."""
     for ns in NAMESPACES:
         await api.request("POST", "/api/v1/namespaces",
                           _encode({"metadata": {"name": ns}}), ok=(409,))
@@ -279,30 +340,91 @@ async def _setup_cluster(cp: ControlPlane, api: Api, w: Workload, opts: E2EOptio
     t = time.monotonic()
     await asyncio.to_thread(
         cp.create_nodes, w.nodes, cpu=NODE_CPU, memory=NODE_MEMORY, pods=NODE_PODS,
-        labels=w.spec.node_labels, concurrency=32, timeout=60.0 + w.nodes / 20.0,
+        labels=w.spec.node_labels, concurrency=32, timeout=120.0 + w.nodes / 10.0,
     )
-    opts.log(f"    {w.nodes} nodes Ready in {time.monotonic() - t:.1f}s")
-    if w.init_pods and w.spec.init_template is not None:
-        t = time.monotonic()
-        bodies = _pod_bodies(w.spec.init_template, "init", INIT_NS, w.init_pods,
-                             node_of=lambda i: f"kwok-node-{i % w.nodes}")
-        await api.create_many(pods_path(INIT_NS), bodies, opts.create_concurrency)
-        if not await _wait_running(api, INIT_NS, 60.0 + w.init_pods / 50.0):
-            opts.log("    warning: init pods not all Running; measuring anyway")
-        opts.log(f"    {w.init_pods} init pods Running in {time.monotonic() - t:.1f}s")
+    opts.log(f"  {w.nodes} nodes Ready in {time.monotonic() - t:.1f}s")
+    if not w.init_pods or w.spec.init_template is None:
+        return {}
+    t = time.monotonic()
+    bodies = _pod_bodies(w.spec.init_template, "init", INIT_NS, w.init_pods,
+                         node_of=lambda i: f"kwok-node-{i % w.nodes}")
+    await api.create_many(pods_path(INIT_NS), bodies, opts.create_concurrency)
+    if not await _wait_running(api, INIT_NS, 60.0 + w.init_pods / 20.0):
+        opts.log("  warning: init pods not all Running; measuring anyway")
+    opts.log(f"  {w.init_pods} init pods Running in {time.monotonic() - t:.1f}s")
+    return dict(bodies)
+
+
+async def _reset(cp: ControlPlane, api: Api, w: Workload, init_bodies: dict[str, bytes],
+                 opts: E2EOptions, run_index: int) -> None:
+    """Back to the state _setup_cluster left: measured, warm-up and churn pods gone, init
+    pods complete again (preemption deletes some)."""
+    t = time.monotonic()
+    for ns in (MEASURE_NS, WARMUP_NS, CHURN_NS):
+        # Grace period 0: removed from storage at once, whether anything runs them or not.
+        await api.request("DELETE", pods_path(ns), params={"gracePeriodSeconds": "0"})
+    deadline = time.monotonic() + 120.0
+    for ns in (MEASURE_NS, WARMUP_NS, CHURN_NS):
+        while time.monotonic() < deadline:
+            listed = await api.request("GET", pods_path(ns), params={"limit": "1"})
+            if not listed["items"]:
+                break
+            await asyncio.sleep(0.2)
+    _resume_kwok(cp)
+    if init_bodies:
+        listed = await api.request("GET", pods_path(INIT_NS), params={"resourceVersion": "0"})
+        # "init-<i>", or "init-<i>-r<run>" once re-created: never reuse a deleted pod's name.
+        present = {"-".join(p["metadata"]["name"].split("-")[:2]) for p in listed["items"]}
+        missing = []
+        for name, body in init_bodies.items():
+            if name not in present:
+                pod = msgspec.json.decode(body)
+                pod["metadata"]["name"] = new = f"{name}-r{run_index}"
+                missing.append((new, _encode(pod)))
+        if missing:
+            await api.create_many(pods_path(INIT_NS), missing, opts.create_concurrency)
+            await _wait_running(api, INIT_NS, 60.0 + len(missing) / 20.0)
+            opts.log(f"  reset: {len(missing)} init pods created again")
+    opts.log(f"  reset in {time.monotonic() - t:.1f}s")
+
+
+@dataclass(slots=True)
+class _ChurnState:
+    """What the churn created and has not deleted yet (nodes and Services are not in a
+    namespace _reset empties)."""
+
+    # Names differ from run to run: an object of a finished run that some component still
+    # acts on (KWOK resuming with a stale view) can never be mistaken for one of this run.
+    prefix: str = ""
+    nodes: set[str] = field(default_factory=set)
+    services: set[str] = field(default_factory=set)
+    ops: int = 0
+
+
+async def _delete_churn(api: Api, st: _ChurnState) -> None:
+    await asyncio.gather(
+        *(api.request("DELETE", f"/api/v1/nodes/{n}", ok=(404,)) for n in st.nodes),
+        *(api.request("DELETE", f"/api/v1/namespaces/{CHURN_NS}/services/{s}", ok=(404,))
+          for s in st.services),
+        return_exceptions=True,
+    )
+    st.nodes.clear()
+    st.services.clear()
 
 
 async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: float,
-                   opts: E2EOptions, res: E2EResult) -> None:
+                   opts: E2EOptions, res: E2EResult, churn_state: _ChurnState, run_index: int
+                   ) -> None:
     started = time.monotonic()
-    await api.request("POST", pods_path(WARMUP_NS), _encode(pod_default("warmup", WARMUP_NS)))
-    if not await _wait_bound(api, WARMUP_NS, "warmup", 180.0, sched.alive):
+    warmup = f"warmup-{run_index}"
+    await api.request("POST", pods_path(WARMUP_NS), _encode(pod_default(warmup, WARMUP_NS)))
+    if not await _wait_bound(api, WARMUP_NS, warmup, 180.0, sched.alive):
         raise RuntimeError(
             f"{sched.name} did not bind the warm-up pod "
             f"({'exited' if not sched.alive() else 'timeout'}); last log lines:\n{sched.tail()}"
         )
     res.startup_s = time.monotonic() - started
-    bodies = _pod_bodies(w.spec.measure_template, "m", MEASURE_NS, w.measure_pods)
+    bodies = _pod_bodies(w.spec.measure_template, f"m{run_index}", MEASURE_NS, w.measure_pods)
     deadline = time.monotonic() + _timeout(w, qps) * opts.timeout_scale
     watcher = BindWatcher(
         WatchTarget(cp.apiserver_url, str(cp.ca_file), str(cp.admin_cert_file),
@@ -311,15 +433,10 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
     )
     await asyncio.to_thread(watcher.start)
     stop_churn = asyncio.Event()
-    churn = (asyncio.create_task(_churn(api, w.spec.churn, stop_churn))
-             if w.spec.churn else None)
+    churn: asyncio.Task[None] | None = None
+    kwok_pid = cp._kwok.pid if (opts.pause_kwok and cp._kwok is not None) else None
     apiserver_pid = cp._apiserver.pid  # read-only: its CPU, for context
-    api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
-    cpu0 = procstat.cpu_seconds(sched.pid)
     sent: dict[str, float] = {}
-    t_create = time.monotonic()
-    create = asyncio.create_task(
-        api.create_many(pods_path(MEASURE_NS), bodies, opts.create_concurrency, sent))
 
     async def stop_when_dead() -> None:
         # A process exit has no awaitable to wait on: poll.
@@ -329,18 +446,30 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
 
     guard = asyncio.create_task(stop_when_dead())
     try:
-        await create
+        if w.spec.churn:
+            churn = asyncio.create_task(_churn(api, w.spec.churn, stop_churn, churn_state))
+        if kwok_pid is not None:
+            # scheduler_perf has no kubelets: while measuring, KWOK's lease renewals and pod
+            # status updates would only load the shared API server (see module doc).
+            os.kill(kwok_pid, signal.SIGSTOP)
+        api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+        cpu0 = procstat.cpu_seconds(sched.pid)
+        t_create = time.monotonic()
+        await api.create_many(pods_path(MEASURE_NS), bodies, opts.create_concurrency, sent)
         res.create_s = time.monotonic() - t_create
         bound = await asyncio.to_thread(watcher.result, None)
+        cpu1 = procstat.cpu_seconds(sched.pid)
+        api_cpu1 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+        res.peak_rss_mib = procstat.peak_rss_mib(sched.pid)
+        res.loadavg_1m = procstat.loadavg()
     finally:
         guard.cancel()
+        watcher.stop()
         stop_churn.set()
         if churn is not None:
             await churn
-    cpu1 = procstat.cpu_seconds(sched.pid)
-    res.peak_rss_mib = procstat.peak_rss_mib(sched.pid)
-    api_cpu1 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
-    res.loadavg_1m = procstat.loadavg()
+        # KWOK stays paused until _reset has deleted this run's pods: resumed now, it would
+        # first update every one of them to Running, only for them to be deleted.
     if cpu0 is not None and cpu1 is not None:
         res.cpu_s, res.cpu_total_s = cpu1 - cpu0, cpu1
     if api_cpu0 is not None and api_cpu1 is not None:

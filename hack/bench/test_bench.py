@@ -1,0 +1,119 @@
+"""Unit tests of the harness's own arithmetic and plans (no control plane).
+
+Run ``.venv/bin/python -m pytest -q hack/bench`` (``-m`` puts the repository root on sys.path).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hack.bench import report, workloads
+from hack.bench.results import FAILED, NOT_APPLICABLE, E2EResult, measure, percentile, ratio
+from hack.bench.schedulers import KUBE_SCHEDULER, PYSCHEDULER, scheduler_config
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([], 50) is None
+    assert percentile([7.0], 99) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile(list(map(float, range(101))), 99) == pytest.approx(99.0)
+    assert percentile([5.0, 1.0, 3.0], 0) == 1.0
+    assert percentile([5.0, 1.0, 3.0], 100) == 5.0
+
+
+def test_measure_is_first_create_to_last_bound() -> None:
+    sent = {"a": 10.0, "b": 10.5, "c": 11.0}
+    bound = {"a": (10.2, "n1"), "b": (11.5, "n2"), "c": (12.0, "n1"), "other": (9.0, "n3")}
+    lat = measure(sent, bound)
+    assert lat.throughput == pytest.approx(3 / 2.0)
+    assert lat.p50_ms == pytest.approx(1000.0)
+    assert lat.max_ms == pytest.approx(1000.0)
+    assert lat.first_create == 10.0 and lat.last_bound == 12.0
+
+
+def test_measure_ignores_unbound_and_handles_none() -> None:
+    lat = measure({"a": 1.0, "b": 2.0}, {"a": (1.5, "n")})
+    assert lat.throughput == pytest.approx(1 / 0.5)
+    assert lat.p99_ms == pytest.approx(500.0)
+    empty = measure({"a": 1.0}, {})
+    assert empty.throughput is None and empty.p50_ms is None
+
+
+def test_ratio() -> None:
+    assert ratio(50.0, 100.0) == 0.5
+    assert ratio(None, 1.0) is None
+    assert ratio(1.0, 0.0) is None
+
+
+def test_default_plan_has_every_workload_and_the_target_row() -> None:
+    plan = workloads.plan(list(workloads.WORKLOADS), workloads.DEFAULT_SIZES,
+                          extra=workloads.DEFAULT_EXTRA)
+    labels = [w.label for w in plan]
+    assert labels[:len(workloads.WORKLOADS)] == [f"{n}/500Nodes" for n in workloads.WORKLOADS]
+    assert labels[-1] == "SchedulingBasic/1000Nodes"
+    basic = plan[0]
+    assert (basic.init_pods, basic.measure_pods) == (500, 1000)
+    churn = next(w for w in plan if w.name == "MixedChurn")
+    assert churn.init_pods == 0
+
+
+def test_plan_overrides_and_scaling() -> None:
+    (w,) = workloads.plan(["PreemptionBasic"], (2000,), measure_pods=7)
+    # No 2,000-node parameters upstream: scaled from the nearest (1,000: 4,000 init pods).
+    assert (w.nodes, w.init_pods, w.measure_pods) == (2000, 8000, 7)
+    (m,) = workloads.plan(["MixedChurn"], (500,), init_pods=10)
+    assert m.init_pods == 0  # no init template: nothing to create
+
+
+def test_anti_affinity_sizes_fit_one_pod_per_node() -> None:
+    spec = workloads.WORKLOADS["SchedulingPodAntiAffinity"]
+    for nodes, (init, measure_n) in spec.sizes.items():
+        assert init + measure_n <= nodes
+
+
+def test_templates_name_the_bench_scheduler_and_priority_class() -> None:
+    for template in (workloads.pod_default, workloads.pod_with_node_affinity,
+                     workloads.pod_with_pod_anti_affinity, workloads.pod_with_topology_spreading,
+                     workloads.pod_low_priority, workloads.pod_high_priority,
+                     workloads.pod_high_priority_large_cpu):
+        body = template("p", "ns")
+        assert body["spec"]["schedulerName"] == workloads.SCHEDULER_NAME
+        assert body["metadata"] == {**body["metadata"], "name": "p", "namespace": "ns"}
+        assert "priority" not in body["spec"]  # the API server refuses a bare priority
+    assert workloads.pod_high_priority("p", "ns")["spec"]["priorityClassName"] == (
+        workloads.HIGH_PRIORITY_CLASS)
+
+
+def test_scheduler_config_is_loadable_by_pyscheduler(tmp_path: object) -> None:
+    import json
+
+    from pyscheduler.config import parse_config
+
+    cfg = scheduler_config(__import__("pathlib").Path("/dev/null"), 50, 100, [])
+    parsed = parse_config(json.dumps(cfg))
+    assert [p.scheduler_name for p in parsed.profiles] == [workloads.SCHEDULER_NAME]
+    assert parsed.client_connection.qps == 50 and parsed.client_connection.burst == 100
+    assert parsed.leader_election.leader_elect is False
+
+
+def _r(scheduler: str, pods_per_s: float | None, status: str = "ok", **kw: object) -> E2EResult:
+    r = E2EResult("SchedulingBasic", 500, 500, 1000, 5000.0, 5000, scheduler, status=status,
+                  pods_per_s=pods_per_s, p50_ms=10.0, p99_ms=20.0, cpu_s=1.0,
+                  peak_rss_mib=100.0, create_s=1.0)
+    for k, v in kw.items():
+        setattr(r, k, v)
+    return r
+
+
+def test_table_shows_ratio_and_failures() -> None:
+    text = report.e2e_table([_r(KUBE_SCHEDULER, 100.0), _r(PYSCHEDULER, 150.0, p99_ms=10.0)])
+    row = next(line for line in text.splitlines()
+               if f" {PYSCHEDULER} " in line and "measured" in line)
+    assert row.split()[-2:] == ["1.50", "0.50"]
+    text = report.e2e_table([
+        _r(KUBE_SCHEDULER, 100.0),
+        _r(PYSCHEDULER, None, status=NOT_APPLICABLE, reason="plugin(s) not registered yet: X"),
+    ])
+    assert "N/A  plugin(s) not registered yet: X" in text
+    text = report.e2e_table([_r(KUBE_SCHEDULER, 3.0, status=FAILED, reason="timeout: 3/1000")])
+    assert "FAILED  timeout: 3/1000" in text
