@@ -518,7 +518,9 @@ def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool) -> li
             if o.event_message != o.message:
                 problems.append(f"{o.pod}: {who}'s FailedScheduling event says "
                                 f"{o.event_message!r}, its PodScheduled condition {o.message!r}")
-    if kube.nominated != py.nominated:
+    # Polling sees a nomination only if the pod stays nominated for a while: compare it for
+    # pods left waiting; a bound pod's victims and node say what its preemption did.
+    if kube.kind == "nominated" and kube.nominated != py.nominated:
         problems.append(f"{kube.pod}: nominated node: kube-scheduler {kube.nominated}, "
                         f"pyscheduler {py.nominated}")
     if kube.victims != py.victims:
