@@ -22,10 +22,10 @@ Contract of :func:`run_scenario`:
   (``feasibleNodes=1`` in its log), the same node; otherwise a node among kube-scheduler's
   top-scoring nodes (its logged final scores: ties come from upstream's arithmetic, never from
   ours); for unschedulable pods, the same PodScheduled message (the "0/N nodes are available:
-  ..." reason counts), and each scheduler's FailedScheduling event must carry its own condition
-  message. Until pyscheduler registers DefaultPreemption, the PostFilter part of upstream's
-  message (whatever follows pyscheduler's whole message and a space, usually " preemption: ...")
-  is not compared.
+  ..." reason counts) and the same observedGeneration rule on it, and each scheduler's
+  FailedScheduling event must carry its own condition message. Until pyscheduler registers
+  DefaultPreemption, the PostFilter part of upstream's message (whatever follows pyscheduler's
+  whole message and a space, usually " preemption: ...") is not compared.
 """
 
 from __future__ import annotations
@@ -91,6 +91,9 @@ class PodOutcome:
     message: str | None = None
     event_message: str | None = None
     was_gated: bool = False
+    # PodScheduled=False: its observedGeneration (v1.37 sets it to metadata.generation)
+    observed_generation: int | None = None
+    generation: int | None = None
     nominated: str | None = None
     victims: tuple[str, ...] = ()
     # kube-scheduler only (from its log)
@@ -386,6 +389,8 @@ class Phase:
             elif cond and cond.get("status") == "False" and cond.get("reason") == "Unschedulable":
                 out.kind = "unschedulable"
                 out.message = self.names.unmap(cond.get("message") or "")
+                out.observed_generation = cond.get("observedGeneration")
+                out.generation = current["metadata"].get("generation")
                 break
             if time.monotonic() > deadline:
                 out.kind = "nominated" if out.nominated else "pending"
@@ -514,6 +519,13 @@ def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool) -> li
             problems.append(f"{kube.pod}: message differs:\n    kube-scheduler: {km}\n"
                             f"    pyscheduler:    {pm}")
     if kube.kind == "unschedulable":
+        kgen = kube.observed_generation == kube.generation
+        pgen = py.observed_generation == py.generation
+        if kgen != pgen:
+            problems.append(f"{kube.pod}: PodScheduled observedGeneration: kube-scheduler "
+                            f"{kube.observed_generation} (pod generation {kube.generation}), "
+                            f"pyscheduler {py.observed_generation} (pod generation "
+                            f"{py.generation})")
         for who, o in (("kube-scheduler", kube), ("pyscheduler", py)):
             if o.event_message != o.message:
                 problems.append(f"{o.pod}: {who}'s FailedScheduling event says "

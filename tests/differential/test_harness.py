@@ -220,3 +220,13 @@ def test_configs_share_profiles() -> None:
     assert "schedulerName: kube-default" in kube and "schedulerName: py-default" in py
     for name in missing_defaults(set(registry())):
         assert f"name: {name}" in py
+
+
+def test_compare_observed_generation() -> None:
+    kube = PodOutcome(pod="p1", kind="unschedulable", message="m", event_message="m",
+                      observed_generation=1, generation=1)
+    py = PodOutcome(pod="p1", kind="unschedulable", message="m", event_message="m",
+                    generation=1)
+    assert compare(kube, py, compare_postfilter=True)
+    py.observed_generation = 1
+    assert compare(kube, py, compare_postfilter=True) == []
