@@ -13,16 +13,16 @@ Contract (upstream imagelocality/image_locality.go and the cache's image states)
 * Departure: a name's size is the size *this node* reports. Upstream's cache keeps one size per
   name, taken from whichever node reported it first; the two differ only when nodes report
   different sizes for the same name.
-* Cluster-wide counts come from an image index this plugin keeps over the snapshot's rows. It
-  is refreshed at PreScore by comparing each row's node object with the one it was built from
-  (node objects are replaced, never mutated, on every update), so only changed rows are
-  re-read. Per-name size columns are built lazily for the names pods ask about and the batch
-  score is one numpy pass per distinct image of the pod.
+* Cluster-wide counts come from an image index this plugin keeps over the snapshot's rows,
+  refreshed once per cycle (by the first Score call; there is no PreScore, as upstream) by
+  comparing each row's node object with the one it was built from (node objects are replaced,
+  never mutated, on every update), so only changed rows are re-read. Per-name size columns
+  are built lazily for the names pods ask about and the batch score is one numpy pass per
+  distinct image of the pod.
 """
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,16 +35,14 @@ from pyscheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     BatchScorePlugin,
     Handle,
-    PreScorePlugin,
 )
 from pyscheduler.framework.registry import PluginSpec
-from pyscheduler.framework.status import Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 
 NAME = "ImageLocality"
-PRE_SCORE_STATE_KEY = "PreScore" + NAME
+STATE_KEY = "Score" + NAME
 
 MB = 1024 * 1024
 # Bounds of the image score range: a reasonable size range for compressed images in
@@ -101,14 +99,16 @@ def calculate_priority(sum_scores: int, num_containers: int) -> int:
 class ImageIndex:
     """Per snapshot row: the node's image map; per name: how many rows have it.
 
-    ``refresh`` brings it up to date with the table in O(rows) identity checks plus the image
-    lists of the rows whose node object (or NodeInfo) changed.
+    ``refresh`` brings it up to date with the table: nothing when the table's generation did
+    not move, else one identity pass over the rows plus the image lists of the rows whose
+    node object (or NodeInfo) changed.
     """
 
-    __slots__ = ("_columns", "_infos", "_maps", "_nodes", "counts", "table")
+    __slots__ = ("_columns", "_generation", "_infos", "_maps", "_nodes", "counts", "table")
 
     def __init__(self, table: NodeTable) -> None:
         self.table = table
+        self._generation = -1
         self._infos: list[NodeInfo] = []
         self._nodes: list[Node | None] = []
         self._maps: list[dict[str, int]] = []
@@ -116,17 +116,22 @@ class ImageIndex:
         self._columns: dict[str, I64] = {}
 
     def refresh(self) -> None:
-        infos = self.table.infos
+        table = self.table
+        if table.generation == self._generation:
+            return  # nothing in the table changed since the last refresh
+        self._generation = table.generation
+        infos = table.infos
+        nodes = [i.node for i in infos]
+        # List equality checks identity first, element by element, in C: the common case
+        # (same rows, same node objects) costs one pass. A node replaced by an equal object
+        # compares equal too, which is right: its images did not change.
+        if nodes == self._nodes and infos == self._infos:
+            return
         n = len(infos)
         old_n = len(self._infos)
-        nodes = [i.node for i in infos]
         common = min(n, old_n)
-        changed: list[int] = []
-        if any(map(operator.is_not, nodes[:common], self._nodes[:common])) or any(
-            map(operator.is_not, infos[:common], self._infos[:common])
-        ):
-            changed = [r for r in range(common)
-                       if nodes[r] is not self._nodes[r] or infos[r] is not self._infos[r]]
+        changed = [r for r in range(common)
+                   if nodes[r] is not self._nodes[r] or infos[r] is not self._infos[r]]
         for r in range(n, old_n):  # rows that disappeared
             self._drop(self._maps[r])
         del self._maps[n:]
@@ -178,7 +183,7 @@ class ImageIndex:
 
 
 @dataclass(slots=True)
-class _PreScoreState:
+class _CycleState:
     names: list[str]  # one per container, init containers first
     num_containers: int
     total_nodes: int
@@ -186,16 +191,18 @@ class _PreScoreState:
     num_nodes: dict[str, int]
 
 
-def _state_of(idx: ImageIndex, pod: PodInfo) -> _PreScoreState:
+def _state_of(idx: ImageIndex, pod: PodInfo) -> _CycleState:
     names = pod_image_names(pod.pod)
-    return _PreScoreState(names, len(names), idx.table.n,
+    return _CycleState(names, len(names), idx.table.n,
                           {n: idx.counts.get(n, 0) for n in set(names)})
 
 
 @dataclass(slots=True)
 class ImageLocality:
-    """PreScore and Score (batch)."""
+    """Score (batch). Like upstream, no PreScore: the per-cycle counts are computed by the first
+    Score call of the cycle and kept in the CycleState."""
 
+    handle: Handle | None = None
     name: str = NAME
     _index: ImageIndex | None = field(default=None, init=False, repr=False)
 
@@ -207,32 +214,21 @@ class ImageLocality:
         idx.refresh()
         return idx
 
-    def _state(self, snapshot: Snapshot, pod: PodInfo) -> _PreScoreState:
-        return _state_of(self._image_index(snapshot), pod)
-
-    def pre_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
-                  rows: I64) -> Status | None:
-        """Count, once per cycle, how many nodes have each of the pod's images."""
-        state.write(PRE_SCORE_STATE_KEY, self._state(snapshot, pod))
-        return None
-
-    def _read_state(self, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> _PreScoreState:
-        s = state.get(PRE_SCORE_STATE_KEY)
-        if isinstance(s, _PreScoreState):
+    def _read_state(self, state: CycleState, pod: PodInfo, snapshot: Snapshot) -> _CycleState:
+        s = state.get(STATE_KEY)
+        if isinstance(s, _CycleState):
             return s
-        s = self._state(snapshot, pod)
-        state.write(PRE_SCORE_STATE_KEY, s)
+        s = _state_of(self._image_index(snapshot), pod)
+        state.write(STATE_KEY, s)
         return s
 
     def score(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> int:
         """The image score of one node."""
-        s = state.get(PRE_SCORE_STATE_KEY)
-        if not isinstance(s, _PreScoreState):
-            if self._index is None:
-                return 0  # no snapshot seen yet, so no cluster-wide counts either
-            self._index.refresh()
-            s = _state_of(self._index, pod)
-            state.write(PRE_SCORE_STATE_KEY, s)
+        s = state.get(STATE_KEY)
+        if not isinstance(s, _CycleState):
+            if self.handle is None:
+                return 0  # no snapshot to count images across the cluster with
+            s = self._read_state(state, pod, self.handle.snapshot)
         images = node_images(node_info.node)
         total = 0
         for name in s.names:
@@ -245,7 +241,10 @@ class ImageLocality:
                     rows: I64) -> I64:
         """The same scores over many rows: one gathered size column per distinct image."""
         s = self._read_state(state, pod, snapshot)
-        idx = self._image_index(snapshot)
+        idx = self._index
+        if idx is None or idx.table is not snapshot.table:
+            idx = self._image_index(snapshot)
+        # else: refreshed when this cycle's state was computed; nothing changes within a cycle
         total: I64 = np.zeros(len(rows), dtype=np.int64)
         for name in s.names:
             if not s.num_nodes.get(name):
@@ -262,12 +261,12 @@ class ImageLocality:
 
 
 def new(args: None, handle: Handle) -> ImageLocality:
-    return ImageLocality()
+    return ImageLocality(handle)
 
 
 SPEC = PluginSpec(NAME, new, None)
 
 
-def _check(p: ImageLocality) -> tuple[PreScorePlugin, BatchScorePlugin]:
-    """Compile-time conformance: mypy checks the plugin against each Protocol."""
-    return p, p
+def _check(p: ImageLocality) -> BatchScorePlugin:
+    """Compile-time conformance: mypy checks the plugin against the Protocol."""
+    return p

@@ -68,6 +68,7 @@ from pyscheduler.model.storage import (
     CSINode,
     PersistentVolumeClaim,
     StorageListers,
+    VolumeAttachmentsByNode,
     claim_class,
     not_found,
     volume_claim_name,
@@ -112,6 +113,10 @@ class _State:
     # volume unique name ("driver/handle") -> driver, for the pod being scheduled
     new_volumes: dict[str, str]
     status: Status | None = None
+    # The pod's drivers whose CSIDriver sets preventPodSchedulingIfMissing (computed once)
+    prevented: list[str] | None = None
+    # VolumeAttachments by node, read once per cycle
+    vas: VolumeAttachmentsByNode | None = None
 
     def clone(self) -> _State:
         return self  # read-only after PreFilter
@@ -181,10 +186,12 @@ class CSILimits:
         handle = f"{self.random_volume_id_prefix}-{pvc.metadata.namespace}/{pvc.metadata.name}"
         return sc.provisioner, handle
 
-    def _attached_by_vas(self, node_name: str) -> dict[str, str]:
+    def _attached_by_vas(self, s: _State, node_name: str) -> dict[str, str]:
         """Volumes VolumeAttachments say are attached to the node: "attacher/handle"."""
+        if s.vas is None:
+            s.vas = self.listers.volume_attachments_by_node()
         out: dict[str, str] = {}
-        for va in self.listers.volume_attachments_on(node_name):
+        for va in s.vas.on(node_name):
             attacher = va.spec.attacher
             pv_name = va.spec.source.persistent_volume_name
             if not attacher or pv_name is None:
@@ -219,22 +226,39 @@ class CSILimits:
         return None
 
     # ---- filter ---------------------------------------------------------------------------
+    def _state(self, state: CycleState, pod: PodInfo) -> _State:
+        s = state.get(PRE_FILTER_STATE_KEY)
+        if not isinstance(s, _State):
+            s = self._new_volumes(pod.pod)
+            state.write(PRE_FILTER_STATE_KEY, s)
+        return s
+
+    def _prevented_drivers(self, s: _State) -> list[str]:
+        """The pod's drivers whose CSIDriver asks to keep pods off nodes without them."""
+        if s.prevented is None:
+            out = []
+            for driver in sorted(set(s.new_volumes.values())):
+                d = self.listers.csi_driver(driver)
+                if d is not None and d.spec.prevent_pod_scheduling_if_missing:
+                    out.append(driver)
+            s.prevented = out
+        return s.prevented
+
     def filter(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> Status | None:
         """The node's CSI drivers must have room for the pod's new volumes."""
         if not pod.pod.spec.volumes:
             return None
-        s = state.get(PRE_FILTER_STATE_KEY)
-        if not isinstance(s, _State):
-            s = self._new_volumes(pod.pod)
+        s = self._state(state, pod)
         if s.status is not None:
             return s.status
         if not s.new_volumes:
             return None
+        return self._check_node(s, node_info)
+
+    def _check_node(self, s: _State, node_info: NodeInfo) -> Status | None:
         csi_node = self.listers.csi_node(node_info.name)
-        for driver in sorted(set(s.new_volumes.values())):
-            csi_driver = self.listers.csi_driver(driver)
-            if (csi_driver is not None and csi_driver.spec.prevent_pod_scheduling_if_missing
-                    and not _driver_on_node(csi_node, driver)):
+        for driver in self._prevented_drivers(s):
+            if not _driver_on_node(csi_node, driver):
                 return Status.unschedulable(driver_not_installed_reason(driver), plugin=NAME)
         limits = volume_limits(csi_node)
         if not limits or not any(d in limits for d in s.new_volumes.values()):
@@ -248,18 +272,16 @@ class CSILimits:
                 self.attachable_volumes(existing.pod, False, attached)
             except _LookupError as err:
                 return Status.as_error(err, NAME)
-        new_volumes = dict(s.new_volumes)
         attached_count: dict[str, int] = {}
-        for unique, driver in attached.items():
-            # One volume used by several pods is attached once.
-            new_volumes.pop(unique, None)
+        for driver in attached.values():
             attached_count[driver] = attached_count.get(driver, 0) + 1
-        for unique, driver in self._attached_by_vas(node_info.name).items():
+        for unique, driver in self._attached_by_vas(s, node_info.name).items():
             if unique not in attached:
                 attached_count[driver] = attached_count.get(driver, 0) + 1
         new_count: dict[str, int] = {}
-        for driver in new_volumes.values():
-            new_count[driver] = new_count.get(driver, 0) + 1
+        for unique, driver in s.new_volumes.items():
+            if unique not in attached:  # one volume used by several pods is attached once
+                new_count[driver] = new_count.get(driver, 0) + 1
         for driver, count in new_count.items():
             limit = limits.get(driver)
             if limit is not None and attached_count.get(driver, 0) + count > limit:
@@ -272,10 +294,7 @@ class CSILimits:
         none; otherwise only rows whose CSINode limits the pod's drivers count volumes."""
         if not pod.pod.spec.volumes or len(rows) == 0:
             return None
-        s = state.get(PRE_FILTER_STATE_KEY)
-        if not isinstance(s, _State):
-            s = self._new_volumes(pod.pod)
-            state.write(PRE_FILTER_STATE_KEY, s)
+        s = self._state(state, pod)
         if s.status is not None:
             everyone = np.ones(len(rows), dtype=np.bool_)
             return FilterVerdict(~everyone, [Failure(r, everyone, s.status.code)
@@ -285,7 +304,7 @@ class CSILimits:
         infos = snapshot.node_infos
         by_reason: dict[str, list[int]] = {}
         for i, r in enumerate(rows.tolist()):
-            st = self.filter(state, pod, infos[r])
+            st = self._check_node(s, infos[r])
             if st is not None:
                 if st.code == Code.ERROR:
                     everyone = np.ones(len(rows), dtype=np.bool_)

@@ -124,7 +124,7 @@ class _MatcherCache:
     """Compiled PV node affinities, by the identity of the (immutable) NodeSelector object."""
 
     __slots__ = ("_by_id",)
-    MAX = 4096
+    MAX = 1 << 16  # above the number of PVs with node affinity in large clusters
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[NodeSelector, NodeSelectorMatcher]] = {}
@@ -235,6 +235,68 @@ def pick_volume(candidates: list[Candidate], node_labels: dict[str, str],
                 c.pv, node_labels):
             smallest = c
     return None if smallest is None else smallest.pv
+
+
+def _first_in_requirement(sel: NodeSelector) -> tuple[str, list[str]] | None:
+    """(key, values) of an In requirement every matching node must satisfy: the selector has
+    one term and the term has one. None when no such requirement bounds the matches."""
+    if len(sel.node_selector_terms) != 1:
+        return None
+    for r in sel.node_selector_terms[0].match_expressions:
+        if r.operator == "In" and r.values:
+            return r.key, r.values
+    return None
+
+
+class CandidateIndex:
+    """A claim's candidates, indexed so a node only examines the PVs that may fit it.
+
+    PVs whose node affinity has a single term with an ``In`` requirement (local PVs pinned to
+    a hostname, zonal PVs) are filed under that requirement's key and values; a node looks up
+    its own value of each such key. The others are examined on every node. ``pick`` returns
+    exactly what ``pick_volume`` returns over the whole list: the subset it examines holds
+    every candidate that can match, and order (for ties) is the list's order.
+    """
+
+    __slots__ = ("_by_label", "_others", "_prebound")
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self._prebound = [c for c in candidates if c.prebound]
+        self._others: list[tuple[int, Candidate]] = []
+        self._by_label: dict[str, dict[str, list[tuple[int, Candidate]]]] = {}
+        for i, c in enumerate(candidates):
+            if c.prebound:
+                continue
+            na = c.pv.spec.node_affinity
+            req = None if na is None or na.required is None else _first_in_requirement(
+                na.required)
+            if req is None:
+                self._others.append((i, c))
+                continue
+            key, values = req
+            by_value = self._by_label.setdefault(key, {})
+            for value in dict.fromkeys(values):
+                by_value.setdefault(value, []).append((i, c))
+
+    def pick(self, node_labels: dict[str, str], excluded: set[str]) -> PersistentVolume | None:
+        for c in self._prebound:
+            if c.pv.metadata.name not in excluded:
+                return c.pv if check_node_affinity(c.pv, node_labels) else None
+        pool = list(self._others)
+        for key, by_value in self._by_label.items():
+            value = node_labels.get(key)
+            if value is not None:
+                pool.extend(by_value.get(value, ()))
+        best: tuple[int, Candidate] | None = None
+        for i, c in pool:
+            if c.pv.metadata.name in excluded:
+                continue
+            if best is not None and (c.capacity > best[1].capacity or (
+                    c.capacity == best[1].capacity and i > best[0])):
+                continue
+            if check_node_affinity(c.pv, node_labels):
+                best = (i, c)
+        return None if best is None else best[1].pv
 
 
 def find_matching_volume(pvc: PersistentVolumeClaim, volumes: list[PersistentVolume],
@@ -357,14 +419,14 @@ class PodVolumeClaims:
     unbound_volumes_delay_binding: dict[str, list[PersistentVolume]] = field(
         default_factory=dict)
     # claim key -> its node-independent candidates, computed at the first node
-    eligible: dict[str, list[Candidate]] = field(default_factory=dict)
+    eligible: dict[str, CandidateIndex] = field(default_factory=dict)
 
-    def candidates(self, pvc: PersistentVolumeClaim) -> list[Candidate]:
+    def candidates(self, pvc: PersistentVolumeClaim) -> CandidateIndex:
         key = _pvc_key(pvc)
         out = self.eligible.get(key)
         if out is None:
-            out = eligible_volumes(pvc, self.unbound_volumes_delay_binding.get(
-                claim_class(pvc), []))
+            out = CandidateIndex(eligible_volumes(pvc, self.unbound_volumes_delay_binding.get(
+                claim_class(pvc), [])))
             self.eligible[key] = out
         return out
 
@@ -459,7 +521,7 @@ class VolumeBinder:
         unmatched: list[PersistentVolumeClaim] = []
         labels = node.metadata.labels
         for pvc in ordered:
-            pv = pick_volume(pvcs.candidates(pvc), labels, chosen)
+            pv = pvcs.candidates(pvc).pick(labels, chosen)
             if pv is None:
                 unmatched.append(pvc)
                 continue

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from builders import new_state, pod_info, scores_both
+from builders import FakeHandle, new_state, pod_info, scores_both
 from test_volume_builders import vpod
 
 from pyscheduler.cache.cache import SchedulerCache
@@ -60,8 +60,8 @@ CASES: list[tuple[str, list[str], list[str], list[Any], list[int]]] = [
 ]
 
 
-def plugin() -> ImageLocality:
-    return new(None, None)  # type: ignore[arg-type]
+def plugin(cache: SchedulerCache | None = None) -> ImageLocality:
+    return new(None, FakeHandle(cache.snapshot) if cache is not None else FakeHandle())
 
 
 @pytest.mark.parametrize(("name", "images", "init", "nodes", "want"), CASES,
@@ -72,11 +72,10 @@ def test_score(name: str, images: list[str], init: list[str], nodes: list[Any],
     for i, imgs in enumerate(nodes):
         cache.add_node(image_node(f"node{i + 1}", imgs))
     snap = cache.snapshot
-    pl = plugin()
-    state = new_state()
+    pl = plugin(cache)
     pi = pod_info(vpod(images=images, init_images=init))
-    assert pl.pre_score(state, pi, snap, snap.all_rows()) is None
-    got = scores_both(pl, state, pi, snap)
+    # per node first (it computes the cycle's counts), then batch on the same state
+    got = scores_both(pl, new_state(), pi, snap)
     assert [got[f"node{i + 1}"] for i in range(len(nodes))] == want
 
 
@@ -97,17 +96,18 @@ def test_normalized_image_name(given: str, want: str) -> None:
     assert normalized_image_name(given) == want
 
 
-def test_score_without_pre_score_uses_the_index() -> None:
+def test_per_node_and_batch_each_compute_the_cycle_counts() -> None:
     cache = SchedulerCache()
     cache.add_node(image_node("a", NODE_40_300_2000))
     cache.add_node(image_node("b", NODE_250_10))
-    pl = plugin()
     pi = pod_info(vpod(images=["gcr.io/40", "gcr.io/300"]))
-    # The batch form builds its state on demand; a fresh plugin's per-node form has no
-    # cluster-wide counts yet and scores 0 (never raises).
-    assert plugin().score(new_state(), pi, cache.snapshot.get("a")) == 0  # type: ignore[arg-type]
-    got = pl.score_nodes(new_state(), pi, cache.snapshot, cache.snapshot.all_rows())
+    info = cache.snapshot.get("a")
+    assert info is not None
+    assert plugin(cache).score(new_state(), pi, info) == 7
+    got = plugin(cache).score_nodes(new_state(), pi, cache.snapshot, cache.snapshot.all_rows())
     assert got.tolist() == [7, 0]
+    # Without a handle there is no snapshot to count with: the per-node form scores 0.
+    assert ImageLocality().score(new_state(), pi, info) == 0
 
 
 def test_index_follows_node_updates_adds_and_removals() -> None:
@@ -123,7 +123,7 @@ def test_index_follows_node_updates_adds_and_removals() -> None:
     cache = SchedulerCache()
     for i in range(12):
         cache.add_node(random_node(f"n{i}"))
-    pl = plugin()
+    pl = plugin(cache)
     for step in range(40):
         op = rng.random()
         live = list(cache.nodes)
@@ -140,10 +140,7 @@ def test_index_follows_node_updates_adds_and_removals() -> None:
         pi = pod_info(vpod(images=rng.sample(names, 2)))
         snap = cache.snapshot
         state = new_state()
-        pl.pre_score(state, pi, snap, snap.all_rows())
         got = pl.score_nodes(state, pi, snap, snap.all_rows()).tolist()
-        fresh = plugin()
-        fstate = new_state()
-        fresh.pre_score(fstate, pi, snap, snap.all_rows())
-        assert got == fresh.score_nodes(fstate, pi, snap, snap.all_rows()).tolist()
+        fresh = plugin(cache)
+        assert got == fresh.score_nodes(new_state(), pi, snap, snap.all_rows()).tolist()
         assert got == [pl.score(state, pi, info) for info in snap.node_infos]

@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 import pytest
 from builders import filter_both, make_node, new_state, pod_info, snapshot_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_volume_builders import (
     HOSTNAME,
     VolumeHandle,
@@ -50,7 +52,12 @@ from pyscheduler.plugins.volume_binding import (
     VolumeBindingArgs,
     new,
 )
-from pyscheduler.plugins.volume_binding.binder import find_matching_volume
+from pyscheduler.plugins.volume_binding.binder import (
+    CandidateIndex,
+    eligible_volumes,
+    find_matching_volume,
+    pick_volume,
+)
 
 UNRES = int(Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
 SKIP = int(Code.SKIP)
@@ -589,3 +596,34 @@ def test_args_defaults_and_validation() -> None:
     assert str(e.value) == ("[shape[1].utilization: Invalid value: 10: values must be sorted "
                             "in increasing order, shape[1].score: Invalid value: 11: not in "
                             "valid range [0, 10]]")
+
+
+# ---- the candidate index answers as the plain scan -----------------------------------------------
+
+_sizes = st.sampled_from(["1Gi", "2Gi", "5Gi", "10Gi"])
+_affinity = st.one_of(
+    st.none(),
+    st.fixed_dictionaries({HOSTNAME: st.lists(st.sampled_from(["n0", "n1", "n2"]), min_size=1,
+                                              max_size=2)}),
+    st.fixed_dictionaries({ZONE: st.lists(st.sampled_from(["z0", "z1"]), min_size=1,
+                                          max_size=2),
+                           "disk": st.just(["ssd"])}),
+)
+
+
+@given(specs=st.lists(st.tuples(_sizes, _affinity, st.booleans()), max_size=8),
+       host=st.sampled_from(["n0", "n1", "n2", "n3"]), zone=st.sampled_from(["z0", "z1", None]),
+       ssd=st.booleans(), excluded=st.sets(st.integers(0, 7), max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_candidate_index_matches_the_scan(specs: list[Any], host: str, zone: str | None,
+                                          ssd: bool, excluded: set[int]) -> None:
+    claim = pvc("c", class_name="wait-sc", request="1Gi", uid="u")
+    vols = [pv(f"pv{i}", class_name="wait-sc", capacity=size, node_affinity=aff,
+               claim=("default", "c", "u") if pre else None)
+            for i, (size, aff, pre) in enumerate(specs)]
+    labels = {HOSTNAME: host, **({ZONE: zone} if zone else {}), **({"disk": "ssd"} if ssd else {})}
+    names = {f"pv{i}" for i in excluded}
+    cands = eligible_volumes(claim, vols)
+    want = pick_volume(cands, labels, names)
+    got = CandidateIndex(cands).pick(labels, names)
+    assert (got and got.metadata.name) == (want and want.metadata.name)
