@@ -99,9 +99,9 @@ def calculate_priority(sum_scores: int, num_containers: int) -> int:
 class ImageIndex:
     """Per snapshot row: the node's image map; per name: how many rows have it.
 
-    ``refresh`` brings it up to date with the table: nothing when the table's generation did
-    not move, else one identity pass over the rows plus the image lists of the rows whose
-    node object (or NodeInfo) changed.
+    ``refresh`` brings it up to date with the table: nothing when the table's (node)
+    generation did not move, else one identity pass over the rows plus the image lists of the
+    rows whose node object (or NodeInfo) changed.
     """
 
     __slots__ = ("_columns", "_generation", "_infos", "_maps", "_nodes", "counts", "table")
@@ -117,15 +117,22 @@ class ImageIndex:
 
     def refresh(self) -> None:
         table = self.table
-        if table.generation == self._generation:
-            return  # nothing in the table changed since the last refresh
-        self._generation = table.generation
+        # A table that counts node-object changes separately (``node_generation``: bumped
+        # when a node is added, updated or removed, not on pod churn) lets cycles skip the
+        # row pass unless a node changed; otherwise any table change (every assumed pod)
+        # costs one identity pass.
+        gen = getattr(table, "node_generation", table.generation)
+        if gen == self._generation:
+            return
+        self._generation = gen
         infos = table.infos
         nodes = [i.node for i in infos]
         # List equality checks identity first, element by element, in C: the common case
         # (same rows, same node objects) costs one pass. A node replaced by an equal object
-        # compares equal too, which is right: its images did not change.
+        # (a relist) compares equal too, which is right: its images did not change; adopting
+        # the new objects keeps the next comparison an identity check.
         if nodes == self._nodes and infos == self._infos:
+            self._nodes = nodes
             return
         n = len(infos)
         old_n = len(self._infos)

@@ -144,3 +144,50 @@ def test_index_follows_node_updates_adds_and_removals() -> None:
         fresh = plugin(cache)
         assert got == fresh.score_nodes(new_state(), pi, snap, snap.all_rows()).tolist()
         assert got == [pl.score(state, pi, info) for info in snap.node_infos]
+
+
+def test_equal_replacement_then_real_change() -> None:
+    """A relist replaces node objects with equal copies; a later real change is still seen."""
+    cache = SchedulerCache()
+    a = image_node("a", [(["gcr.io/300:latest"], 300 * MB)])
+    cache.add_node(a)
+    cache.add_node(image_node("b", NO_IMAGES))
+    pl = plugin(cache)
+    pi = pod_info(vpod(images=["gcr.io/300"]))
+    snap = cache.snapshot
+
+    def scores() -> list[int]:
+        return pl.score_nodes(new_state(), pi, snap, snap.all_rows()).tolist()
+
+    assert scores() == [12, 0]
+    copy = msgspec.convert(msgspec.to_builtins(a), Node)
+    assert copy == a and copy is not a
+    cache.update_node(a, copy)
+    assert scores() == [12, 0]
+    cache.update_node(copy, image_node("a", NO_IMAGES))
+    cache.update_node(cache.nodes["b"].node, image_node("b", [(["gcr.io/300:latest"], 300 * MB)]))
+    assert scores() == [0, 12]
+
+
+def test_node_generation_lets_cycles_skip_the_row_pass() -> None:
+    """With a table that counts node changes (the cache change proposed to the lead), pod
+    churn does not trigger a refresh; a node change does."""
+    cache = SchedulerCache()
+    a = image_node("a", [(["gcr.io/300:latest"], 300 * MB)])
+    cache.add_node(a)
+    cache.add_node(image_node("b", NO_IMAGES))
+    table: Any = cache.table
+    table.node_generation = 1
+    pl = plugin(cache)
+    pi = pod_info(vpod(images=["gcr.io/300"]))
+    snap = cache.snapshot
+    assert pl.score_nodes(new_state(), pi, snap, snap.all_rows()).tolist() == [12, 0]
+    idx = pl._index
+    assert idx is not None
+    seen = list(idx._nodes)
+    cache.assume_pod(pod_info(vpod("x", node="a")), "a")  # table.generation moves
+    cache.update_node(a, image_node("a", NO_IMAGES))  # but node_generation was not bumped
+    assert pl.score_nodes(new_state(), pi, snap, snap.all_rows()).tolist() == [12, 0]
+    assert idx._nodes == seen
+    table.node_generation = 2
+    assert pl.score_nodes(new_state(), pi, snap, snap.all_rows()).tolist() == [0, 0]
