@@ -6,6 +6,7 @@ dynamic provisioning, timeouts, controller rollbacks, conflicts), hints and args
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import msgspec
@@ -27,6 +28,7 @@ from test_volume_builders import (
 from pyscheduler.api.errors import ConflictError
 from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.runtime import Diagnosis, Framework, implemented_points
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo, QueueingHint
 from pyscheduler.model.node import Node
@@ -40,6 +42,15 @@ from pyscheduler.model.storage import (
     PERSISTENT_VOLUMES,
     PersistentVolume,
     PersistentVolumeClaim,
+)
+from pyscheduler.plugins import (
+    default_binder,
+    image_locality,
+    node_volume_limits,
+    priority_sort,
+    volume_binding,
+    volume_restrictions,
+    volume_zone,
 )
 from pyscheduler.plugins import validation as v
 from pyscheduler.plugins.node_resources_fit import UtilizationShapePoint as P
@@ -627,3 +638,78 @@ def test_candidate_index_matches_the_scan(specs: list[Any], host: str, zone: str
     want = pick_volume(cands, labels, names)
     got = CandidateIndex(cands).pick(labels, names)
     assert (got and got.metadata.name) == (want and want.metadata.name)
+
+
+# ---- the issue-5 plugins together in the framework runtime -------------------------------------
+
+
+def _volume_framework(h: VolumeHandle) -> Framework:
+    specs = [priority_sort.SPEC, volume_restrictions.SPEC, node_volume_limits.SPEC,
+             volume_binding.SPEC, volume_zone.SPEC, image_locality.SPEC, default_binder.SPEC]
+    plugins = {s.name: s.factory(s.args_type() if s.args_type else None, h) for s in specs}
+    points: dict[str, list[str]] = {}
+    for name, p in plugins.items():
+        for point in implemented_points(p):
+            points.setdefault(point, []).append(name)
+    return Framework("default-scheduler", plugins, points, {"ImageLocality": 1},
+                     rng=random.Random(0))
+
+
+def test_volume_plugins_in_the_framework() -> None:
+    nodes = [node("n0", **{ZONE: "z0"}), node("n1", **{ZONE: "z1"}), node("n2", **{ZONE: "z1"}),
+             node("n3", **{ZONE: "z0"})]
+    snap = snapshot_of(nodes)
+    h = handle_with(snap, pvcs=[pvc("data", class_name="wait-sc", request="1Gi"),
+                                pvc("zonal", volume_name="pv-z", bound=True)],
+                    pvs=[pv("pv-z", labels={ZONE: "z1"}, phase="Bound"),
+                         pv("local-n1", class_name="wait-sc", capacity="5Gi",
+                            node_affinity={HOSTNAME: ["n1"]}),
+                         pv("local-n3", class_name="wait-sc", capacity="5Gi",
+                            node_affinity={HOSTNAME: ["n3"]})],
+                    classes=CLASSES)
+    fwk = _volume_framework(h)
+    assert [p.name for p in fwk.filter] == ["VolumeRestrictions", "NodeVolumeLimits",
+                                           "VolumeBinding", "VolumeZone"]
+    assert [p.name for p in fwk.reserve] == ["VolumeBinding"]
+    assert [p.name for p in fwk.pre_bind] == ["VolumeBinding"]
+    assert [p.name for p in fwk.score] == ["VolumeBinding", "ImageLocality"]
+    pi = pod_info(vpod("p", pvcs=["data", "zonal"]))
+    state = CycleState()
+    res, st, _ = fwk.run_pre_filter(state, pi, snap)
+    assert res is None and st is None
+    diagnosis = Diagnosis(num_all_nodes=snap.num_nodes)
+    feasible = fwk.find_nodes_that_pass_filters(state, pi, snap, snap.all_rows(), diagnosis)
+    assert [snap.node_infos[r].name for r in feasible] == ["n1"]
+    # Filters run in order and a node stops at its first failure, as upstream: n3 has a PV
+    # for the claim but is in the wrong zone for the bound one.
+    assert diagnosis.message() == (
+        "0/4 nodes are available: 1 node(s) had no available volume zone, "
+        "2 node(s) didn't find available persistent volumes to bind.")
+    assert diagnosis.resolvable_nodes == []  # preemption cannot help either reason
+
+
+async def test_reserve_and_pre_bind_through_the_framework() -> None:
+    snap = snapshot_of([node("n0"), node("n1")])
+    h = handle_with(snap, pvcs=[pvc("data", class_name="wait-sc", request="1Gi", uid="u1")],
+                    pvs=[pv("local-n1", class_name="wait-sc", capacity="5Gi",
+                            node_affinity={HOSTNAME: ["n1"]})], classes=CLASSES)
+    api = FakeApi(h)
+    h.volume_client = api
+    fwk = _volume_framework(h)
+    vb = fwk.plugins["VolumeBinding"]
+    assert isinstance(vb, VolumeBinding)
+    vb.binder.poll_interval = 0.01
+    pi = pod_info(vpod("p", pvcs=["data"]))
+    state = CycleState()
+    fwk.run_pre_filter(state, pi, snap)
+    feasible = fwk.find_nodes_that_pass_filters(state, pi, snap, snap.all_rows(),
+                                                Diagnosis(num_all_nodes=2))
+    assert fwk.run_pre_score(state, pi, snap, feasible) is None
+    scores = fwk.run_score(state, pi, snap, feasible)
+    assert fwk.select_host(snap, feasible, scores) == "n1"
+    assert fwk.run_reserve(state, pi, "n1") is None
+    task = asyncio.ensure_future(fwk.run_pre_bind(state, pi, "n1"))
+    await asyncio.sleep(0.03)
+    controller_binds(h, "default/data", "local-n1")
+    assert await task is None
+    assert [k for k, _ in api.patches] == ["pv/local-n1"]
