@@ -1,10 +1,12 @@
 """InterPodAffinity: required and preferred pod affinity and anti-affinity, in both directions
 (the incoming pod's terms against existing pods, and existing pods' terms against it).
 
-Layout: ``terms`` (parsed affinity terms, namespaces), ``memo`` (topology-domain counts kept
-across cycles), ``filtering`` (PreFilter/Filter/AddPod/RemovePod), ``scoring`` (PreScore/Score/
-NormalizeScore), ``plugin`` (the plugin object, args, queueing hints). Each module's docstring
-states its contract; the public surface is re-exported here.
+Layout: ``terms`` (parsed affinity terms, label selectors, namespaces), ``counts`` (topology
+domain -> count maps), ``index`` (the cluster index: pods grouped by shape and terms by key,
+kept current across cycles), ``filtering`` (PreFilter state, Filter per node and over rows,
+AddPod/RemovePod), ``scoring`` (PreScore state, Score per node and over rows, NormalizeScore),
+``plugin`` (the plugin object, args, queueing hints). Each module's docstring states its
+contract; the public surface is re-exported here.
 """
 
 from __future__ import annotations

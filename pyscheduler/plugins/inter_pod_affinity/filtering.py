@@ -27,8 +27,8 @@ Contract (upstream interpodaffinity/filtering.go, InterPodAffinityHostnameFastPa
   Filter without PreFilter state is an Error, as upstream.
 * AddPod/RemovePod (nominated pods, preemption dry runs) update the three counts for one pod on
   one node exactly as the full computation would have counted it. The state is copy-on-write:
-  ``clone()`` is O(1) and the first mutation of either copy duplicates the counts, so the memos
-  that own the original counts are never written through a state.
+  ``clone()`` is O(1) and the first mutation of either copy duplicates the counts (preemption
+  clones the state once per candidate node), so no copy ever writes through another.
 * The batch form turns each count map into a lookup table over the snapshot's per-key label
   codes and evaluates all rows with numpy gathers; the per-node and batch forms agree row by
   row (tests check).
@@ -71,7 +71,7 @@ Labels = Mapping[str, str]
 EXISTING_ANTI, AFFINITY, ANTI = "existing_anti", "affinity", "anti"
 
 
-# ---- per-node contributions (shared by the full pass and the memo) -----------------------------
+# ---- per-node contributions (the from-scratch path, use_index=False) ---------------------------
 
 
 def existing_anti_on_node(ni: NodeInfo, pod: Pod, ns_labels: Labels) -> Entries | None:

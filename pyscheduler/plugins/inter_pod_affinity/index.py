@@ -9,27 +9,35 @@ Contract:
     multiplicities: what is matched against the incoming pod.
   and, per shape and per term, the rows holding it with counts (sparse, with cached numpy
   arrays). Identical pods (replicas, daemon pods) collapse into one shape and identical terms
-  into one key, so a query costs O(distinct shapes or terms) Python work plus numpy over rows,
-  never a walk over every pod.
+  into one key.
 * ``refresh(snapshot, gens)`` brings the index up to date: a full pass for a new table; after
   nodes came or went (the table's topology generation moved), the rows that now hold another
   NodeInfo; otherwise only the rows whose NodeInfo generation moved since the last refresh (a
-  NodeInfo's generation moves on every pod add/remove and node update). Each such row's old
-  record is swapped for the new one. Records hold no node labels (those are read at query
-  time through the label codes), so relabeled nodes need nothing more.
+  NodeInfo's generation moves on every pod add/remove and node update). A changed row folds
+  only the difference between its old and new record, so one pod placed on a node costs one
+  shape and its terms, not the node's whole pod list. Records hold no node labels (those are
+  read at query time through the label codes), so relabeled nodes need nothing more.
   Shapes and terms no pod holds any more are dropped, so the index stays as large as the
   cluster's distinct shapes and terms.
+* Watches: the incoming pod's own terms are matched against shapes. Rather than walking every
+  shape per cycle (a cost that grows with the pods when labels are unique per pod, as in
+  StatefulSets), the index keeps, per "matches all of these terms" predicate it was asked
+  about, a per-row count vector that every fold updates. Replicas of one workload ask the same
+  predicates, so after the first cycle a query is a lookup. The ``MAX_WATCHES`` most recently
+  used predicates are kept; the others are dropped and rebuilt from the shapes on next use.
+  Vectors handed out by queries are the index's own: callers must not modify them.
 * Queries return per-row int64 vectors by topology key; the plugin folds them into topology
   domains with the snapshot's label codes. They count exactly what the per-node functions in
   filtering.py / scoring.py count (tests compare both on changing clusters).
-* ``RowGenerations`` hands out each row's NodeInfo generation as an int64 array: read from the
-  table when it keeps them as a column (``row_generations``), else gathered from the NodeInfos
-  once per table generation.
+* ``RowGenerations`` hands out each row's NodeInfo generation as an int64 array, gathered from
+  the NodeInfos once per table generation (an O(nodes) Python pass; see plugin.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -47,6 +55,13 @@ from pyscheduler.plugins.inter_pod_affinity.terms import (
 
 TermKey = tuple[bytes, frozenset[str]]
 WeightedKey = tuple[TermKey, int]
+WatchKey = tuple[TermKey, ...]
+K = TypeVar("K", bound=Hashable)
+
+# How many incoming-term predicates keep a live count vector. Each costs a vector of one int64
+# per node and a dictionary lookup per folded shape; a profile rarely has more distinct
+# (anti-)affinity workloads pending at once.
+MAX_WATCHES = 32
 
 
 class _Rows:
@@ -80,10 +95,52 @@ class _Rows:
 
 @dataclass(frozen=True, slots=True)
 class _Record:
-    shapes: tuple[tuple[Shape, int], ...]
-    anti: tuple[tuple[TermKey, int], ...]
-    affinity: tuple[tuple[TermKey, int], ...]
-    preferred: tuple[tuple[WeightedKey, int], ...]
+    """One row's pods as multisets (never mutated once built)."""
+
+    shapes: Mapping[Shape, int]
+    anti: Mapping[TermKey, int]
+    affinity: Mapping[TermKey, int]
+    preferred: Mapping[WeightedKey, int]
+
+
+_EMPTY = _Record({}, {}, {}, {})
+
+
+def _delta(old: Mapping[K, int], new: Mapping[K, int]) -> Iterable[tuple[K, int]]:
+    """(key, new - old) for the keys whose multiplicity changed."""
+    if not old:
+        return new.items()
+    if not new:
+        return [(k, -n) for k, n in old.items()]
+    out = [(k, n - old.get(k, 0)) for k, n in new.items() if n != old.get(k, 0)]
+    out.extend((k, -n) for k, n in old.items() if k not in new)
+    return out
+
+
+class _Watch:
+    """Per-row count of the pods whose shape matches all of ``terms`` (see the contract)."""
+
+    __slots__ = ("memo", "terms", "vec")
+
+    def __init__(self, terms: tuple[AffinityTerm, ...], n: int) -> None:
+        self.terms = terms
+        self.vec: I64 = np.zeros(n, dtype=np.int64)
+        # shape -> matches, for shapes seen in folds (dropped with the shape)
+        self.memo: dict[Shape, bool] = {}
+
+    def test(self, shape: Shape, labels: Labels) -> bool:
+        """Upstream podMatchesAllAffinityTerms for the incoming pod's merged terms."""
+        ns = shape[0]
+        return all(t.matches_labels(ns, labels, None) for t in self.terms)
+
+    def resize(self, n: int) -> None:
+        old = self.vec
+        if len(old) == n:
+            return
+        vec = np.zeros(n, dtype=np.int64)
+        k = min(n, len(old))
+        vec[:k] = old[:k]
+        self.vec = vec
 
 
 class RowGenerations:
@@ -98,9 +155,6 @@ class RowGenerations:
 
     def get(self, snapshot: Snapshot) -> I64:
         t = snapshot.table
-        column = getattr(t, "row_generations", None)
-        if column is not None:
-            return np.array(column, dtype=np.int64, copy=True)
         if t is not self._table or t.generation != self._table_gen:
             self._gens = np.array([ni.generation for ni in t.infos], dtype=np.int64)
             self._table, self._table_gen = t, t.generation
@@ -123,6 +177,8 @@ class ClusterIndex:
         # one representative term per key, with how many aggregate entries refer to it
         self.terms: dict[TermKey, AffinityTerm] = {}
         self._term_refs: dict[TermKey, int] = {}
+        # insertion order is recency of use (see watch())
+        self.watches: dict[WatchKey, _Watch] = {}
         self.n = 0
 
     # ---- maintenance ----------------------------------------------------------------------
@@ -134,20 +190,25 @@ class ClusterIndex:
         if t.topology_generation != self._topology_gen:
             self._reseat(t, gens)
             return
+        if gens is self._gens:
+            return  # RowGenerations handed out the same array: nothing moved since
         changed = np.flatnonzero(gens != self._gens)
         for r in changed.tolist():
             self._redo(r, t.infos[r])
         self._gens = gens
 
     def _redo(self, r: int, ni: NodeInfo | None) -> None:
-        """Swap row r's record for ``ni``'s (None: the row is gone)."""
+        """Swap row r's record for ``ni``'s (None: the row is gone), folding the difference."""
         old = self._records[r]
-        if old is not None:
-            self._fold(r, old, -1)
         new = self._record(ni) if ni is not None else None
         self._records[r] = new
-        if new is not None:
-            self._fold(r, new, 1)
+        if old is None and new is None:
+            return
+        self._fold(r, old, new)
+
+    def _resize(self, n: int) -> None:
+        for w in self.watches.values():
+            w.resize(n)
 
     def _reseat(self, t: NodeTable, gens: I64) -> None:
         """Nodes came, went or changed labels/taints: rows that now hold a different NodeInfo
@@ -157,9 +218,12 @@ class ClusterIndex:
         n = t.n
         if n > old_n:
             self._records.extend([None] * (n - old_n))
+            self._resize(n)
         for r in range(n, old_n):
             self._redo(r, None)
         del self._records[n:]
+        if n < old_n:
+            self._resize(n)  # the rows cut off were folded out above: they hold zeros
         infos = t.infos
         for r in range(n):
             ni = infos[r]
@@ -173,12 +237,13 @@ class ClusterIndex:
         self.shapes, self.shape_labels = {}, {}
         self.anti, self.affinity, self.preferred = {}, {}, {}
         self.terms, self._term_refs = {}, {}
+        self.watches = {}
         records: list[_Record | None] = [None] * t.n
         for r, ni in enumerate(t.infos):
             rec = self._record(ni)
             if rec is not None:
                 records[r] = rec
-                self._fold(r, rec, 1)
+                self._fold(r, None, rec)
         self._records = records
         self._infos = list(t.infos)
         self.n = t.n
@@ -211,8 +276,8 @@ class ClusterIndex:
             for wt in pt.preferred_anti:
                 wk = (self._term(wt.term), -wt.weight)
                 preferred[wk] = preferred.get(wk, 0) + 1
-        return _Record(tuple(shapes.items()), tuple(anti.items()), tuple(affinity.items()),
-                       tuple(preferred.items()))
+        return _Record(shapes, anti or _EMPTY.anti, affinity or _EMPTY.affinity,
+                       preferred or _EMPTY.preferred)
 
     def _term(self, t: AffinityTerm) -> TermKey:
         key = t.key
@@ -229,29 +294,43 @@ class ClusterIndex:
             self._term_refs.pop(key, None)
             self.terms.pop(key, None)
 
-    def _fold(self, row: int, rec: _Record, sign: int) -> None:
-        for shape, n in rec.shapes:
+    def _fold(self, row: int, old: _Record | None, new: _Record | None) -> None:
+        """Apply the difference between row's old and new record to the aggregates."""
+        o = old if old is not None else _EMPTY
+        n = new if new is not None else _EMPTY
+        watches = self.watches.values()
+        for shape, d in _delta(o.shapes, n.shapes):
+            labels = self.shape_labels[shape]
+            for w in watches:
+                hit = w.memo.get(shape)
+                if hit is None:
+                    hit = w.memo[shape] = w.test(shape, labels)
+                if hit:
+                    w.vec[row] += d
             rows = self.shapes.get(shape)
             if rows is None:
                 rows = self.shapes[shape] = _Rows()
-            if rows.add(row, sign * n):
+            if rows.add(row, d):
                 del self.shapes[shape]
-                self.shape_labels.pop(shape, None)
-        for agg, entries in ((self.anti, rec.anti), (self.affinity, rec.affinity)):
-            for key, n in entries:
+                del self.shape_labels[shape]
+                for w in watches:
+                    w.memo.pop(shape, None)
+        for agg, before, after in ((self.anti, o.anti, n.anti),
+                                   (self.affinity, o.affinity, n.affinity)):
+            for key, d in _delta(before, after):
                 rows = agg.get(key)
                 if rows is None:
                     rows = agg[key] = _Rows()
                     self._ref(key, 1)
-                if rows.add(row, sign * n):
+                if rows.add(row, d):
                     del agg[key]
                     self._ref(key, -1)
-        for wkey, n in rec.preferred:
+        for wkey, d in _delta(o.preferred, n.preferred):
             rows = self.preferred.get(wkey)
             if rows is None:
                 rows = self.preferred[wkey] = _Rows()
                 self._ref(wkey[0], 1)
-            if rows.add(row, sign * n):
+            if rows.add(row, d):
                 del self.preferred[wkey]
                 self._ref(wkey[0], -1)
 
@@ -261,6 +340,23 @@ class ClusterIndex:
         if v is None:
             v = out[key] = np.zeros(self.n, dtype=np.int64)
         return v
+
+    def watch(self, terms: tuple[AffinityTerm, ...]) -> I64:
+        """Per row, the pods matching all of ``terms`` (the incoming pod's merged terms)."""
+        key = tuple(t.key for t in terms)
+        w = self.watches.pop(key, None)
+        if w is None:
+            w = _Watch(terms, self.n)
+            vec = w.vec
+            labels_of = self.shape_labels
+            for shape, rows in self.shapes.items():
+                if w.test(shape, labels_of[shape]):
+                    r, c = rows.arrays()
+                    vec[r] += c
+            if len(self.watches) >= MAX_WATCHES:
+                del self.watches[next(iter(self.watches))]  # the least recently used
+        self.watches[key] = w  # (re)inserted last: the most recently used
+        return w.vec
 
     def existing_anti(self, namespace: str, labels: Labels,
                       ns_labels: Labels) -> dict[str, I64]:
@@ -274,25 +370,11 @@ class ClusterIndex:
         return out
 
     def incoming(self, affinity: tuple[AffinityTerm, ...],
-                 anti: tuple[AffinityTerm, ...]) -> tuple[I64 | None, list[I64 | None]]:
-        """Per row: pods matching all affinity terms, and per anti term pods matching it."""
-        v_all = np.zeros(self.n, dtype=np.int64) if affinity else None
-        v_anti: list[I64 | None] = [None] * len(anti)
-        labels_of = self.shape_labels
-        for shape, rows in self.shapes.items():
-            ns = shape[0]
-            labels = labels_of[shape]
-            if v_all is not None and all(t.matches_labels(ns, labels, None) for t in affinity):
-                r, c = rows.arrays()
-                v_all[r] += c
-            for j, t in enumerate(anti):
-                if t.matches_labels(ns, labels, None):
-                    r, c = rows.arrays()
-                    v = v_anti[j]
-                    if v is None:
-                        v = v_anti[j] = np.zeros(self.n, dtype=np.int64)
-                    v[r] += c
-        return v_all, v_anti
+                 anti: tuple[AffinityTerm, ...]) -> tuple[I64 | None, list[I64]]:
+        """Per row: pods matching all affinity terms (None without affinity terms), and per
+        anti-affinity term the pods matching it."""
+        v_all = self.watch(affinity) if affinity else None
+        return v_all, [self.watch((t,)) for t in anti]
 
     def scores(self, namespace: str, labels: Labels, ns_labels: Labels,
                preferred: tuple[WeightedTerm, ...], preferred_anti: tuple[WeightedTerm, ...],
@@ -302,32 +384,34 @@ class ClusterIndex:
         sums: dict[str, I64] = {}
         touched: dict[str, BoolArr] = {}
 
-        def add(key: str, r: I64, c: I64, w: int) -> None:
-            self._vec(sums, key)[r] += c * w
+        def hit(key: str) -> BoolArr:
             tv = touched.get(key)
             if tv is None:
                 tv = touched[key] = np.zeros(self.n, dtype=np.bool_)
-            tv[r] = True
+            return tv
 
         if has_constraints:
             weighted = [(wt.term, wt.weight) for wt in preferred]
             weighted += [(wt.term, -wt.weight) for wt in preferred_anti]
-            for shape, rows in self.shapes.items():
-                ns = shape[0]
-                pod_labels = self.shape_labels[shape]
-                for t, w in weighted:
-                    if t.matches_labels(ns, pod_labels, None):
-                        r, c = rows.arrays()
-                        add(t.topology_key, r, c, w)
+            for t, w in weighted:
+                c = self.watch((t,))
+                v = self._vec(sums, t.topology_key)
+                v += c * w
+                tv = hit(t.topology_key)
+                tv |= c > 0
+
+        def add(t: AffinityTerm, rows: _Rows, w: int) -> None:
+            r, c = rows.arrays()
+            self._vec(sums, t.topology_key)[r] += c * w
+            hit(t.topology_key)[r] = True
+
         if hard_weight > 0:
             for key, rows in self.affinity.items():
                 t = self.terms[key]
                 if t.matches_labels(namespace, labels, ns_labels):
-                    r, c = rows.arrays()
-                    add(t.topology_key, r, c, hard_weight)
+                    add(t, rows, hard_weight)
         for (key, w), rows in self.preferred.items():
             t = self.terms[key]
             if t.matches_labels(namespace, labels, ns_labels):
-                r, c = rows.arrays()
-                add(t.topology_key, r, c, w)
+                add(t, rows, w)
         return sums, touched

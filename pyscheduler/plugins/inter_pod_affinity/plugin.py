@@ -5,22 +5,29 @@ Contract:
   Score (per node and batch), NormalizeScore, EnqueueExtensions. Semantics are in
   filtering.py and scoring.py.
 * Per-cycle cost: counts are computed per topology domain once per cycle, never by a pod-by-pod
-  scan per node. A ``ClusterIndex`` (index.py), refreshed from the nodes whose NodeInfo
-  generation moved since the previous cycle, groups the pods by shape and their terms by key;
-  PreFilter/PreScore match the distinct shapes/terms only, fold the matching rows into domains
-  with ``np.bincount`` over the snapshot's label codes, and hand those lookup tables to the
-  batch Filter/Score, which are numpy gathers over every row. ``use_index=False`` recomputes
-  everything from the NodeInfos with the per-node functions (the reference; tests compare).
+  scan per node. A ``ClusterIndex`` (index.py), refreshed from the rows whose NodeInfo
+  generation moved since the previous cycle, groups the pods by shape and their terms by key.
+  PreFilter/PreScore match the incoming pod against the distinct terms of existing pods, read
+  per-row match counts for the incoming pod's own terms from the index's watches (kept current
+  as rows change, so their cost does not grow with the number of distinct pod shapes), fold the
+  rows into domains with ``np.bincount`` over the snapshot's label codes, and hand those lookup
+  tables to the batch Filter/Score, which are numpy gathers over every row. What remains
+  O(nodes) in Python is reading every row's NodeInfo generation once per cycle (the table keeps
+  no generation column). ``use_index=False`` recomputes everything from the NodeInfos with the
+  per-node functions (the reference; tests compare).
 * Namespaces come from ``handle.lister("namespaces")`` (objects with ``.metadata.name`` and
   ``.metadata.labels``; pyscheduler.model.namespace.Namespace). Without that lister an unknown
   namespace has no labels and a namespaceSelector resolves to no namespace.
 * Queueing hints (queueing hints on, as 1.37):
-  - assigned pod added / label-updated / deleted (``isSchedulableAfterPodChange``): Queue for the
+  - pod added / label-updated / deleted (``isSchedulableAfterPodChange``): Queue for the
     rejected pod itself; Skip when either version is unscheduled; on update, Queue when the pod
     starts matching all of the target's affinity terms or stops matching all of its
     anti-affinity terms; on add, Queue when it matches all affinity terms; on delete, Queue when
     it matched all anti-affinity terms or one of its own required anti-affinity terms selects the
-    target pod (an existing pod's anti-affinity can be what rejected it);
+    target pod (an existing pod's anti-affinity can be what rejected it). Knowingly different
+    from upstream: the target's terms are matched with the changed pod's namespace labels, so a
+    namespaceSelector term can say Queue; upstream matches them against no labels and answers
+    Skip for such pods (the pod then waits for the unschedulable timeout);
   - node added / label-updated (``isSchedulableAfterNodeChange``): for affinity terms, Queue on a
     new node carrying the topology key, or a node that gained the key or changed its value; for
     anti-affinity terms, Queue on any new node, or a node that lost the key or changed its value.
@@ -31,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import numpy as np
@@ -176,7 +183,8 @@ class InterPodAffinity:
             if len(nz):
                 values = self.codes.get(snapshot, key).values
                 # the absent code was zeroed above, so every value here is a label value
-                out.counts[key] = {str(values[c]): int(dom[c]) for c in nz.tolist()}
+                names = cast(list[str], [values[c] for c in nz.tolist()])
+                out.counts[key] = dict(zip(names, dom[nz].tolist(), strict=True))
         return out
 
     # ---- counts ---------------------------------------------------------------------------
@@ -213,13 +221,8 @@ class InterPodAffinity:
         # a pod matching all affinity terms counts once per term (upstream's map, keyed by
         # (key, value), adds one per term even when two terms share a key)
         aff_vectors = [(t.topology_key, v_all) for t in affinity] if v_all is not None else []
-        anti_vectors = [(t.topology_key, v) for t, v in zip(anti, v_anti, strict=True)
-                        if v is not None]
+        anti_vectors = [(t.topology_key, v) for t, v in zip(anti, v_anti, strict=True)]
         return self._domains(snapshot, aff_vectors), self._domains(snapshot, anti_vectors)
-
-    def existing_anti_counts(self, snapshot: Snapshot, pod: Pod,
-                             ns_labels: dict[str, str]) -> Counts:
-        return self.existing_anti_domains(snapshot, pod, ns_labels).counts
 
     def incoming_counts(self, snapshot: Snapshot, affinity: tuple[AffinityTerm, ...],
                         anti: tuple[AffinityTerm, ...]) -> tuple[Counts, Counts]:
@@ -374,10 +377,12 @@ class InterPodAffinity:
 
     # ---- queueing hints -------------------------------------------------------------------
     def events_to_register(self) -> list[ClusterEventWithHint]:
-        """Assigned pods added, relabeled or deleted; nodes added or relabeled."""
+        """Pods added, relabeled or deleted; nodes added or relabeled."""
         return [
+            # Pod, not AssignedPod: the hint also sees the rejected pod's own label changes
+            # (its labels decide self-affinity and which existing anti-affinity selects it).
             ClusterEventWithHint(
-                ClusterEvent(Resource.ASSIGNED_POD,
+                ClusterEvent(Resource.POD,
                              ActionType.ADD | ActionType.UPDATE_POD_LABEL | ActionType.DELETE),
                 self.is_schedulable_after_pod_change,
             ),

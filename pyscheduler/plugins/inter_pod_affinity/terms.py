@@ -20,6 +20,11 @@ Contract:
   pod's terms: a namespaceSelector other than "everything" is resolved against the Namespace
   lister into ``namespaces`` and replaced by "nothing", so matching existing pods needs no
   namespace lookups.
+* ``AffinityTerm.key`` identifies a term by what was written (its JSON) and the namespaces it
+  resolved to; equal keys select the same pods (among existing pods' terms as written, and
+  among incoming pods' merged terms: the two are never mixed in one table, since merging keeps
+  the JSON but drops the namespaceSelector). ``shape_of(pod_info)`` is all a term can see of
+  a pod (its namespace and labels). The cluster index groups terms and pods by these.
 """
 
 from __future__ import annotations
@@ -331,11 +336,6 @@ def merge_weighted(terms: tuple[WeightedTerm, ...],
     if all(w.term.namespace_selector.kind != SOME for w in terms):
         return terms
     return tuple(WeightedTerm(merge_namespaces(w.term, lister), w.weight) for w in terms)
-
-
-def terms_key(terms: Iterable[AffinityTerm]) -> tuple[tuple[bytes, frozenset[str]], ...]:
-    """A hashable key of (merged) terms: what was written plus resolved namespaces."""
-    return tuple(t.key for t in terms)
 
 
 Shape = tuple[str, frozenset[tuple[str, str]]]

@@ -41,6 +41,7 @@ from pyscheduler.plugins.inter_pod_affinity import (
     InterPodAffinityArgs,
     new,
 )
+from pyscheduler.plugins.inter_pod_affinity import index as index_module
 from pyscheduler.plugins.inter_pod_affinity.index import ClusterIndex
 from pyscheduler.plugins.validation import ArgsError
 
@@ -84,8 +85,9 @@ def test_args_validation(weight: int, err: str | None) -> None:
 
 def test_events_to_register() -> None:
     events = [e.event for e in plugin().events_to_register()]
+    # Pod (assigned and unscheduled): the hint must see the rejected pod's own relabeling
     assert events == [
-        ClusterEvent(Resource.ASSIGNED_POD,
+        ClusterEvent(Resource.POD,
                      ActionType.ADD | ActionType.UPDATE_POD_LABEL | ActionType.DELETE),
         ClusterEvent(Resource.NODE, ActionType.ADD | ActionType.UPDATE_NODE_LABEL),
     ]
@@ -262,9 +264,13 @@ def _random_terms(rnd: random.Random) -> dict[str, Any]:
     return out
 
 
-def _random_pod(rnd: random.Random, node_name: str = "") -> Any:
-    return pod(ns=rnd.choice(NSS), node=node_name, labels={"app": rnd.choice(APPS)},
-               **_random_terms(rnd))
+def _random_pod(rnd: random.Random, node_name: str = "", unique: float = 0.0) -> Any:
+    """A pod with random terms; with probability ``unique`` it also has a label of its own
+    (as StatefulSet pods do), so it shares its shape with no other pod."""
+    labels = {"app": rnd.choice(APPS)}
+    if rnd.random() < unique:
+        labels["pod-name"] = f"p{rnd.randrange(10**9)}"
+    return pod(ns=rnd.choice(NSS), node=node_name, labels=labels, **_random_terms(rnd))
 
 
 def _compare(indexed: InterPodAffinity, full: InterPodAffinity, snap: Any,
@@ -287,19 +293,23 @@ def _compare(indexed: InterPodAffinity, full: InterPodAffinity, snap: Any,
     assert outs[0] == outs[1]
 
 
+@pytest.mark.parametrize("max_watches", [index_module.MAX_WATCHES, 2])
 @pytest.mark.parametrize("seed", range(8))
-def test_index_tracks_the_cluster(seed: int) -> None:
-    """After every kind of change, the index's counts equal a from-scratch computation."""
+def test_index_tracks_the_cluster(seed: int, max_watches: int,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """After every kind of change, the index's counts equal a from-scratch computation (with
+    few watches, they are evicted and rebuilt from the shapes all the time)."""
+    monkeypatch.setattr(index_module, "MAX_WATCHES", max_watches)
     rnd = random.Random(seed)
     cache, nodes = _random_cluster(rnd, 12)
     snap = cache.snapshot
     indexed, full = plugin(use_index=True), plugin(use_index=False)
-    incoming = [_random_pod(rnd) for _ in range(4)]
+    incoming = [_random_pod(rnd) for _ in range(5)]
     placed: list[Any] = []
     for step in range(40):
         action = rnd.randrange(6)
         if action <= 1 or not placed:  # add (informer or assume)
-            p = _random_pod(rnd, f"n{rnd.randrange(len(nodes))}")
+            p = _random_pod(rnd, f"n{rnd.randrange(len(nodes))}", unique=0.3)
             if action == 0:
                 cache.add_pod(p)
             else:
@@ -337,6 +347,7 @@ def test_index_tracks_the_cluster(seed: int) -> None:
                 cache.add_node(nodes[-1])
         for inc in incoming:
             _compare(indexed, full, snap, inc)
+        assert len(indexed._index.watches) <= max_watches
 
 
 def test_index_recomputes_only_changed_rows(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -399,7 +410,7 @@ def test_index_drops_shapes_and_terms_no_pod_holds() -> None:
             for i in range(5)]
     for x in pods:
         cache.add_pod(x)
-    incoming = PodInfo.of(pod(labels={"app": "z"}))
+    incoming = PodInfo.of(pod(labels={"app": "z"}, anti=[in_term("app", "hostname", ["0"])]))
     p.pre_filter(new_state(), incoming, cache.snapshot)
     assert len(p._index.shapes) == 5 and len(p._index.terms) == 5
     for x in pods:
@@ -407,6 +418,8 @@ def test_index_drops_shapes_and_terms_no_pod_holds() -> None:
     p.pre_filter(new_state(), incoming, cache.snapshot)
     idx = p._index
     assert (idx.shapes, idx.shape_labels, idx.anti, idx.terms) == ({}, {}, {}, {})
+    # the watch of the incoming anti-affinity term forgot the shapes too
+    assert [(w.memo, w.vec.tolist()) for w in idx.watches.values()] == [({}, [0])]
 
 
 # ---- batch == per node (property) ------------------------------------------------------------
