@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from pyscheduler.cache.node_info import NodeInfo
 from pyscheduler.cache.snapshot import NodeTable, Snapshot
@@ -104,13 +105,16 @@ class ImageIndex:
     rows whose node object (or NodeInfo) changed.
     """
 
-    __slots__ = ("_columns", "_generation", "_infos", "_maps", "_nodes", "counts", "table")
+    __slots__ = ("_columns", "_generation", "_info_ids", "_infos", "_maps", "_node_ids",
+                 "_nodes", "counts", "table")
 
     def __init__(self, table: NodeTable) -> None:
         self.table = table
         self._generation = -1
         self._infos: list[NodeInfo] = []
         self._nodes: list[Node | None] = []
+        self._node_ids: npt.NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
+        self._info_ids: npt.NDArray[np.uint64] = np.zeros(0, dtype=np.uint64)
         self._maps: list[dict[str, int]] = []
         self.counts: dict[str, int] = {}
         self._columns: dict[str, I64] = {}
@@ -127,18 +131,19 @@ class ImageIndex:
         self._generation = gen
         infos = table.infos
         nodes = [i.node for i in infos]
-        # List equality checks identity first, element by element, in C: the common case
-        # (same rows, same node objects) costs one pass. A node replaced by an equal object
-        # (a relist) compares equal too, which is right: its images did not change; adopting
-        # the new objects keeps the next comparison an identity check.
-        if nodes == self._nodes and infos == self._infos:
-            self._nodes = nodes
-            return
         n = len(infos)
         old_n = len(self._infos)
         common = min(n, old_n)
-        changed = [r for r in range(common)
-                   if nodes[r] is not self._nodes[r] or infos[r] is not self._infos[r]]
+        # Changed rows by identity, compared as id arrays (one C-speed pass each). Safe: the
+        # previous objects stay referenced (self._nodes, self._infos) until replaced here, so
+        # their ids cannot be reused by new objects. A node replaced by an equal copy (a
+        # relist) is re-read once.
+        node_ids = np.fromiter(map(id, nodes), dtype=np.uint64, count=n)
+        info_ids = np.fromiter(map(id, infos), dtype=np.uint64, count=n)
+        changed = np.flatnonzero((node_ids[:common] != self._node_ids[:common])
+                                 | (info_ids[:common] != self._info_ids[:common])).tolist()
+        if not changed and n == old_n:
+            return
         for r in range(n, old_n):  # rows that disappeared
             self._drop(self._maps[r])
         del self._maps[n:]
@@ -162,6 +167,8 @@ class ImageIndex:
                 col[r] = m.get(name, 0)
         self._infos = list(infos)
         self._nodes = nodes
+        self._node_ids = node_ids
+        self._info_ids = info_ids
 
     def _add(self, m: dict[str, int]) -> None:
         counts = self.counts
