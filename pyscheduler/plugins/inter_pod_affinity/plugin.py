@@ -105,6 +105,7 @@ from pyscheduler.plugins.inter_pod_affinity.terms import (
     merge_weighted,
     namespace_labels,
     pod_matches_all,
+    pod_terms,
     terms_of,
 )
 from pyscheduler.plugins.node_affinity import LabelCodes
@@ -403,7 +404,7 @@ class InterPodAffinity:
         if (modified is not None and not modified.spec.node_name) or (
                 original is not None and not original.spec.node_name):
             return QueueingHint.SKIP
-        pt = terms_of(PodInfo.of(pod))
+        pt = pod_terms(pod)
         if pt.error is not None:
             return QueueingHint.QUEUE
         lister = self._ns_lister()
@@ -428,7 +429,7 @@ class InterPodAffinity:
         if pod_matches_all(anti, original, ns):
             return QueueingHint.QUEUE
         # The deleted pod's own required anti-affinity may be what rejected ``pod``.
-        deleted = terms_of(PodInfo.of(original))
+        deleted = pod_terms(original)
         if deleted.required_anti:
             target_ns = namespace_labels(lister, pod.metadata.namespace)
             if any(t.matches(pod, target_ns) for t in deleted.required_anti):
@@ -439,7 +440,7 @@ class InterPodAffinity:
         """Could this node's arrival or new labels open a topology domain for ``pod``?"""
         original: Node | None = old
         modified: Node = new
-        pt = terms_of(PodInfo.of(pod))
+        pt = pod_terms(pod)
         if pt.error is not None:
             return QueueingHint.QUEUE
         new_labels = modified.metadata.labels

@@ -13,8 +13,9 @@ Contract:
 * ``matchLabelKeys``/``mismatchLabelKeys`` are *not* read here: since MatchLabelKeysInPodAffinity
   (GA in 1.33) the API server merges them into ``labelSelector`` when the pod is created, and the
   scheduler only ever reads ``labelSelector`` (upstream newAffinityTerm does the same).
-* ``terms_of(pod_info)`` compiles a pod's four term lists once per pod version (memoized in
-  ``PodInfo.memo``). As upstream's PodInfo.Update, a list with a term that does not parse is
+* ``pod_terms(pod)`` compiles a pod's four term lists (shared by pods of one namespace with equal
+  pod (anti-)affinity, through a bounded cache); ``terms_of(pod_info)`` memoizes them in
+  ``PodInfo.memo``. As upstream's PodInfo.Update, a list with a term that does not parse is
   dropped as a whole and the error is kept (the incoming pod is then rejected by PreFilter).
 * ``merge_namespaces`` is upstream's mergeAffinityTermNamespacesIfNotEmpty for the *incoming*
   pod's terms: a namespaceSelector other than "everything" is resolved against the Namespace
@@ -271,16 +272,34 @@ class PodTerms:
 NO_TERMS = PodTerms((), (), (), (), False, None)
 
 
+# Compiled terms by (namespace, the pod's podAffinity and podAntiAffinity as JSON): replicas of
+# a workload, and every queueing-hint call about the same pending pod, compile them once.
+# Bounded; the oldest entry goes first.
+_COMPILED: dict[tuple[str, bytes], PodTerms] = {}
+COMPILED_MAX = 4096
+
+
+def pod_terms(pod: Pod) -> PodTerms:
+    """The pod's compiled terms. They depend on nothing but its namespace (the default for a
+    term's namespaces) and its pod (anti-)affinity, so equal pods share one immutable copy."""
+    a = pod.spec.affinity
+    if a is None or (a.pod_affinity is None and a.pod_anti_affinity is None):
+        return NO_TERMS
+    key = (pod.metadata.namespace, msgspec.json.encode((a.pod_affinity, a.pod_anti_affinity)))
+    t = _COMPILED.get(key)
+    if t is None:
+        t = PodTerms.of(pod)
+        if len(_COMPILED) >= COMPILED_MAX:
+            del _COMPILED[next(iter(_COMPILED))]
+        _COMPILED[key] = t
+    return t
+
+
 def terms_of(pi: PodInfo) -> PodTerms:
-    """The pod's compiled terms, memoized on its PodInfo (rebuilt for every pod version)."""
+    """``pod_terms`` memoized on the PodInfo (rebuilt for every pod version)."""
     t = pi.memo.get(MEMO_KEY)
     if t is None:
-        a = pi.pod.spec.affinity
-        if a is None or (a.pod_affinity is None and a.pod_anti_affinity is None):
-            t = NO_TERMS
-        else:
-            t = PodTerms.of(pi.pod)
-        pi.memo[MEMO_KEY] = t
+        t = pi.memo[MEMO_KEY] = pod_terms(pi.pod)
     assert isinstance(t, PodTerms)
     return t
 

@@ -42,6 +42,7 @@ from pyscheduler.plugins.inter_pod_affinity import (
     new,
 )
 from pyscheduler.plugins.inter_pod_affinity import index as index_module
+from pyscheduler.plugins.inter_pod_affinity import terms as terms_module
 from pyscheduler.plugins.inter_pod_affinity.index import ClusterIndex
 from pyscheduler.plugins.validation import ArgsError
 
@@ -218,6 +219,25 @@ def test_hints_queue_when_the_target_terms_do_not_parse() -> None:
     bad = _p(affinity=[term("zone", expr("app", "Bogus"))])
     assert plugin().is_schedulable_after_pod_change(bad, None, _o()) == Q
     assert plugin().is_schedulable_after_node_change(bad, None, _node()) == Q
+
+
+def test_compiled_terms_are_shared_by_equal_pods_and_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(terms_module, "_COMPILED", {})
+    monkeypatch.setattr(terms_module, "COMPILED_MAX", 3)
+    anti = [in_term("app", "hostname", ["web"])]
+    a, b = pod(ns="x", anti=anti), pod(ns="x", anti=anti, labels={"other": "labels"})
+    assert terms_module.pod_terms(a) is terms_module.pod_terms(b)
+    # the namespace is the default of a term's namespaces: another namespace, other terms
+    c = terms_module.pod_terms(pod(ns="y", anti=anti))
+    assert c.required_anti[0].namespaces == frozenset({"y"})
+    assert terms_module.pod_terms(a).required_anti[0].namespaces == frozenset({"x"})
+    # PodInfo memo and hints go through the same cache
+    assert terms_module.terms_of(PodInfo.of(a)) is terms_module.pod_terms(b)
+    for i in range(5):
+        terms_module.pod_terms(pod(ns=f"n{i}", anti=anti))
+    assert len(terms_module._COMPILED) == 3
+    assert terms_module.pod_terms(pod()) is terms_module.NO_TERMS
 
 
 # ---- the cluster index -----------------------------------------------------------------------
