@@ -122,10 +122,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ran = [r for r in _REPORTS if not r.missing and r.py]
     waiting = [r for r in _REPORTS if r.missing]
     bad = [r for r in _REPORTS if r.mismatches]
+    errors = [r for r in _REPORTS if r.error]
     tr.section("differential: pyscheduler vs kube-scheduler")
     tr.write_line(f"{len(_REPORTS)} scenarios run against kube-scheduler; {len(ran)} compared "
                   f"with pyscheduler; {len(waiting)} waiting for plugins; {len(bad)} with "
-                  f"mismatches; {time.monotonic() - _STARTED:.1f}s")
+                  f"mismatches; {len(errors)} errors; {time.monotonic() - _STARTED:.1f}s")
     pods = sum(len(r.kube) for r in ran)
     ties = sum(1 for r in ran for o in r.py if o.realigned)
     tr.write_line(f"{pods} pod decisions compared; pyscheduler's pod re-created to follow "
@@ -135,6 +136,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         by_missing.setdefault(", ".join(r.missing), []).append(r.scenario)
     for missing, names in sorted(by_missing.items()):
         tr.write_line(f"  waiting for {missing}: {len(names)} ({', '.join(names)})")
+    for r in errors:
+        first = (r.error or "").splitlines()[0][:300]
+        tr.write_line(f"  ERROR {r.scenario} (not compared): {first}")
     for r in bad:
         tr.write_line(f"  MISMATCH {r.scenario}:")
         for m in r.mismatches:

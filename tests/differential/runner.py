@@ -124,6 +124,7 @@ class Report:
     mismatches: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    error: str | None = None  # the harness or a scheduler failed; nothing was compared
     seconds: float = 0.0
 
 

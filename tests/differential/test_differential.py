@@ -35,7 +35,13 @@ def _param(sc: Scenario) -> object:
 def test_scenario(scenario: Scenario, diff_env: Env, diff_reports: list[Report]) -> None:
     report = Report(scenario.name)
     diff_reports.append(report)
-    run_scenario(diff_env, scenario, report)
+    try:
+        run_scenario(diff_env, scenario, report)
+    except PluginsMissing:
+        raise
+    except Exception as e:
+        report.error = f"{type(e).__name__}: {e}"
+        raise
     assert not report.mismatches, (
         f"pyscheduler decided differently from kube-scheduler in {scenario.name}:\n  "
         + "\n  ".join(report.mismatches))
