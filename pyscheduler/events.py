@@ -87,6 +87,9 @@ class EventReporter:
                 "lastTransitionTime": rfc3339(),
             }],
         }
+        if m.generation:
+            # PodObservedGenerationTracking (GA in v1.37): the generation this decision saw.
+            status["conditions"][0]["observedGeneration"] = m.generation
         if nominated_node is not None:
             status["nominatedNodeName"] = nominated_node
         self.dispatcher.patch_pod_status(m.namespace, m.name, m.uid, {"status": status})
@@ -154,6 +157,7 @@ class EventReporter:
 def _condition_matches(pod: Pod, reason: str, message: str, nominated: str | None) -> bool:
     for c in pod.status.conditions:
         if c.type == "PodScheduled":
-            same = c.status == "False" and c.reason == reason and c.message == message
+            same = (c.status == "False" and c.reason == reason and c.message == message
+                    and (c.observed_generation or 0) == pod.metadata.generation)
             return same and (nominated is None or pod.status.nominated_node_name == nominated)
     return False

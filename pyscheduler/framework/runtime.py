@@ -127,7 +127,10 @@ class Diagnosis:
             if parts:
                 msg += " " + ", ".join(parts) + "."
         if self.post_filter_msg:
-            msg += f" {self.post_filter_msg}."
+            # kube-scheduler v1.37 shows preemption's part with a single final period.
+            msg += f" {self.post_filter_msg}"
+            if not msg.endswith("."):
+                msg += "."
         return msg
 
 

@@ -165,6 +165,7 @@ class PodCondition(K8sLeaf):
     reason: str = ""
     message: str = ""
     last_transition_time: str | None = None
+    observed_generation: int | None = None
 
 
 class PodStatus(K8sStruct):

@@ -188,11 +188,10 @@ async def test_unschedulable_pod_reported_then_bound_when_node_added(
     assert cond["status"] == "False"
     assert cond["reason"] == "Unschedulable"
     # Upstream's FitError text, with DefaultPreemption's part appended (a request above every
-    # node's allocatable is unresolvable, so preemption cannot help; the double period is
-    # upstream's too).
+    # node's allocatable is unresolvable, so preemption cannot help).
     assert re.fullmatch(r"0/(\d+) nodes are available: \1 Insufficient cpu\. preemption: "
                         r"0/\1 nodes are available: \1 Preemption is not helpful for "
-                        r"scheduling\.\.", cond["message"]), cond["message"]
+                        r"scheduling\.", cond["message"]), cond["message"]
     assert evs[0]["type"] == "Warning"
     assert evs[0]["note"] == cond["message"]
     assert evs[0]["reportingController"] == "pyscheduler"

@@ -150,11 +150,10 @@ async def test_failed_scheduling_message_carries_the_preemption_part() -> None:
     # Upstream returns the rejecting plugin's result when its mode is not Noop: preemption's
     # empty nomination (ModeOverride) clears any nomination the pod had.
     assert result == PostFilterResult("") and status is not None
-    # Upstream's FitError appends " <PostFilterMsg>." and the preemption message already ends
-    # with a period: real clusters show the same double period.
+    # One final period, as the real kube-scheduler v1.37.2 writes it (tests/differential).
     assert diagnosis.message() == (
         "0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: "
-        "1 No preemption victims found for incoming pod..")
+        "1 No preemption victims found for incoming pod.")
 
 
 async def test_preemptor_missing_from_the_informer_is_an_error() -> None:
