@@ -360,7 +360,8 @@ class InterPodAffinity:
     def _score_state(state: CycleState) -> PreScoreState:
         s = state.get(PRE_SCORE_STATE_KEY)
         if not isinstance(s, PreScoreState):
-            raise RuntimeError(f'failed to read "{PRE_SCORE_STATE_KEY}" from cycleState')
+            raise RuntimeError(
+                f'failed to read "{PRE_SCORE_STATE_KEY}" from cycleState: not found')
         return s
 
     def score(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> int:

@@ -260,3 +260,12 @@ def test_namespaces_fixture_is_upstreams() -> None:
 
 def test_run_score_without_index_on_an_empty_cluster() -> None:
     assert run_score(pod(labels=S1), [], [], use_index=False) == (SKIP, {})
+
+
+def test_score_without_pre_score_state_is_an_error() -> None:
+    snap = snapshot_of(_nodes(CHINA))
+    p = plugin()
+    with pytest.raises(RuntimeError) as info:
+        p.score(new_state(), PodInfo.of(pod()), snap.node_infos[0])
+    assert str(info.value) == ('failed to read "PreScoreInterPodAffinity" from cycleState: '
+                               "not found")
