@@ -57,8 +57,11 @@ def _parser() -> argparse.ArgumentParser:
                         "has no kubelets)")
     p.add_argument("--inproc-sizes", type=lambda s: tuple(int(x) for x in _csv(s)),
                    default=inproc.SIZES)
-    p.add_argument("--inproc-pods", type=int, default=5000,
+    p.add_argument("--inproc-pods", type=int, default=2000,
                    help="measured pods per in-process size (capped at 20 per node)")
+    p.add_argument("--inproc-all", action="store_true",
+                   help="every in-process workload at every size (default: SchedulingBasic at "
+                        f"every size, the others at {inproc.OTHERS_AT} nodes)")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--profile-nodes", type=int, default=5000)
     p.add_argument("--no-memory", action="store_true")
@@ -67,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="results folder (default hack/bench/results/<timestamp>)")
     return p
+
+
+def _versions() -> dict[str, str]:
+    """Pinned component versions (hack/versions.env) and pyscheduler's."""
+    from pyscheduler import __version__
+
+    out = {"pyscheduler": __version__}
+    env = Path(__file__).resolve().parents[1] / "versions.env"
+    for line in env.read_text().splitlines() if env.exists() else []:
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            out[key.strip()] = value.strip()
+    return out
 
 
 def _log(msg: str) -> None:
@@ -86,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
         "machine": report.machine_facts(),
         "pyscheduler_disabled_plugins": missing_default_plugins(),
+        "versions": _versions(),
         "e2e": [], "inproc": [], "profile": [], "memory": None,
     }
     _log(f"results: {out}")
@@ -143,6 +160,8 @@ def _run_inproc(a: argparse.Namespace, out: Path, doc: dict[str, Any],
     base = {s.name: workloads.plan([s.name], (500,))[0] for s in specs}
     for size in a.inproc_sizes:
         for s in specs:
+            if s.name != "SchedulingBasic" and size != inproc.OTHERS_AT and not a.inproc_all:
+                continue
             w = inproc.sized(base[s.name], size, a.inproc_pods)
             _log(f"in-process {w.label}: {w.init_pods} init, {w.measure_pods} pods")
             r = inproc.run(w)

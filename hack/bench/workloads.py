@@ -209,7 +209,7 @@ WORKLOADS: dict[str, WorkloadSpec] = {
         # misc/performance-config.yaml PreemptionBasic: 4 low pods a node, high pods preempt 3.
         WorkloadSpec(
             "PreemptionBasic", pod_high_priority, pod_low_priority,
-            {500: (2000, 500), 1000: (4000, 1000), 5000: (20000, 5000)},
+            {500: (2000, 250), 1000: (4000, 1000), 5000: (20000, 5000)},
             requires=("DefaultPreemption",),
         ),
         # misc/performance-config.yaml Unschedulable: 500Nodes/10Init/1kPods.
