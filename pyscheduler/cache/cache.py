@@ -58,7 +58,7 @@ class SchedulerCache:
         if info.row < 0:
             self.table.add(info)
         else:
-            self.table.sync(info, topology_changed=True)
+            self.table.sync(info, topology_changed=True, node_changed=True)
         return info
 
     def update_node(self, old: Node | None, new: Node) -> NodeInfo:
@@ -72,7 +72,7 @@ class SchedulerCache:
             or old.spec.unschedulable != new.spec.unschedulable
         )
         info.set_node(new)
-        self.table.sync(info, topology_changed=topo)
+        self.table.sync(info, topology_changed=topo, node_changed=True)
         return info
 
     def remove_node(self, node: Node) -> None:
