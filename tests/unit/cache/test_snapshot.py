@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def test_row_generations_and_node_generation_follow_the_cache() -> None:
     """row_generations mirrors each row's NodeInfo.generation (also after a swap-remove);
     node_generation moves on node changes only, not on pod churn."""
