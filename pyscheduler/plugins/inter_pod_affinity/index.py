@@ -29,8 +29,9 @@ Contract:
 * Queries return per-row int64 vectors by topology key; the plugin folds them into topology
   domains with the snapshot's label codes. They count exactly what the per-node functions in
   filtering.py / scoring.py count (tests compare both on changing clusters).
-* ``RowGenerations`` hands out each row's NodeInfo generation as an int64 array, gathered from
-  the NodeInfos once per table generation (an O(nodes) Python pass; see plugin.py).
+* ``RowGenerations`` hands out each row's NodeInfo generation as an int64 array: a copy of the
+  table's ``row_generations`` column, taken once per table generation (the same array object
+  until the table changes, which ``refresh`` uses to skip the comparison).
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ class RowGenerations:
     def get(self, snapshot: Snapshot) -> I64:
         t = snapshot.table
         if t is not self._table or t.generation != self._table_gen:
-            self._gens = np.array([ni.generation for ni in t.infos], dtype=np.int64)
+            # a copy: the table's column is a live view, and the index compares the next
+            # cycle's generations against these
+            self._gens = t.row_generations.copy()
             self._table, self._table_gen = t, t.generation
         return self._gens
 

@@ -11,9 +11,9 @@ Contract:
   per-row match counts for the incoming pod's own terms from the index's watches (kept current
   as rows change, so their cost does not grow with the number of distinct pod shapes), fold the
   rows into domains with ``np.bincount`` over the snapshot's label codes, and hand those lookup
-  tables to the batch Filter/Score, which are numpy gathers over every row. What remains
-  O(nodes) in Python is reading every row's NodeInfo generation once per cycle (the table keeps
-  no generation column). ``use_index=False`` recomputes everything from the NodeInfos with the
+  tables to the batch Filter/Score, which are numpy gathers over every row. Changed rows are
+  found by comparing the table's per-row NodeInfo generations with the previous cycle's (one
+  vectorized comparison). ``use_index=False`` recomputes everything from the NodeInfos with the
   per-node functions (the reference; tests compare).
 * Namespaces come from ``handle.lister("namespaces")`` (objects with ``.metadata.name`` and
   ``.metadata.labels``; pyscheduler.model.namespace.Namespace). Without that lister an unknown
