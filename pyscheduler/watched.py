@@ -69,5 +69,6 @@ WATCHED: dict[str, Watched] = {
         EventResource.CSI_DRIVER),
     storage.VOLUME_ATTACHMENTS: Watched(
         lw.VOLUME_ATTACHMENTS,
-        storage.VolumeAttachment, None, {storage.VA_NODE_INDEX: storage.va_node_index}),
+        storage.VolumeAttachment, EventResource.VOLUME_ATTACHMENT,
+        {storage.VA_NODE_INDEX: storage.va_node_index}),
 }

@@ -144,6 +144,7 @@ class Resource(StrEnum):
     CSI_NODE = "storage.k8s.io/CSINode"
     CSI_DRIVER = "storage.k8s.io/CSIDriver"
     CSI_STORAGE_CAPACITY = "storage.k8s.io/CSIStorageCapacity"
+    VOLUME_ATTACHMENT = "storage.k8s.io/VolumeAttachment"
     PDB = "PodDisruptionBudget"
     POD_GROUP = "scheduling.x-k8s.io/PodGroup"
     WILDCARD = "*"

@@ -333,6 +333,9 @@ class CSILimits:
                                  self.is_schedulable_after_pod_deleted),
             ClusterEventWithHint(ClusterEvent(Resource.PVC, ActionType.ADD),
                                  self.is_schedulable_after_pvc_added),
+            # A detached volume frees an attachment slot on its node. Upstream narrows this
+            # with a hint on the pod's drivers; without one the pod is simply retried.
+            ClusterEventWithHint(ClusterEvent(Resource.VOLUME_ATTACHMENT, ActionType.DELETE)),
         ]
 
     def is_schedulable_after_pod_deleted(self, pod: Pod, old: Any, new: Any) -> QueueingHint:

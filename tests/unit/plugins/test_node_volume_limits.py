@@ -310,4 +310,5 @@ def test_events_to_register() -> None:
               for e in plugin().events_to_register()]
     assert events == [("storage.k8s.io/CSINode", 1, False),
                       ("storage.k8s.io/CSINode", events[1][1], True),
-                      ("AssignedPod", 2, True), ("PersistentVolumeClaim", 1, True)]
+                      ("AssignedPod", 2, True), ("PersistentVolumeClaim", 1, True),
+                      ("storage.k8s.io/VolumeAttachment", 2, False)]
