@@ -335,7 +335,7 @@ async def test_full_cluster_preempts_minimum_set_and_binds_after_victims_go(
         await asyncio.to_thread(create_pods, cp, namespace,
                                 [pending_pod(h, cpu="2", priority_class=high) for h in highs])
         await await_until(lambda: all(history.bound_at(h) is not None for h in highs),
-                          timeout=60, what="preemptors bound", blocking=False)
+                          timeout=120, what="preemptors bound", blocking=False)
 
         placed = {h: history.last(h).spec.node_name for h in highs}
         assert len(set(placed.values())) == 3, placed
