@@ -11,6 +11,7 @@ See docs/BENCHMARKS.md for what is measured and how to read it. Typical uses::
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,6 +83,17 @@ def _versions() -> dict[str, str]:
         key, sep, value = line.partition("=")
         if sep and not key.startswith("#"):
             out[key.strip()] = value.strip()
+    # Which code was measured: the commit, and whether the tree had local changes.
+    try:
+        repo = Path(__file__).resolve().parents[2]
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain",
+                                "--untracked-files=no", "--", "pyscheduler"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        out["git"] = head + (" (pyscheduler/ has uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        pass
     return out
 
 
@@ -145,9 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         png = report.plot_inproc(in_results, out / "inproc.png")
         if png:
             text += f"plot: {png}\n"
-    m = doc["machine"]
+    m, v = doc["machine"], doc["versions"]
     text += (f"\nmachine: {m.get('cores')} cores, {m.get('memory_gib')} GiB, {m.get('cpu', '?')};"
-             f" total {time.monotonic() - t_start:.0f}s; results in {out}\n")
+             f" kube-scheduler {v.get('K8S_VERSION', '?')}, pyscheduler {v.get('pyscheduler')}"
+             f" at {v.get('git', '?')}; total {time.monotonic() - t_start:.0f}s;"
+             f" results in {out}\n")
     (out / "table.txt").write_text(text)
     save()
     print(text)

@@ -201,7 +201,7 @@ def plot_e2e(results: Sequence[E2EResult], path: Path) -> Path | None:
         for ax, title, unit in ((ax_t, "throughput", "pods/s"),
                                 (ax_l, "scheduling latency (create to bound)", "ms")):
             ax.set_xticks(list(x))
-            ax.set_xticklabels(labels, fontsize=7)
+            ax.set_xticklabels(labels, fontsize=7, rotation=25, ha="right")
             ax.set_ylabel(unit)
             ax.set_title(f"{title}, QPS/burst {qps:g}/{burst}")
             ax.legend(fontsize=7)
