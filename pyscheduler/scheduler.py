@@ -236,7 +236,11 @@ class Scheduler:
                 "node(s) didn't satisfy plugin(s) [" + " ".join(sorted(narrowing)) + "]"
             )
         else:
-            rows = np.roll(snapshot.all_rows(), -(fwk.next_start_row % n))
+            rows = snapshot.all_rows()
+            if fwk.percentage_of_nodes_to_score is not None:
+                # Sampling: rotate where the search starts, as upstream's nextStartNodeIndex.
+                # Evaluating every node needs no rotation (ties are broken at random).
+                rows = np.roll(rows, -(fwk.next_start_row % n))
         feasible = fwk.find_nodes_that_pass_filters(state, pi, snapshot, rows, diagnosis)
         if fwk.percentage_of_nodes_to_score is not None and len(rows) == n:
             fwk.next_start_row = (fwk.next_start_row + len(rows)) % n

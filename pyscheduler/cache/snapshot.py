@@ -211,6 +211,7 @@ class Snapshot:
 
     def __init__(self, table: NodeTable | None = None) -> None:
         self.table = table if table is not None else NodeTable()
+        self._all_rows: I64 | None = None
         self._label_cols: dict[str, npt.NDArray[np.object_]] = {}
         self._label_gen = -1
         self._affinity_gen = -1
@@ -233,7 +234,23 @@ class Snapshot:
         return None if row is None else self.table.infos[row]
 
     def all_rows(self) -> I64:
-        return np.arange(self.table.n, dtype=np.int64)
+        """Every row, in order. The same read-only array is returned until the row count
+        changes, so ``row_index`` can recognise it."""
+        n = self.table.n
+        rows = self._all_rows
+        if rows is None or len(rows) != n:
+            rows = np.arange(n, dtype=np.int64)
+            rows.flags.writeable = False
+            self._all_rows = rows
+        return rows
+
+    def row_index(self, rows: I64) -> slice | I64:
+        """An index for gathering ``rows`` from the table's columns: a slice (so the gather is
+        a view, not a copy) when ``rows`` is ``all_rows()``, which it is whenever every node
+        passed filtering. Callers must not write into what they gather with it."""
+        if rows is self._all_rows and len(rows) == self.table.n:
+            return slice(0, len(rows))
+        return rows
 
     def label_column(self, key: str) -> npt.NDArray[np.object_]:
         """Each row's value of node label ``key`` (None when absent), cached per topology."""
@@ -252,10 +269,13 @@ class Snapshot:
         if self._affinity_gen == self.table.generation:
             return
         t = self.table
-        self._with_affinity = [t.infos[i] for i in np.flatnonzero(t._with_affinity[: t.n])]
-        self._with_required_anti = [
-            t.infos[i] for i in np.flatnonzero(t._with_required_anti[: t.n])
-        ]
+        # any() first: in most clusters no pod has affinity, and that answer is cheaper than
+        # flatnonzero (this runs once per cycle, as every assumed pod moves the generation).
+        aff = t._with_affinity[: t.n]
+        anti = t._with_required_anti[: t.n]
+        self._with_affinity = [t.infos[i] for i in np.flatnonzero(aff)] if aff.any() else []
+        self._with_required_anti = (
+            [t.infos[i] for i in np.flatnonzero(anti)] if anti.any() else [])
         self._affinity_gen = self.table.generation
 
     @property

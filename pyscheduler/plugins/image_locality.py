@@ -259,6 +259,10 @@ class ImageLocality:
         if idx is None or idx.table is not snapshot.table:
             idx = self._image_index(snapshot)
         # else: refreshed when this cycle's state was computed; nothing changes within a cycle
+        if not any(s.num_nodes.get(name) for name in s.names):
+            # No node has any of the pod's images: every sum is 0, which clamps to the minimum
+            # threshold and scores 0 (the common case; skips the gathers and the clip).
+            return np.zeros(len(rows), dtype=np.int64)
         total: I64 = np.zeros(len(rows), dtype=np.int64)
         for name in s.names:
             if not s.num_nodes.get(name):

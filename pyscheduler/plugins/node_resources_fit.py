@@ -378,8 +378,9 @@ class NodeResourcesFit:
         if n == 0:
             return None
         t = snapshot.table
+        idx = snapshot.row_index(rows)
         failures: list[Failure] = []
-        too_many = t.pod_count[rows] + 1 > t.max_pods[rows]
+        too_many = t.pod_count[idx] + 1 > t.max_pods[idx]
         bad = too_many.copy()
         if too_many.any():
             failures.append(Failure(ERR_REASON_TOO_MANY_PODS, too_many, Code.UNSCHEDULABLE))
@@ -391,8 +392,8 @@ class NodeResourcesFit:
                     short = np.ones(n, dtype=np.bool_)
                     unres = short
                 else:
-                    alloc = t.alloc[rows, col]
-                    short = q > alloc - t.req[rows, col]
+                    alloc = t.alloc[idx, col]
+                    short = q > alloc - t.req[idx, col]
                     if not short.any():
                         continue
                     unres = short & (q > alloc)

@@ -71,7 +71,7 @@ class NodeUnschedulable:
         """The table's unschedulable column is the failure mask."""
         if len(rows) == 0:
             return None
-        cordoned = snapshot.table.unschedulable[rows]
+        cordoned = snapshot.table.unschedulable[snapshot.row_index(rows)]
         if not cordoned.any() or tolerates_unschedulable(pod.pod.spec.tolerations):
             return None
         return FilterVerdict(~cordoned, [Failure(ERR_REASON_UNSCHEDULABLE, cordoned,

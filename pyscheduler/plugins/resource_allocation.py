@@ -122,18 +122,20 @@ def table_alloc_request(snapshot: Snapshot, rows: I64, resource: str, pod_reques
     if pod_request == 0 and is_scalar_resource_name(resource):
         return None
     t = snapshot.table
+    idx = snapshot.row_index(rows)
     if resource in (CPU, MEMORY):
         col = t.columns[resource]
         if use_requested:
-            used = t.req[rows, col]
+            used = t.req[idx, col]
         else:
-            used = t.nz[rows, 0 if resource == CPU else 1]
-        return t.alloc[rows, col], used + pod_request
+            used = t.nz[idx, 0 if resource == CPU else 1]
+        # The allocatable column may be a view of the table (see row_index): read-only use.
+        return t.alloc[idx, col], used + pod_request
     if resource == EPHEMERAL_STORAGE or is_scalar_resource_name(resource):
         col_or_none = t.columns.get(resource)
         if col_or_none is None:
             return None
-        return t.alloc[rows, col_or_none], t.req[rows, col_or_none] + pod_request
+        return t.alloc[idx, col_or_none], t.req[idx, col_or_none] + pod_request
     return None
 
 

@@ -142,7 +142,7 @@ class TaintToleration:
     def filter_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                      rows: I64) -> FilterVerdict | None:
         """Untainted rows pass as a block; each distinct taint set is checked once."""
-        if len(rows) == 0 or not snapshot.table.tainted[rows].any():
+        if len(rows) == 0 or not snapshot.table.tainted[snapshot.row_index(rows)].any():
             return None
         idx = self._taint_index(snapshot)
         tolerations = pod.pod.spec.tolerations

@@ -199,6 +199,10 @@ class InterPodAffinity:
                 if c is not None:
                     add_entries(counts, c, 1)
             return Domains(counts)
+        if not snapshot.have_pods_with_required_anti_affinity:
+            # Nothing to count, and no reason to bring the index up to date with this cycle's
+            # pod churn (most clusters: no pod carries required anti-affinity).
+            return Domains()
         meta = pod.metadata
         vectors = self._refreshed_index(snapshot).existing_anti(meta.namespace, meta.labels,
                                                                 ns_labels)
@@ -247,6 +251,8 @@ class InterPodAffinity:
                     contributed = True
                     add_entries(scores, c, 1)
             return Domains(scores), contributed
+        if not has_constraints and not snapshot.have_pods_with_affinity:
+            return Domains(), False  # no term anywhere can contribute a score
         meta = pod.metadata
         sums, touched = self._refreshed_index(snapshot).scores(
             meta.namespace, meta.labels, ns_labels, preferred, preferred_anti, hard,
