@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--measure-pods", type=int, default=None, help="override every workload's")
     p.add_argument("--create-concurrency", type=int, default=32)
     p.add_argument("--timeout-scale", type=float, default=1.0)
+    p.add_argument("--drain", action="store_true",
+                   help="create the measured pods while the scheduler is stopped, then measure "
+                        "from its release (the scheduler's pace without creation)")
     p.add_argument("--kwok-running", action="store_true",
                    help="keep KWOK running while measuring (default: paused, as scheduler_perf "
                         "has no kubelets)")
@@ -207,7 +210,7 @@ def _run_e2e(a: argparse.Namespace, out: Path, results: list[E2EResult], save: A
     opts = e2e.E2EOptions(assets=assets, results_dir=out,
                           create_concurrency=a.create_concurrency,
                           timeout_scale=a.timeout_scale, match_profiles=a.match_profiles,
-                          pause_kwok=not a.kwok_running, log=_log)
+                          pause_kwok=not a.kwok_running, drain=a.drain, log=_log)
     for w in plan:
         runs: list[tuple[float, int, str]] = []
         for gi, (qps, burst) in enumerate(a.qps):

@@ -83,6 +83,9 @@ class E2EOptions:
     match_profiles: bool = False
     # Stop KWOK (SIGSTOP) while measuring; it resumes for the next run's reset.
     pause_kwok: bool = True
+    # Drain mode: create the measured pods while the scheduler is stopped (SIGSTOP), then
+    # release it and measure from the release: the scheduler's own pace, creation excluded.
+    drain: bool = False
     log: Callable[[str], None] = print
 
 
@@ -257,7 +260,8 @@ def run_workload(w: Workload, runs: list[tuple[float, int, str]], opts: E2EOptio
     results: list[E2EResult] = []
     todo: list[tuple[E2EResult, Path]] = []
     for qps, burst, scheduler in runs:
-        res = E2EResult(w.name, w.nodes, w.init_pods, w.measure_pods, qps, burst, scheduler)
+        res = E2EResult(w.name, w.nodes, w.init_pods, w.measure_pods, qps, burst, scheduler,
+                        mode="drain" if opts.drain else "create")
         if scheduler == PYSCHEDULER or opts.match_profiles:
             res.disabled_plugins = missing_default_plugins()
         results.append(res)
@@ -437,6 +441,8 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
     kwok_pid = cp._kwok.pid if (opts.pause_kwok and cp._kwok is not None) else None
     apiserver_pid = cp._apiserver.pid  # read-only: its CPU, for context
     sent: dict[str, float] = {}
+    starts: dict[str, float] = {}
+    held = False
 
     async def stop_when_dead() -> None:
         # A process exit has no awaitable to wait on: poll.
@@ -452,17 +458,31 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
             # scheduler_perf has no kubelets: while measuring, KWOK's lease renewals and pod
             # status updates would only load the shared API server (see module doc).
             os.kill(kwok_pid, signal.SIGSTOP)
+        if opts.drain:
+            # Hold the scheduler while every pod is created, then release it: creation is out
+            # of the measurement, and so is the API server's work for it.
+            os.kill(sched.pid, signal.SIGSTOP)
+            held = True
         api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
         cpu0 = procstat.cpu_seconds(sched.pid)
         t_create = time.monotonic()
         await api.create_many(pods_path(MEASURE_NS), bodies, opts.create_concurrency, sent)
         res.create_s = time.monotonic() - t_create
+        if held:
+            api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+            released = time.monotonic()
+            os.kill(sched.pid, signal.SIGCONT)
+            held = False
+            # Throughput and latency count from the release.
+            starts = dict.fromkeys(sent, released)
         bound = await asyncio.to_thread(watcher.result, None)
         cpu1 = procstat.cpu_seconds(sched.pid)
         api_cpu1 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
         res.peak_rss_mib = procstat.peak_rss_mib(sched.pid)
         res.loadavg_1m = procstat.loadavg()
     finally:
+        if held and sched.alive():
+            os.kill(sched.pid, signal.SIGCONT)
         guard.cancel()
         watcher.stop()
         stop_churn.set()
@@ -474,7 +494,7 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
         res.cpu_s, res.cpu_total_s = cpu1 - cpu0, cpu1
     if api_cpu0 is not None and api_cpu1 is not None:
         res.apiserver_cpu_s = api_cpu1 - api_cpu0
-    lat = measure(sent, bound)
+    lat = measure(starts if opts.drain else sent, bound)
     res.bound = sum(1 for n in sent if n in bound)
     res.pods_per_s, res.p50_ms, res.p90_ms = lat.throughput, lat.p50_ms, lat.p90_ms
     res.p99_ms, res.max_ms = lat.p99_ms, lat.max_ms

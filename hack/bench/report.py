@@ -46,12 +46,25 @@ def machine_facts() -> dict[str, Any]:
     return facts
 
 
-def _groups(results: Sequence[E2EResult]) -> list[tuple[float, int]]:
-    seen: list[tuple[float, int]] = []
+Group = tuple[float, int, str]  # qps, burst, mode
+
+
+def _group(r: E2EResult) -> Group:
+    return (r.qps, r.burst, r.mode)
+
+
+def _groups(results: Sequence[E2EResult]) -> list[Group]:
+    seen: list[Group] = []
     for r in results:
-        if (r.qps, r.burst) not in seen:
-            seen.append((r.qps, r.burst))
+        if _group(r) not in seen:
+            seen.append(_group(r))
     return seen
+
+
+def _title(g: Group) -> str:
+    qps, burst, mode = g
+    text = f"QPS/burst {qps:g}/{burst}"
+    return text + (", drain" if mode == "drain" else "")
 
 
 def _rows_by_workload(results: Iterable[E2EResult]) -> dict[tuple[str, int], dict[str, E2EResult]]:
@@ -65,13 +78,17 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
     lines: list[str] = []
     head = (f"{'workload':34} {'scheduler':15} {'pods/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'CPU s':>7} {'RSS MiB':>8} {'created/s':>10} {'ratio':>6} {'p99 ratio':>9}")
-    for qps, burst in _groups(results):
+    for g in _groups(results):
+        qps, burst, mode = g
         lines.append("")
         lines.append(f"End-to-end, client QPS/burst {qps:g}/{burst} for both schedulers "
                      "(ratio = pyscheduler/kube-scheduler pods/s; p99 ratio < 1 is better)")
+        if mode == "drain":
+            lines.append("DRAIN mode: pods created while the scheduler was stopped; pods/s and "
+                         "latency count from its release (creation excluded)")
         lines.append(head)
         lines.append("-" * len(head))
-        group = [r for r in results if (r.qps, r.burst) == (qps, burst)]
+        group = [r for r in results if _group(r) == g]
         notes: list[str] = []
         starred = False
         for (wl, nodes), by in _rows_by_workload(group).items():
@@ -100,7 +117,10 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 created = r.measure_pods / r.create_s if r.create_s else None
                 # Creation at about the measured rate: the API server, not the scheduler, was
                 # the limit (both schedulers share it; see docs/BENCHMARKS.md).
-                mark = "*" if created and r.pods_per_s and created < r.pods_per_s * 1.2 else " "
+                mark = " "
+                if (r.mode == "create" and created and r.pods_per_s
+                        and created < r.pods_per_s * 1.2):
+                    mark = "*"
                 lines.append(
                     f"{left:34} {name:15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
                     f"{_f(r.p99_ms):>8} {_f(r.cpu_s, 2):>7} {_f(r.peak_rss_mib):>8} "
@@ -175,8 +195,8 @@ def plot_e2e(results: Sequence[E2EResult], path: Path) -> Path | None:
         return None
     fig, axes = plt.subplots(len(groups), 2, figsize=(15, 4.8 * len(groups)), squeeze=False)
     colors = {KUBE_SCHEDULER: "#326ce5", PYSCHEDULER: "#f2a900"}
-    for gi, (qps, burst) in enumerate(groups):
-        rows = _rows_by_workload([r for r in results if (r.qps, r.burst) == (qps, burst)])
+    for gi, g in enumerate(groups):
+        rows = _rows_by_workload([r for r in results if _group(r) == g])
         labels = [f"{wl}\n{n} nodes" for wl, n in rows]
         x = range(len(labels))
         width = 0.38
@@ -203,7 +223,7 @@ def plot_e2e(results: Sequence[E2EResult], path: Path) -> Path | None:
             ax.set_xticks(list(x))
             ax.set_xticklabels(labels, fontsize=7, rotation=25, ha="right")
             ax.set_ylabel(unit)
-            ax.set_title(f"{title}, QPS/burst {qps:g}/{burst}")
+            ax.set_title(f"{title}, {_title(g)}")
             ax.legend(fontsize=7)
             ax.grid(axis="y", alpha=0.3)
         ax_l.set_yscale("log")

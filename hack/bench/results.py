@@ -70,6 +70,9 @@ class E2EResult:
     qps: float
     burst: int
     scheduler: str
+    # "create": pods created while the scheduler runs (scheduler_perf); "drain": created while
+    # it was stopped, measured from its release.
+    mode: str = "create"
     status: str = OK
     reason: str = ""
     bound: int = 0
@@ -90,10 +93,6 @@ class E2EResult:
     loadavg_1m: float | None = None
     duration_s: float | None = None
     disabled_plugins: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> tuple[str, int, float, int]:
-        return (self.workload, self.nodes, self.qps, self.burst)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
