@@ -49,12 +49,13 @@ class _Op:
 
 class ApiDispatcher:
     def __init__(self, client: ApiClient, *, qps: float = 50.0, burst: int = 100,
-                 workers: int = 64, max_attempts: int = 8, max_retry_delay: float = 30.0) -> None:
+                 workers: int = 64, max_attempts: int = 8, max_retry_delay: float = 30.0,
+                 name: str = "api_dispatcher") -> None:
         self.client = client
         self.max_attempts = max_attempts
         self._bucket = BucketRateLimiter(qps, burst)
         self._queue: RateLimitingQueue[str] = RateLimitingQueue(
-            "api_dispatcher", ItemExponentialFailureRateLimiter(0.005, max_retry_delay)
+            name, ItemExponentialFailureRateLimiter(0.005, max_retry_delay)
         )
         self._pending: dict[str, _Op] = {}
         self._running: dict[str, _Op] = {}

@@ -108,7 +108,11 @@ class SchedulerApp:
         self.config = config
         conn = config.client_connection
         self.dispatcher = ApiDispatcher(client, qps=qps or conn.qps, burst=burst or conn.burst)
-        self.reporter = EventReporter(self.dispatcher)
+        # Events get their own writer and QPS budget, as kube-scheduler's separate event client.
+        self.event_dispatcher = ApiDispatcher(client, qps=qps or conn.qps,
+                                              burst=burst or conn.burst, workers=16,
+                                              name="api_dispatcher_events")
+        self.reporter = EventReporter(self.dispatcher, event_dispatcher=self.event_dispatcher)
         self.cache = SchedulerCache()
         self.factory = SharedInformerFactory(client)
         self.pods: SharedInformer[Pod] = self.factory.informer_for(
@@ -282,6 +286,7 @@ class SchedulerApp:
     async def run(self, stop: asyncio.Event) -> None:
         """Schedule until ``stop`` is set, then finish in-flight binds and writes."""
         self.dispatcher.start()
+        self.event_dispatcher.start()
         await self.start_informers()
         self.queue.run()
         loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
@@ -298,6 +303,7 @@ class SchedulerApp:
         await asyncio.gather(loop_task, flush_task, return_exceptions=True)
         self.reporter.flush_all()
         await self.dispatcher.shutdown()
+        await self.event_dispatcher.shutdown()
         await self.factory.shutdown()
 
     async def _flush_events(self, stop: asyncio.Event) -> None:

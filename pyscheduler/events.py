@@ -53,8 +53,12 @@ class _Series:
 
 class EventReporter:
     def __init__(self, dispatcher: ApiDispatcher, *, instance: str | None = None,
-                 series_window: float = 6 * 60.0, series_flush: float = 30.0) -> None:
+                 series_window: float = 6 * 60.0, series_flush: float = 30.0,
+                 event_dispatcher: ApiDispatcher | None = None) -> None:
         self.dispatcher = dispatcher
+        # Events may go through a writer of their own: kube-scheduler sends them through a
+        # separate clientset, so they have their own QPS budget and never delay bindings.
+        self.event_dispatcher = event_dispatcher or dispatcher
         self.instance = instance or f"{REPORTING_CONTROLLER}-{socket.gethostname()}-{os.getpid()}"
         self.series_window = series_window
         self.series_flush = series_flush
@@ -136,13 +140,13 @@ class EventReporter:
             body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": r.namespace,
                                "name": r.name, "uid": r.uid}
         self._series[key] = _Series(name, m.namespace, 1, now, now, now)
-        self.dispatcher.create_event(f"event/{name}", m.namespace, body)
+        self.event_dispatcher.create_event(f"event/{name}", m.namespace, body)
 
     def _flush(self, s: _Series) -> None:
         s.dirty = False
         s.last_flush = s.last_seen
         patch = {"series": {"count": s.count, "lastObservedTime": micro_time(s.last_seen)}}
-        self.dispatcher.patch_event(f"event/{s.name}", s.namespace, s.name, patch)
+        self.event_dispatcher.patch_event(f"event/{s.name}", s.namespace, s.name, patch)
 
     def flush_all(self) -> None:
         """Write every pending series count (periodic, and at shutdown)."""
