@@ -17,10 +17,11 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import structlog
@@ -112,6 +113,17 @@ class Scheduler:
         self.waiting_pods: dict[str, WaitingPod] = {}
         self.binding_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
+
+    # ---- metric children (labels() is costly per call; the label sets are few) ------------
+    @staticmethod
+    @functools.cache
+    def _attempts(result: str, profile: str) -> Any:
+        return metrics.SCHEDULE_ATTEMPTS.labels(result, profile)
+
+    @staticmethod
+    @functools.cache
+    def _attempt_duration(result: str, profile: str) -> Any:
+        return metrics.SCHEDULING_ATTEMPT_DURATION.labels(result, profile)
 
     # ---- main loop ------------------------------------------------------------------------
     async def run(self) -> None:
@@ -297,8 +309,8 @@ class Scheduler:
                 return
             self.cache.finish_binding(pi.uid)
             elapsed = time.perf_counter() - start
-            metrics.SCHEDULE_ATTEMPTS.labels("scheduled", fwk.profile_name).inc()
-            metrics.SCHEDULING_ATTEMPT_DURATION.labels("scheduled", fwk.profile_name).observe(
+            self._attempts("scheduled", fwk.profile_name).inc()
+            self._attempt_duration("scheduled", fwk.profile_name).observe(
                 elapsed
             )
             metrics.POD_SCHEDULING_ATTEMPTS.observe(qpi.attempts)
@@ -346,8 +358,8 @@ class Scheduler:
     def _fail(self, fwk: Framework, qpi: QueuedPodInfo, cycle: int, reason: str, message: str,
               nominated: str | None, start: float, result: str) -> None:
         """Upstream handleSchedulingFailure: requeue unless gone or bound, and report."""
-        metrics.SCHEDULE_ATTEMPTS.labels(result, fwk.profile_name).inc()
-        metrics.SCHEDULING_ATTEMPT_DURATION.labels(result, fwk.profile_name).observe(
+        self._attempts(result, fwk.profile_name).inc()
+        self._attempt_duration(result, fwk.profile_name).observe(
             time.perf_counter() - start
         )
         pi = qpi.pod_info

@@ -192,6 +192,7 @@ class Framework:
         self.nominator: NominatorView = (
             nominator if nominator is not None else _NoNominations())
         self.rng = rng or random.Random()
+        self._duration_children: dict[tuple[str, str], Any] = {}
         self.next_start_row = 0
 
         def pick(point: str, proto: type) -> list[Any]:
@@ -241,9 +242,13 @@ class Framework:
 
     def _observe(self, point: str, start: float, status: Status | None) -> None:
         code = "Success" if status is None else _code_label(status.code)
-        EXTENSION_POINT_DURATION.labels(point, code, self.profile_name).observe(
-            time.perf_counter() - start
-        )
+        # labels() hashes and locks on every call; several calls per cycle add up, so keep the
+        # children (a handful per profile).
+        child = self._duration_children.get((point, code))
+        if child is None:
+            child = EXTENSION_POINT_DURATION.labels(point, code, self.profile_name)
+            self._duration_children[(point, code)] = child
+        child.observe(time.perf_counter() - start)
 
     # ---- filtering ------------------------------------------------------------------------
     def run_pre_filter(
