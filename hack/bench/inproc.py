@@ -189,7 +189,10 @@ def run_cycle(w: Workload) -> tuple[float, list[float], float, float | None]:
     sched = Scheduler(c.cache, _NullQueue(), c.frameworks, _NullReporter(), c.pods.get)
     fwk = c.fwk
     times: list[float] = []
+    # As SchedulerApp does after its informers sync: the cluster state is long-lived, so it is
+    # moved out of the collector's view (otherwise full collections walk it mid-measurement).
     gc.collect()
+    gc.freeze()
     start = time.perf_counter()
     for pod in c.pending:
         t0 = time.perf_counter()
@@ -205,6 +208,7 @@ def run_cycle(w: Workload) -> tuple[float, list[float], float, float | None]:
         c.cache.add_pod(c.bound_copy(pod, host))
         times.append(time.perf_counter() - t0)
     total = time.perf_counter() - start
+    gc.unfreeze()
     return len(c.pending) / total, times, build_s, procstat.rss_mib(os.getpid())
 
 
@@ -242,7 +246,11 @@ async def _loop(c: _Cluster) -> float:
 def run_loop(w: Workload) -> float:
     c = _Cluster(w)
     gc.collect()
-    return asyncio.run(_loop(c))
+    gc.freeze()  # as SchedulerApp after informer sync
+    try:
+        return asyncio.run(_loop(c))
+    finally:
+        gc.unfreeze()
 
 
 def not_applicable(w: Workload) -> str | None:
