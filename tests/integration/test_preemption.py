@@ -37,6 +37,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from integration.waiting import await_until, wait_until
 from pyscheduler.api.listwatch import PODS, ListWatch
 from pyscheduler.api.types import EventType
 from pyscheduler.app import SchedulerApp
@@ -72,29 +73,8 @@ UNSCHEDULABLE_LEFTOVER = 300.0
 
 
 # ---- small helpers --------------------------------------------------------------------------
-async def await_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.2,
-                      what: str = "condition", blocking: bool = True) -> Any:
-    """Poll ``probe`` (in a thread when it makes blocking API calls) until it is truthy."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(probe) if blocking else probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
 
 
-def wait_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.2,
-               what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
 
 
 def config_yaml(*profiles: str, allowed: list[str] | None = None) -> str:

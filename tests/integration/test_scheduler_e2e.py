@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from integration.waiting import await_until, wait_until
 from pyscheduler.app import SchedulerApp
 from pyscheduler.config import parse_config
 from pyscheduler.envtest import ControlPlane
@@ -42,28 +43,8 @@ from pyscheduler.model.quantity import parse_quantity
 OTHER = "some-other-scheduler"
 
 
-def wait_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.2,
-               what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
 
 
-async def await_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.2,
-                      what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(probe)
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
 
 
 def bound(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
