@@ -714,10 +714,12 @@ class PriorityQueue:
         qpi.gating_plugin = ""
         return True
 
-    def _move_to_active(self, qpi: QueuedPodInfo, event: str, nominate: bool = False) -> bool:
-        """PreEnqueue, then activeQ; a gated pod goes to (or stays in) the pool instead."""
+    def _move_to_active(self, qpi: QueuedPodInfo, event: str, nominate: bool = False,
+                        pre_enqueued: bool = False) -> bool:
+        """PreEnqueue (unless the caller just ran it), then activeQ; a gated pod goes to (or
+        stays in) the pool instead."""
         uid = qpi.uid
-        if not self._run_pre_enqueue(qpi):
+        if not pre_enqueued and not self._run_pre_enqueue(qpi):
             if uid not in self._active and uid not in self._backoff:
                 self._pool.add_or_update(qpi, event)
             return False
@@ -733,7 +735,8 @@ class PriorityQueue:
             self.nominator.add_nominated_pod(qpi.pod_info)
         return True
 
-    def _requeue(self, qpi: QueuedPodInfo, strategy: _Strategy, event: str) -> str:
+    def _requeue(self, qpi: QueuedPodInfo, strategy: _Strategy, event: str,
+                 pre_enqueued: bool = False) -> str:
         """Put a pod (already out of activeQ/backoffQ) where ``strategy`` says; returns where."""
         if strategy == _Strategy.SKIP:
             self._pool.add_or_update(qpi, event)
@@ -742,7 +745,8 @@ class PriorityQueue:
             self._pool.remove(qpi.uid)
             self._add_to_backoff(qpi, event)
             return BACKOFF
-        if self._move_to_active(qpi, event, nominate=event == _POD_UPDATE):
+        if self._move_to_active(qpi, event, nominate=event == _POD_UPDATE,
+                                pre_enqueued=pre_enqueued):
             return ACTIVE
         return GATED
 
@@ -756,8 +760,16 @@ class PriorityQueue:
             strategy = self._worth_requeuing(qpi, event, old, new)
             if strategy == _Strategy.SKIP:
                 continue
+            passed = False
+            if qpi.gated:
+                # Upstream moveToActiveQ leaves a still-gated pod where it is. Checking first
+                # also spares the pool a remove/add (and the incoming-pods metric a count) per
+                # event, which is most of the queue's work while preemptors wait for victims.
+                if not self._run_pre_enqueue(qpi):
+                    continue
+                passed = True
             self._pool.remove(qpi.uid)
-            activated |= self._requeue(qpi, strategy, label) == ACTIVE
+            activated |= self._requeue(qpi, strategy, label, pre_enqueued=passed) == ACTIVE
         if self._in_flight:
             # Pods being scheduled now will evaluate this event if their attempt fails.
             self._events.append(_RecordedEvent(event, old, new))

@@ -505,6 +505,41 @@ def test_gated_pod_rerun_on_a_registered_event_still_gated() -> None:
     assert h.pending("gated") == 1 and h.incoming("unschedulable", "PodAdd") == 1
 
 
+def test_still_gated_pod_stays_put_on_a_registered_event() -> None:
+    """Upstream moveToActiveQ leaves a pod that PreEnqueue still gates in the pool: no
+    remove/add, and no incoming-pods count for the event (a preemptor waiting for its victims
+    sees one such event per victim deleted)."""
+
+    class Waiter:
+        name = "Waiter"
+
+        def __init__(self) -> None:
+            self.open = False
+            self.calls = 0
+
+        def pre_enqueue(self, pod: Pod) -> Any:
+            from pyscheduler.framework.status import Status
+
+            self.calls += 1
+            return None if self.open else Status.unschedulable("waiting")
+
+    waiter = Waiter()
+    delete = ClusterEvent(Resource.ASSIGNED_POD, ActionType.DELETE, "AssignedPodDelete")
+    h = make_queue(pre_enqueue={"Waiter": waiter},
+                   events={"Waiter": [ClusterEventWithHint(delete)]})
+    h.queue.add(make_pod("p", uid="p"))
+    assert h.queue.where("p") == "gated" and waiter.calls == 1
+    for _ in range(3):
+        h.queue.move_all_to_active_or_backoff(delete, make_pod("v"), None)
+    assert h.queue.where("p") == "gated" and waiter.calls == 4
+    assert h.incoming("unschedulable", "AssignedPodDelete") == 0
+    assert h.pending("gated") == 1
+    waiter.open = True
+    h.queue.move_all_to_active_or_backoff(delete, make_pod("v"), None)
+    assert h.queue.where("p") == "active" and waiter.calls == 5
+    assert h.incoming("active", "AssignedPodDelete") == 1
+
+
 def test_pre_enqueue_failure_gates_the_pod() -> None:
     class Broken:
         name = "Broken"
