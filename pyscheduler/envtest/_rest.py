@@ -114,8 +114,11 @@ class RestClient:
                 resp = conn.getresponse()
                 raw = resp.read()
                 break
-            except (http.client.RemoteDisconnected, ConnectionError, http.client.BadStatusLine):
-                # A keep-alive connection the server closed (idle timeout, apiserver restart).
+            except (http.client.RemoteDisconnected, ConnectionError, http.client.BadStatusLine,
+                    ssl.SSLError):
+                # A keep-alive connection the server closed (idle timeout, apiserver restart);
+                # after a restart the stale TLS session can also surface as an SSLError
+                # (e.g. "unexpected eof while reading"). One retry on a fresh connection.
                 conn.close()
                 self._local.conn = None
                 if attempt:
