@@ -127,7 +127,8 @@ def _default_strategy() -> ScoringStrategy:
     return ScoringStrategy(type=LEAST_ALLOCATED)
 
 
-def _validate_shape(shape: list[UtilizationShapePoint], path: str) -> list[v.FieldError]:
+def validate_shape(shape: list[UtilizationShapePoint], path: str) -> list[v.FieldError]:
+    """upstream validateFunctionShape (shared with VolumeBinding's shape)."""
     if not shape:
         return [v.required(path, "at least one point must be specified")]
     errs: list[v.FieldError] = []
@@ -175,7 +176,7 @@ class NodeResourcesFitArgs(msgspec.Struct, rename="camel", omit_defaults=True):
                                       f"resource weight of {r.name} not in valid range (0, 100]"))
         if s.requested_to_capacity_ratio is not None:
             # Upstream reports shape errors under scoringStrategy.shape (sic).
-            errs.extend(_validate_shape(s.requested_to_capacity_ratio.shape,
+            errs.extend(validate_shape(s.requested_to_capacity_ratio.shape,
                                         v.child(spath, "shape")))
         elif s.type == REQUESTED_TO_CAPACITY_RATIO:
             # Upstream would dereference nil here; say what is missing instead.

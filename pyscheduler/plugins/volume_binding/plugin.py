@@ -82,7 +82,12 @@ from pyscheduler.model.storage import (
 )
 from pyscheduler.plugins import validation as v
 from pyscheduler.plugins.helper import BrokenLinear, ShapePoint
-from pyscheduler.plugins.node_resources_fit import UtilizationShapePoint
+from pyscheduler.plugins.node_resources_fit import (
+    MAX_CUSTOM_PRIORITY_SCORE,
+    MAX_UTILIZATION,
+    UtilizationShapePoint,
+    validate_shape,
+)
 from pyscheduler.plugins.volume_binding.binder import (
     BinderError,
     PodVolumeClaims,
@@ -99,8 +104,6 @@ ERR_REASON_UNBOUND_IMMEDIATE = "pod has unbound immediate PersistentVolumeClaims
 DEFAULT_BIND_TIMEOUT_SECONDS = 600
 # v1.37: StorageCapacityScoring is beta and on by default, which gives VolumeBinding a Score.
 ENABLE_STORAGE_CAPACITY_SCORING = True
-MAX_CUSTOM_PRIORITY_SCORE = 10
-MAX_UTILIZATION = 100
 
 
 # ---- args --------------------------------------------------------------------------------------
@@ -110,26 +113,6 @@ def default_shape() -> list[UtilizationShapePoint]:
     """Prefer nodes whose PVs would be least utilized."""
     return [UtilizationShapePoint(0, MAX_CUSTOM_PRIORITY_SCORE),
             UtilizationShapePoint(MAX_UTILIZATION, 0)]
-
-
-def _validate_shape(shape: list[UtilizationShapePoint], path: str) -> list[v.FieldError]:
-    """upstream validateFunctionShape."""
-    if not shape:
-        return [v.required(path, "at least one point must be specified")]
-    errs: list[v.FieldError] = []
-    for i in range(1, len(shape)):
-        if shape[i - 1].utilization >= shape[i].utilization:
-            errs.append(v.invalid(v.child(v.index(path, i), "utilization"), shape[i].utilization,
-                                  "values must be sorted in increasing order"))
-            break
-    for i, pt in enumerate(shape):
-        if not 0 <= pt.utilization <= MAX_UTILIZATION:
-            errs.append(v.invalid(v.child(v.index(path, i), "utilization"), pt.utilization,
-                                  f"not in valid range [0, {MAX_UTILIZATION}]"))
-        if not 0 <= pt.score <= MAX_CUSTOM_PRIORITY_SCORE:
-            errs.append(v.invalid(v.child(v.index(path, i), "score"), pt.score,
-                                  f"not in valid range [0, {MAX_CUSTOM_PRIORITY_SCORE}]"))
-    return errs
 
 
 class VolumeBindingArgs(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -148,7 +131,7 @@ class VolumeBindingArgs(msgspec.Struct, rename="camel", omit_defaults=True):
             errs.append(v.invalid(v.child(path, "bindTimeoutSeconds"), self.bind_timeout_seconds,
                                   "invalid BindTimeoutSeconds, should not be a negative value"))
         if ENABLE_STORAGE_CAPACITY_SCORING:
-            errs.extend(_validate_shape(self.shape, v.child(path, "shape")))
+            errs.extend(validate_shape(self.shape, v.child(path, "shape")))
         v.raise_if(errs)
 
     validate_args = validate
