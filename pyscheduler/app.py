@@ -36,6 +36,7 @@ from pyscheduler.framework.types import (
     ClusterEvent,
 )
 from pyscheduler.framework.types import Resource as EventResource
+from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.node import Node
@@ -56,6 +57,28 @@ def _needed_listers(config: Any) -> set[str]:
         for plugin in prof.plugin_names:
             names.update(prof.specs[plugin].listers)
     return {n for n in names if n in WATCHED}
+
+
+def _assigned_filter(obj: Pod | DeletedFinalStateUnknown[Pod]) -> bool:
+    """Pods that take node resources; every tombstone too.
+
+    A pod deleted while we were not watching arrives as a tombstone carrying the last state we
+    saw. If it was bound in that gap (by us: assumed in the cache), that state says
+    "unassigned", and judging by it would leave the pod in the cache for ever, holding its
+    node's resources. The cache removes by UID and ignores a UID it does not hold, so every
+    tombstone goes to it (upstream's assigned-pod filter does the same)."""
+    if isinstance(obj, DeletedFinalStateUnknown):
+        return True
+    return bool(obj.spec.node_name)
+
+
+def _last_state(obj: Pod | DeletedFinalStateUnknown[Pod]) -> Pod | None:
+    """The pod of a delete notification; None (logged) for a tombstone with no state."""
+    if not isinstance(obj, DeletedFinalStateUnknown):
+        return obj
+    if obj.obj is None:
+        log.warning("skipping pod tombstone without a last known state", key=obj.key)
+    return obj.obj
 
 
 def _node_name_index(pod: Pod) -> list[str]:
@@ -188,18 +211,26 @@ class SchedulerApp:
         return pod if pod is not None and pod.metadata.uid == uid else None
 
     def responsible(self, pod: Pod) -> bool:
+        """Whether one of our profiles schedules ``pod`` (its schedulerName names one)."""
         return pod.spec.scheduler_name in self.frameworks
+
+    def _pending_filter(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> bool:
+        if isinstance(obj, DeletedFinalStateUnknown):
+            # The last known state may be stale (the pod may have been bound since), so do not
+            # judge by its nodeName: clean the queue up anyway (upstream's unassigned filter).
+            return obj.obj is not None and self.responsible(obj.obj)
+        return not obj.spec.node_name and self.responsible(obj)
 
     # ---- informer handlers (upstream eventhandlers.go) ------------------------------------
     def _wire_handlers(self) -> None:
         self.nodes.add_event_handler(self._node_add, self._node_update, self._node_delete)
         self.pods.add_event_handler(
             self._assigned_add, self._assigned_update, self._assigned_delete,
-            filter=lambda p: bool(p.spec.node_name),
+            filter=_assigned_filter,
         )
         self.pods.add_event_handler(
             self._pending_add, self._pending_update, self._pending_delete,
-            filter=lambda p: not p.spec.node_name and self.responsible(p),
+            filter=self._pending_filter,
         )
 
         for name, inf in self.extra_informers.items():
@@ -249,11 +280,17 @@ class SchedulerApp:
         self.cache.update_pod(old, new)
         self.queue.assigned_pod_updated(old, new)
 
-    def _assigned_delete(self, pod: Any) -> None:
-        pod = getattr(pod, "obj", pod)
-        self.cache.remove_pod(pod)
+    def _assigned_delete(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> None:
+        tombstone = isinstance(obj, DeletedFinalStateUnknown)
+        pod = _last_state(obj)
+        if pod is None:
+            return
+        removed = self.cache.remove_pod(pod)
         self.reporter.forget(pod.metadata.uid)
-        self.queue.move_all_to_active_or_backoff(EVENT_ASSIGNED_POD_DELETE, pod, None)
+        if removed is None and tombstone:
+            return  # a pending pod's tombstone (the pending handler has it): nothing freed
+        self.queue.move_all_to_active_or_backoff(
+            EVENT_ASSIGNED_POD_DELETE, pod if removed is None else removed.pod, None)
 
     def _pending_add(self, pod: Pod) -> None:
         self.queue.add(pod)
@@ -261,8 +298,10 @@ class SchedulerApp:
     def _pending_update(self, old: Pod, new: Pod) -> None:
         self.queue.update(old, new)
 
-    def _pending_delete(self, pod: Any) -> None:
-        pod = getattr(pod, "obj", pod)
+    def _pending_delete(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> None:
+        pod = _last_state(obj)
+        if pod is None:
+            return
         self.queue.delete(pod)
         self.reporter.forget(pod.metadata.uid)
         wp = self.scheduler.waiting_pods.get(pod.metadata.uid)

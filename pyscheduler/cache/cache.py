@@ -2,7 +2,9 @@
 
 Contract (upstream pkg/scheduler/backend/cache):
 * Keys are pod UIDs, never names: a pod deleted and re-created under the same name is two
-  objects, and the old one is removed by its own delete event.
+  objects, and the old one is removed by its own delete event. A delete removes the UID from
+  the node the cache holds it on, whatever node the deleted object (possibly a stale tombstone)
+  names.
 * ``assume_pod`` adds a pod to its chosen node before the bind is confirmed, so the next cycle
   sees the resources taken. ``forget_pod`` undoes it when binding fails. The informer's add of
   the bound pod *confirms* an assumed pod: it replaces the assumed copy in place (never counted
@@ -149,12 +151,23 @@ class SchedulerCache:
     def update_pod(self, old: Pod, new: Pod) -> PodInfo:
         return self.add_pod(new)
 
-    def remove_pod(self, pod: Pod) -> None:
+    def remove_pod(self, pod: Pod) -> PodInfo | None:
+        """Remove the pod with ``pod``'s UID from wherever the cache counts it; the removed
+        PodInfo, or None if the cache does not hold that UID.
+
+        The cache's own record decides the node, never ``pod.spec.nodeName``: a delete that
+        arrives as a tombstone carries the last state the informer saw, which may be
+        "unassigned" for a pod bound (assumed here) while the watch was down."""
         uid = pod.metadata.uid
         st = self._pods.pop(uid, None)
         if st is None:
-            return
+            return None
+        if pod.spec.node_name != st.node:
+            log.info("removing pod from the node the cache holds it on", pod=st.info.key,
+                     cached_node=st.node, last_seen_node=pod.spec.node_name or None,
+                     assumed=st.assumed)
         self._remove_from_node(uid, st.node)
+        return st.info
 
     def get_pod(self, uid: str) -> PodInfo | None:
         st = self._pods.get(uid)

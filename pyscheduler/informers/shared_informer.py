@@ -26,8 +26,10 @@ Contract:
   is set.
 - Filtering (client-go FilteringResourceEventHandler): with ``filter``, an add/delete is
   delivered only if the object passes; an update is delivered as update if old and new pass,
-  add if only new passes, delete if only old passes, and not at all if neither does. A tombstone
-  is filtered on its last known object (and delivered if it has none).
+  add if only new passes, delete if only old passes, and not at all if neither does. On delete
+  the filter gets the handler's argument as is, tombstone included (client-go passes the
+  DeletedFinalStateUnknown to FilterFunc): its last known state may be stale, so only the
+  filter can know whether to trust it (the scheduler's assigned-pod filter does not).
 - A handler's exception is logged with the object key and swallowed: it never stops the informer
   nor other handlers. Handlers must be plain functions (coroutine functions are rejected).
 - A handler added while the informer runs first receives ``on_add`` for every cached object.
@@ -64,7 +66,8 @@ log = structlog.get_logger(__name__)
 OnAdd = Callable[[T], object]
 OnUpdate = Callable[[T, T], object]
 OnDelete = Callable[[T | DeletedFinalStateUnknown[T]], object]
-FilterFunc = Callable[[T], bool]
+# Called with the object, or on delete possibly with a tombstone (see the contract above).
+FilterFunc = Callable[[T | DeletedFinalStateUnknown[T]], bool]
 
 
 @dataclass(slots=True, eq=False)
@@ -260,9 +263,8 @@ class SharedInformer(Generic[T]):
         for registration in self._handlers:
             flt = registration.filter
             if flt is not None:
-                last = unwrap(obj)
                 try:
-                    if last is not None and not flt(last):
+                    if not flt(obj):
                         continue
                 except Exception:
                     self._log.exception("event filter failed", key=deletion_handling_key(obj))

@@ -55,6 +55,32 @@ def test_forget_releases_resources() -> None:
     assert cache.table.req[r].sum() == 0 and cache.table.pod_count[r] == 0
 
 
+def test_remove_by_uid_ignores_the_stale_node_name_of_a_tombstone() -> None:
+    # Issue 11, defect 2: bound while the watch was down, deleted before the relist. The delete
+    # carries the last state the informer saw ("unassigned"); the assumed pod must go anyway.
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    p = pod("a", "u1")
+    cache.assume_pod(PodInfo.of(p), "n1")
+    cache.finish_binding("u1")
+    removed = cache.remove_pod(p)
+    assert removed is not None and removed.uid == "u1"
+    r = row(cache, "n1")
+    assert cache.table.req[r].sum() == 0 and cache.table.pod_count[r] == 0
+    assert cache.pod_count == 0 and not cache.is_assumed("u1")
+    assert cache.remove_pod(p) is None  # a UID it does not hold: nothing happens
+
+
+def test_remove_uses_the_cached_node_not_the_deleted_objects() -> None:
+    cache = SchedulerCache()
+    cache.add_node(node("n1"))
+    cache.add_node(node("n2"))
+    cache.add_pod(pod("a", "u1", node_name="n1"))
+    cache.remove_pod(pod("a", "u1", node_name="n2"))
+    assert cache.table.pod_count[row(cache, "n1")] == 0
+    assert cache.table.pod_count[row(cache, "n2")] == 0
+
+
 def test_same_name_different_uid_are_two_objects() -> None:
     cache = SchedulerCache()
     cache.add_node(node("n1"))

@@ -102,8 +102,11 @@ class HandlerView:
         )
 
 
-def is_odd(obj: Obj) -> bool:
-    return obj.value % 2 == 1
+def is_odd(obj: Obj | DeletedFinalStateUnknown[Obj]) -> bool:
+    # A filter gets tombstones as they are (client-go FilterFunc); this one trusts their last
+    # known state.
+    last = unwrap(obj)
+    return last is None or last.value % 2 == 1
 
 
 async def run_script(ops: list[tuple[Any, ...]]) -> tuple[int, int]:

@@ -152,6 +152,40 @@ async def test_relist_tombstones_objects_deleted_during_gap() -> None:
     assert informer.indexer.list_keys() == ["ns/b"]
 
 
+async def test_filter_sees_the_tombstone_itself_on_a_gap_delete() -> None:
+    # Bound (node_name set) and deleted while we were not watching: the tombstone carries the
+    # last state we saw, "unassigned". client-go hands the tombstone to FilterFunc, so a filter
+    # that knows the state may be stale can accept it anyway.
+    cluster = MemoryCluster()
+    cluster.create("a")
+    informer = informer_for(cluster)
+    seen: list[object] = []
+    assigned = Recorder()
+
+    def assigned_filter(obj: Obj | DeletedFinalStateUnknown[Obj]) -> bool:
+        seen.append(obj)
+        if isinstance(obj, DeletedFinalStateUnknown):
+            return True
+        return bool(obj.node_name)
+
+    informer.add_event_handler(
+        assigned.on_add, assigned.on_update, assigned.on_delete, filter=assigned_filter
+    )
+    async with running(informer):
+        await informer.wait_for_sync()
+        cluster.disconnect()
+        cluster.update("ns/a", node_name="n1")
+        cluster.delete("ns/a")
+        cluster.compact()
+        cluster.reconnect()
+        await wait_until(lambda: settled(informer, cluster) and informer.reflector.list_count == 2)
+    assert assigned.events == [("delete", "a", True)]
+    tombstones = [o for o in seen if isinstance(o, DeletedFinalStateUnknown)]
+    assert len(tombstones) == 1
+    last = unwrap(tombstones[0])
+    assert last is not None and last.node_name == ""
+
+
 async def test_relist_of_unchanged_objects_is_quiet() -> None:
     cluster = MemoryCluster()
     cluster.create("a")
