@@ -13,7 +13,12 @@ Contract:
 * Coalescing: submitting a key that is still waiting replaces its call (the latest status patch
   or event update wins) and every submitter's future gets the one result. A key submitted while
   its previous call runs is run again once after it (workqueue dirty/processing semantics).
-* ``shutdown()`` stops taking work and drains what is running.
+* ``shutdown()`` stops taking work and drains what is running (SIGTERM).
+* Fencing (leader election): with a ``guard``, each call is checked against it at the last
+  moment before it is sent, after the rate limiter's wait; a call the guard refuses is never
+  sent and fails with :class:`LeadershipLostError` (not retried). ``abort()`` is the lease-loss
+  path: it fences at once (no call is sent after it returns, whatever is queued or waiting for
+  a token), fails every queued call and cancels the running ones. It never drains.
 """
 
 from __future__ import annotations
@@ -39,6 +44,17 @@ STRATEGIC_MERGE = {"Content-Type": "application/strategic-merge-patch+json"}
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 
 
+class LeadershipLostError(ApiError):
+    """A write refused because this process no longer holds (or cannot prove it holds) the
+    leader lease; it was never sent."""
+
+    def __init__(self, message: str = "leader lease lost or expired; call not sent") -> None:
+        super().__init__(0, "LeadershipLost", message)
+
+
+Guard = Callable[[], bool]  # True while writes may leave the process
+
+
 @dataclass(slots=True)
 class _Op:
     call: Call
@@ -50,8 +66,11 @@ class _Op:
 class ApiDispatcher:
     def __init__(self, client: ApiClient, *, qps: float = 50.0, burst: int = 100,
                  workers: int = 64, max_attempts: int = 8, max_retry_delay: float = 30.0,
-                 name: str = "api_dispatcher") -> None:
+                 name: str = "api_dispatcher", guard: Guard | None = None) -> None:
         self.client = client
+        self.name = name
+        self.guard = guard
+        self._fenced = False
         self.max_attempts = max_attempts
         self._bucket = BucketRateLimiter(qps, burst)
         self._queue: RateLimitingQueue[str] = RateLimitingQueue(
@@ -80,9 +99,37 @@ class ApiDispatcher:
                     f.set_exception(ApiError(0, "ShuttingDown", "scheduler is shutting down"))
         self._pending.clear()
 
+    def abort(self) -> None:
+        """Lease lost: send nothing more, fail what is queued, cancel what is running.
+
+        Synchronous on purpose: once it returns no call can leave the process, even if the
+        caller is stopped right after (the check in ``_process`` reads the same flag)."""
+        self._fenced = True
+        self._queue.shut_down()
+        dropped = len(self._pending) + len(self._running)
+        for t in self._workers:
+            t.cancel()
+        for op in (*self._pending.values(), *self._running.values()):
+            for f in op.futures:
+                if not f.done():
+                    f.set_exception(LeadershipLostError())
+        self._pending.clear()
+        log.warning("API writes fenced after losing the leader lease", dispatcher=self.name,
+                    dropped_calls=dropped)
+
+    @property
+    def fenced(self) -> bool:
+        """True once ``abort()`` ran: every call fails without being sent."""
+        return self._fenced
+
     # ---- submission -----------------------------------------------------------------------
     def submit(self, key: str, call: Call) -> asyncio.Future[bytes]:
+        """Queue ``call`` under ``key`` (coalescing with a waiting call of the same key); the
+        future gets its response body or its final error."""
         fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        if self._fenced:
+            fut.set_exception(LeadershipLostError())
+            return fut
         op = self._pending.get(key)
         if op is None:
             op = _Op(call)
@@ -94,6 +141,7 @@ class ApiDispatcher:
         return fut
 
     async def call(self, key: str, call: Call) -> bytes:
+        """Submit and wait for the response body; raises the call's final error."""
         return await self.submit(key, call)
 
     def fire(self, key: str, call: Call) -> None:
@@ -126,6 +174,15 @@ class ApiDispatcher:
             delay = self._bucket.when(None)
             if delay > 0:
                 await asyncio.sleep(delay)
+            if self._fenced or (self.guard is not None and not self.guard()):
+                # Checked after the token wait, the last moment before the request is sent: a
+                # process stalled past its lease (SIGSTOP, a long pause) wakes up here and must
+                # not send what it queued while it was leader.
+                self._queue.forget(key)
+                for f in op.futures:
+                    if not f.done():
+                        f.set_exception(LeadershipLostError())
+                return
             op.attempts += 1
             try:
                 result = await op.call(self.client)
@@ -223,6 +280,8 @@ def _log_failure(key: str) -> Callable[[asyncio.Future[bytes]], None]:
         if fut.cancelled():
             return
         err = fut.exception()
+        if isinstance(err, LeadershipLostError):
+            return  # fenced: already logged once by abort(), or expected while stepping down
         if err is not None:
             log.warning("API call failed", key=key, error=str(err))
 

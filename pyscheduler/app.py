@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
+from pyscheduler.model.meta import object_key
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.queue.events import node_scheduling_properties_change
@@ -48,6 +49,10 @@ from pyscheduler.watched import WATCHED
 log = structlog.get_logger(__name__)
 
 NON_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
+
+
+class InformersNotSyncedError(RuntimeError):
+    """The initial list of some informer did not complete in time (API server unreachable?)."""
 
 
 def _needed_listers(config: Any) -> set[str]:
@@ -123,18 +128,21 @@ class SchedulerApp:
     """Builds and runs one scheduler process against an API server."""
 
     def __init__(self, client: ApiClient, config: Any, *, qps: float | None = None,
-                 burst: int | None = None) -> None:
+                 burst: int | None = None, write_guard: Callable[[], bool] | None = None
+                 ) -> None:
         from pyscheduler.profile import build_frameworks
         from pyscheduler.queue.scheduling_queue import PriorityQueue
 
         self.client = client
         self.config = config
         conn = config.client_connection
-        self.dispatcher = ApiDispatcher(client, qps=qps or conn.qps, burst=burst or conn.burst)
+        # write_guard (the leader elector's holds_lease) is checked before every write is sent.
+        self.dispatcher = ApiDispatcher(client, qps=qps or conn.qps, burst=burst or conn.burst,
+                                        guard=write_guard)
         # Events get their own writer and QPS budget, as kube-scheduler's separate event client.
         self.event_dispatcher = ApiDispatcher(client, qps=qps or conn.qps,
                                               burst=burst or conn.burst, workers=16,
-                                              name="api_dispatcher_events")
+                                              name="api_dispatcher_events", guard=write_guard)
         self.reporter = EventReporter(self.dispatcher, event_dispatcher=self.event_dispatcher)
         self.cache = SchedulerCache()
         self.factory = SharedInformerFactory(client)
@@ -200,6 +208,7 @@ class SchedulerApp:
         self.preemption_client.queue = self.queue
         self._wire_handlers()
         self.synced = False
+        self._aborted = asyncio.Event()
 
     # ---- lookups --------------------------------------------------------------------------
     def get_pod(self, key: str) -> Pod | None:
@@ -308,11 +317,52 @@ class SchedulerApp:
         if wp is not None:
             wp.reject("", "pod was deleted")
 
+    # ---- debugging (upstream backend/cache/debugger) -------------------------------------
+    def compare_cache(self) -> dict[str, list[str]]:
+        """Differences between the informers and the cache (upstream CacheComparer):
+        assigned pods the cache misses, cache pods the informer lacks (assumed ones aside),
+        pods counted on another node, and nodes missing on either side."""
+        informer_pods = {p.metadata.uid: p for p in self.pods.indexer.list() if p.spec.node_name}
+        cached = self.cache.pod_uids()
+        missed = sorted(object_key(p.metadata) for uid, p in informer_pods.items()
+                        if uid not in cached)
+        redundant = sorted(uid for uid, (_, assumed) in cached.items()
+                           if uid not in informer_pods and not assumed)
+        moved = sorted(f"{object_key(p.metadata)}: informer {p.spec.node_name}, "
+                       f"cache {cached[uid][0]}"
+                       for uid, p in informer_pods.items()
+                       if uid in cached and cached[uid][0] != p.spec.node_name)
+        node_names = {n.metadata.name for n in self.nodes.indexer.list()}
+        cache_nodes = {name for name, info in self.cache.nodes.items() if info.node is not None}
+        return {
+            "missed_pods": missed,
+            "redundant_pods": redundant,
+            "pods_on_other_node": moved,
+            "missed_nodes": sorted(node_names - cache_nodes),
+            "redundant_nodes": sorted(cache_nodes - node_names),
+        }
+
+    def debug_dump(self) -> dict[str, Any]:
+        """What /debug/cache serves: the cache's dump plus its comparison with the informers."""
+        out = self.cache.dump()
+        out["comparison"] = self.compare_cache()
+        return out
+
+    def log_cache_comparison(self) -> None:
+        """SIGUSR2: log the cache comparison and a per-node summary (upstream's debugger)."""
+        diff = self.compare_cache()
+        if any(diff.values()):
+            log.warning("cache mismatch", **diff)
+        else:
+            log.info("cache comparer: cache and informers agree",
+                     pods=self.cache.pod_count, assumed=self.cache.assumed_count)
+        log.info("cache dump", **self.cache.dump())
+
     # ---- lifecycle ------------------------------------------------------------------------
     async def start_informers(self, timeout: float = 120.0) -> None:
         self.factory.start()
         if not await self.factory.wait_for_cache_sync(timeout=timeout):
-            raise RuntimeError("informers did not sync")
+            raise InformersNotSyncedError(f"informers did not sync within {timeout:.0f}s")
         self.synced = True
         # The initial list is the bulk of what this process will ever hold and lives as long as
         # it does: move it out of the collector's view, so that full collections stop
@@ -322,15 +372,90 @@ class SchedulerApp:
         log.info("informers synced", nodes=self.cache.snapshot.num_nodes,
                  pods=self.cache.pod_count)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Schedule until ``stop`` is set, then finish in-flight binds and writes."""
+    def abort(self) -> None:
+        """Lease lost: from this call on, no binding, status patch, deletion or event leaves
+        the process; every binding cycle and preemption is cancelled, none is drained.
+
+        Synchronous, so it can run from the elector's lease-lost callback before any other
+        task gets a turn. ``run()`` then returns at once; the caller exits non-zero."""
+        if self._aborted.is_set():
+            return
+        self.dispatcher.abort()
+        self.event_dispatcher.abort()
+        self.scheduler.abort()
+        self.preemption_executor.cancel()
+        self.queue.close()
+        self._aborted.set()
+
+    @property
+    def aborted(self) -> bool:
+        """True once ``abort()`` ran."""
+        return self._aborted.is_set()
+
+    async def _until(self, stop: asyncio.Event, work: Awaitable[None]) -> bool:
+        """Run ``work`` unless ``stop`` or an abort comes first; True if it completed."""
+        task = asyncio.ensure_future(work)
+        stopper = asyncio.create_task(stop.wait())
+        aborter = asyncio.create_task(self._aborted.wait())
+        try:
+            await asyncio.wait({task, stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            aborter.cancel()
+        if task.done():
+            task.result()  # re-raise its error
+            return True
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return False
+
+    async def run(self, stop: asyncio.Event,
+                  leader: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Sync the informers, wait to lead (``leader``, if given), then schedule until
+        ``stop`` is set (finish in-flight binds and writes) or ``abort()`` (finish nothing).
+
+        Informers start before leadership, so a follower's cache is warm when it takes over
+        (upstream keeps followers' informers running too)."""
         self.dispatcher.start()
         self.event_dispatcher.start()
-        await self.start_informers()
+        scheduled = False
+        try:
+            if not await self._until(stop, self.start_informers()):
+                return
+            if leader is not None:
+                if not await self._until(stop, leader()):
+                    return
+                log.info("leading: scheduling starts")
+            if self.aborted:
+                return
+            scheduled = True
+            await self._schedule(stop)  # cleans up after itself
+        finally:
+            if not scheduled:
+                # Stopped (or deposed) before scheduling started: nothing is in flight.
+                if not self.aborted:
+                    await self.dispatcher.shutdown()
+                    await self.event_dispatcher.shutdown()
+                await self.factory.shutdown()
+
+    async def _schedule(self, stop: asyncio.Event) -> None:
         self.queue.run()
         loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
         flush_task = asyncio.create_task(self._flush_events(stop), name="event-series")
-        await stop.wait()
+        stopper = asyncio.create_task(stop.wait())
+        aborter = asyncio.create_task(self._aborted.wait())
+        await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        aborter.cancel()
+        if self.aborted:
+            # Cancel, never drain: abort() already fenced every writer.
+            loop_task.cancel()
+            flush_task.cancel()
+            tasks = [loop_task, flush_task, *self.scheduler.binding_tasks]
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.factory.shutdown()
+            log.info("stopped after losing the leader lease")
+            return
         log.info("stopping: finishing in-flight binds")
         self.queue.close()
         await self.scheduler.drain()

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="override leaderElection.leaderElect")
     run.add_argument("--metrics-bind-address", default="0.0.0.0:10359",
                      help="host:port for /healthz, /readyz and /metrics")
+    run.add_argument("--enable-debug-handlers", choices=("true", "false"), default="true",
+                     help="serve /debug/cache (the cache's per-node view and its differences "
+                          "from the informers) on the metrics address")
     run.add_argument("--kube-api-qps", type=float, default=None)
     run.add_argument("--kube-api-burst", type=int, default=None)
 
@@ -76,13 +79,12 @@ def _load_config(path: str | None) -> SchedulerConfig:
 
 async def _run(args: argparse.Namespace) -> int:
     from pyscheduler.api.client import new_api_client
-    from pyscheduler.app import SchedulerApp
+    from pyscheduler.app import InformersNotSyncedError, SchedulerApp
     from pyscheduler.leader import LeaderElector
     from pyscheduler.server import HealthServer
 
     config = _load_config(args.config)
     client = await new_api_client(args.kubeconfig)
-    app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst)
     le_cfg = config.leader_election
     leader_elect = le_cfg.leader_elect if args.leader_elect is None else args.leader_elect == "true"
     elector = None
@@ -94,43 +96,53 @@ async def _run(args: argparse.Namespace) -> int:
             renew_deadline=le_cfg.renew_deadline_seconds,
             retry_period=le_cfg.retry_period_seconds,
         )
+    # Every write is checked against the lease just before it is sent (see leader.py).
+    app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst,
+                       write_guard=elector.holds_lease if elector is not None else None)
     host, _, port = args.metrics_bind_address.rpartition(":")
     server = HealthServer(host or "0.0.0.0", int(port),
-                          ready=lambda: app.synced and (elector is None or elector.is_leader))
+                          ready=lambda: app.synced and (elector is None or elector.is_leader),
+                          debug=app.debug_dump if args.enable_debug_handlers == "true" else None)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    exit_code = 0
+    # Upstream's cache debugger: SIGUSR2 compares the cache with the informers and logs it.
+    loop.add_signal_handler(signal.SIGUSR2, app.log_cache_comparison)
     lease_task: asyncio.Task[None] | None = None
+    leader = None
+    if elector is not None:
+        # Lease lost (the renew loop gave up, or the write guard found it expired): fence every
+        # writer synchronously, before any other task runs, then exit non-zero as upstream's
+        # OnStoppedLeading does. Never drain: the new leader may already be binding.
+        elector.on_lost.append(app.abort)
+        le = elector
+
+        async def lead() -> None:
+            nonlocal lease_task
+            await le.acquire()
+            lease_task = asyncio.create_task(le.keep(), name="lease")
+            # keep() returned: the lease is lost. (Cancelled: we are shutting down on SIGTERM.)
+            lease_task.add_done_callback(lambda t: None if t.cancelled() else app.abort())
+
+        leader = lead
+    log.info("pyscheduler starting", version=__version__, profiles=sorted(app.frameworks),
+             leader_elect=leader_elect)
     try:
-        if elector is not None:
-            acquire = asyncio.create_task(elector.acquire())
-            stopper = asyncio.create_task(stop.wait())
-            await asyncio.wait({acquire, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if stop.is_set():
-                acquire.cancel()
-                return 0
-            stopper.cancel()
-
-            async def watch_lease() -> None:
-                nonlocal exit_code
-                await elector.keep()
-                # Lost the lease: stop scheduling at once; the Deployment restarts us.
-                exit_code = 1
-                stop.set()
-
-            lease_task = asyncio.create_task(watch_lease(), name="lease")
-        log.info("pyscheduler starting", version=__version__,
-                 profiles=sorted(app.frameworks))
-        await app.run(stop)
+        await app.run(stop, leader)
+    except InformersNotSyncedError as err:
+        log.error("cannot start: informers did not sync", error=str(err))
+        return 1
     finally:
         if lease_task is not None:
             lease_task.cancel()
         await server.stop()
         await client.close()
-    return exit_code
+    if app.aborted:
+        log.error("exiting after losing the leader lease")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

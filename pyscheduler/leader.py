@@ -6,12 +6,22 @@ Contract: ``acquire()`` returns once this instance holds the lease. ``keep()`` r
 (``pyscheduler run`` exits and lets its Deployment restart it), as upstream does. A secondary
 scheduler uses its own lease name (default "pyscheduler") so it never contends with
 kube-scheduler.
+
+Fencing: ``holds_lease()`` is the write guard. It is True only while the last successful
+renewal *started* less than ``renew_deadline`` ago (monotonic clock, which keeps running while
+the process is stopped). Another candidate can take the lease only ``lease_duration`` after it
+observed our last renewal, which it cannot observe before that renewal started; since
+renew_deadline < lease_duration, a write the guard lets through is sent while no one else can
+lead. A stall that outlives the deadline (SIGSTOP, a long pause, a partition) makes the guard
+False the moment the process runs again, before the renew loop has had a turn; the first
+failed check also declares the lease lost (``on_lost`` callbacks run, ``keep()`` returns).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -67,6 +77,32 @@ class LeaderElector:
         self._observed: Lease | None = None
         self._observed_at = 0.0
         self.is_leader = False
+        # When the last successful acquire/renew started (monotonic); see holds_lease().
+        self._renewed_at = 0.0
+        self._lost = asyncio.Event()
+        self.on_lost: list[Callable[[], None]] = []
+
+    def holds_lease(self) -> bool:
+        """The write guard: True while the lease is ours and provably unexpired."""
+        if not self.is_leader:
+            return False
+        if time.monotonic() - self._renewed_at < self.renew_deadline:
+            return True
+        self._lose("lease not renewed within renewDeadline")
+        return False
+
+    def _lose(self, why: str) -> None:
+        if self._lost.is_set():
+            return
+        self.is_leader = False
+        self._lost.set()
+        log.error("leader election lost", identity=self.identity, reason=why,
+                  since_last_renew_s=round(time.monotonic() - self._renewed_at, 3))
+        for cb in self.on_lost:
+            try:
+                cb()
+            except Exception:  # a broken callback must not keep the others from fencing
+                log.exception("lease-lost callback failed")
 
     @property
     def _path(self) -> str:
@@ -119,10 +155,13 @@ class LeaderElector:
         return True
 
     async def acquire(self) -> None:
+        """Return once this instance holds the lease (retrying every ``retry_period``)."""
         log.info("attempting to acquire leader lease", lease=f"{self.namespace}/{self.name}")
         while True:
+            started = time.monotonic()
             try:
                 if await self._try():
+                    self._renewed_at = started
                     self.is_leader = True
                     log.info("successfully acquired lease", identity=self.identity)
                     return
@@ -131,18 +170,26 @@ class LeaderElector:
             await asyncio.sleep(self.retry_period)
 
     async def keep(self) -> None:
-        """Renew until we cannot; returns when leadership is lost."""
-        last_renew = time.monotonic()
-        while True:
-            await asyncio.sleep(self.retry_period)
+        """Renew until we cannot; returns when leadership is lost (here or by the guard)."""
+        while not self._lost.is_set():
             try:
-                ok = await asyncio.wait_for(self._try(), timeout=self.renew_deadline)
-            except (ApiError, TimeoutError) as err:
-                log.warning("failed to renew lease", error=str(err))
-                ok = False
-            if ok:
-                last_renew = time.monotonic()
-            elif time.monotonic() - last_renew > self.renew_deadline:
-                self.is_leader = False
-                log.error("leader election lost", identity=self.identity)
+                await asyncio.wait_for(self._lost.wait(), timeout=self.retry_period)
+                return  # the guard found the lease expired first
+            except TimeoutError:
+                pass
+            if not self.holds_lease():
                 return
+            started = time.monotonic()
+            remaining = self.renew_deadline - (started - self._renewed_at)
+            try:
+                ok = await asyncio.wait_for(self._try(), timeout=max(remaining, 0.001))
+            except (ApiError, TimeoutError) as err:
+                log.warning("failed to renew lease", error=str(err) or type(err).__name__)
+                ok = False
+            if ok and not self._lost.is_set():
+                self._renewed_at = started
+            elif not ok and time.monotonic() - self._renewed_at >= self.renew_deadline:
+                self._lose("lease not renewed within renewDeadline")
+            elif not ok and self._observed is not None and \
+                    (self._observed.spec.holder_identity or "") not in ("", self.identity):
+                self._lose(f"lease taken by {self._observed.spec.holder_identity}")

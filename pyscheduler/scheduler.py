@@ -155,6 +155,18 @@ class Scheduler:
         # not end up bound, and the next scheduler process settles them from the informer.
         log.info("drained binding cycles", in_flight=len(in_flight), abandoned=abandoned)
 
+    def abort(self) -> None:
+        """Lease lost: stop taking pods and cancel every binding cycle, without waiting.
+
+        Nothing they would still send can leave the process (the API writers are fenced
+        first); their assumed pods die with the process, and the next leader rebuilds from the
+        API."""
+        self._stopping = True
+        for task in self.binding_tasks:
+            task.cancel()
+        log.warning("binding cycles cancelled after losing the leader lease",
+                    in_flight=len(self.binding_tasks))
+
     def schedule_one(self, qpi: QueuedPodInfo) -> None:
         pi = qpi.pod_info
         pod = pi.pod
@@ -303,6 +315,10 @@ class Scheduler:
                 st = await fwk.run_pre_bind(state, pi, host)
             if st is None:
                 st = await fwk.run_bind(state, pi, host)
+                if st is not None:
+                    # 403, 5xx after retries, 409: say so; the failure path requeues or drops.
+                    log.warning("failed to bind pod", pod=pi.key, node=host,
+                                code=st.code.name, error=st.message())
             if st is not None:
                 self._undo(fwk, state, pi, host)
                 self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))

@@ -2,22 +2,27 @@
 
 Contract: /healthz answers 200 while the process's event loop is responsive; /readyz answers 200
 once informers have synced and (when leader election is on) this instance leads; /metrics is the
-prometheus text exposition of the default registry.
+prometheus text exposition of the default registry. With a ``debug`` callable, /debug/cache
+answers its JSON (the scheduler cache's per-node view and how it differs from the informers;
+see SchedulerApp.debug_dump), as upstream's cache debugger answers SIGUSR2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 class HealthServer:
-    def __init__(self, host: str, port: int, ready: Callable[[], bool]) -> None:
+    def __init__(self, host: str, port: int, ready: Callable[[], bool],
+                 debug: Callable[[], dict[str, Any]] | None = None) -> None:
         self.host = host
         self.port = port
         self._ready = ready
+        self._debug = debug
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
@@ -26,6 +31,8 @@ class HealthServer:
         app.router.add_get("/livez", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        if self._debug is not None:
+            app.router.add_get("/debug/cache", self._debug_cache)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -47,6 +54,10 @@ class HealthServer:
         if self._ready():
             return web.Response(text="ok")
         return web.Response(status=503, text="not ready")
+
+    async def _debug_cache(self, _: web.Request) -> web.Response:
+        assert self._debug is not None
+        return web.json_response(self._debug())
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

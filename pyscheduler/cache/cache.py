@@ -18,6 +18,7 @@ Contract (upstream pkg/scheduler/backend/cache):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -184,6 +185,24 @@ class SchedulerCache:
     @property
     def assumed_count(self) -> int:
         return sum(1 for s in self._pods.values() if s.assumed)
+
+    def dump(self) -> dict[str, Any]:
+        """The cache's view for debugging (/debug/cache, SIGUSR2): per node, the summed
+        requests (cpu in millicores, the rest in units) and pod keys; and the assumed pods."""
+        nodes = {
+            name: {
+                "requested": {k: v for k, v in info.requested.items() if v},
+                "pods": sorted(pi.key for pi in info.pods.values()),
+                "schedulable": info.node is not None,
+            }
+            for name, info in sorted(self.nodes.items())
+        }
+        assumed = sorted(st.info.key for st in self._pods.values() if st.assumed)
+        return {"nodes": nodes, "assumed": assumed, "pod_count": len(self._pods)}
+
+    def pod_uids(self) -> dict[str, tuple[str, bool]]:
+        """uid -> (node, assumed) for every pod the cache counts."""
+        return {uid: (st.node, st.assumed) for uid, st in self._pods.items()}
 
     def update_snapshot(self) -> Snapshot:
         """The snapshot for the next cycle (a live view; see snapshot.py's contract)."""

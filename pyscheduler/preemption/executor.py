@@ -206,6 +206,11 @@ class Executor:
         self.client.record_event(victim, preemptor, "Normal", EVENT_REASON_PREEMPTED,
                                  EVENT_ACTION_PREEMPTING, preempted_note(preemptor, node))
 
+    def cancel(self) -> None:
+        """Lease lost: cancel every running preemption at once (their writes are fenced)."""
+        for t in self._tasks:
+            t.cancel()
+
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for running preemption tasks (shutdown); cancel what is left after ``timeout``."""
         if not self._tasks:
