@@ -143,7 +143,7 @@ async def test_scheduler_can_hold_its_lease_and_read_its_configmaps(
     admin_client: Any, scheduler_client: Any
 ) -> None:
     coord = client.CoordinationV1Api(scheduler_client)
-    name = "pyscheduler-rbac-test"
+    name = "pyscheduler"  # its own lease: the only one it may read or renew
     lease = await coord.create_namespaced_lease(
         SCHEDULER_NAMESPACE,
         {
@@ -157,7 +157,6 @@ async def test_scheduler_can_hold_its_lease_and_read_its_configmaps(
         lease.spec.renew_time = dt.datetime.now(dt.UTC)
         updated = await coord.replace_namespaced_lease(name, SCHEDULER_NAMESPACE, lease)
         assert updated.spec.holder_identity == "b"
-        await coord.list_namespaced_lease(SCHEDULER_NAMESPACE)
 
         await client.CoreV1Api(admin_client).create_namespaced_config_map(
             SCHEDULER_NAMESPACE, {"metadata": {"name": name}, "data": {"profile": "x"}}
@@ -229,6 +228,16 @@ FORBIDDEN: dict[str, Forbidden] = {
     "read configmaps in kube-system": lambda c, ns, node: client.CoreV1Api(
         c
     ).list_namespaced_config_map("kube-system"),
+    "update another lease in its own namespace": lambda c, ns, node: client.CoordinationV1Api(
+        c
+    ).patch_namespaced_lease("kube-scheduler", SCHEDULER_NAMESPACE,
+                             {"spec": {"holderIdentity": "evil"}}),
+    "list leases in its own namespace": lambda c, ns, node: client.CoordinationV1Api(
+        c
+    ).list_namespaced_lease(SCHEDULER_NAMESPACE),
+    "read another lease in its own namespace": lambda c, ns, node: client.CoordinationV1Api(
+        c
+    ).read_namespaced_lease("kube-scheduler", SCHEDULER_NAMESPACE),
     "create leases in another namespace": lambda c, ns, node: client.CoordinationV1Api(
         c
     ).create_namespaced_lease(ns, {"metadata": {"name": "evil"}, "spec": {}}),
