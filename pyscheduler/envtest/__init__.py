@@ -17,6 +17,7 @@ binaries are built and cached.
 from ._process import kill_all_live
 from ._rest import ApiError, RestClient
 from .assets import AssetsError, find_assets
+from .audit import DEFAULT_AUDIT_POLICY, AuditRecord, read_audit_log
 from .control_plane import (
     KUBERNETES_SERVICE_IP,
     SCHEDULER_NAMESPACE,
@@ -25,6 +26,7 @@ from .control_plane import (
     ControlPlane,
     ControlPlaneError,
     ControlPlaneOptions,
+    SchedulerIdentity,
     start_control_plane,
 )
 from .nodes import (
@@ -37,6 +39,7 @@ from .nodes import (
 )
 
 __all__ = [
+    "DEFAULT_AUDIT_POLICY",
     "KUBERNETES_SERVICE_IP",
     "KWOK_NODE_ANNOTATION",
     "KWOK_NODE_LABEL",
@@ -47,13 +50,16 @@ __all__ = [
     "SERVICE_CLUSTER_IP_RANGE",
     "ApiError",
     "AssetsError",
+    "AuditRecord",
     "ControlPlane",
     "ControlPlaneError",
     "ControlPlaneOptions",
     "RestClient",
+    "SchedulerIdentity",
     "fake_node",
     "find_assets",
     "kill_all_live",
     "node_is_ready",
+    "read_audit_log",
     "start_control_plane",
 ]

@@ -62,6 +62,7 @@ from ._pki import Pki, generate_pki
 from ._process import Process, spawn
 from ._rest import DISCOVERY_V2, ApiError, RestClient
 from .assets import REPO_ROOT, find_assets
+from .audit import DEFAULT_AUDIT_POLICY, AuditRecord, read_audit_log
 from .nodes import (
     KWOK_NODE_LABEL,
     KWOK_NODE_LABEL_VALUE,
@@ -89,6 +90,17 @@ DEFAULT_MANIFESTS = (
     REPO_ROOT / "manifests" / "namespace.yaml",
     REPO_ROOT / "manifests" / "rbac.yaml",
 )
+
+
+@dataclass(slots=True, frozen=True)
+class SchedulerIdentity:
+    """A ServiceAccount with the shipped scheduler's RBAC (ControlPlane.add_scheduler_identity)."""
+
+    name: str
+    # As the apiserver (and its audit log) names it: system:serviceaccount:<ns>:<name>.
+    username: str
+    kubeconfig: Path
+    token: str = field(repr=False)
 
 
 class ControlPlaneError(RuntimeError):
@@ -121,6 +133,13 @@ class ControlPlaneOptions:
     kwok_args: Mapping[str, str] = field(default_factory=dict)
     # Component log verbosity (kube-apiserver -v).
     verbosity: int = 0
+    # Raw kube-apiserver flags appended after all others (the last of a name wins), e.g.
+    # ("--enable-priority-and-fairness=false", "--max-requests-inflight=4") to force 429s.
+    apiserver_extra_flags: tuple[str, ...] = ()
+    # The apiserver audit log (see .audit): on with audit=True, at audit_log_path; the policy
+    # is audit_policy (YAML) or DEFAULT_AUDIT_POLICY.
+    audit: bool = False
+    audit_policy: str | None = None
 
 
 def _free_port() -> int:
@@ -214,6 +233,8 @@ class ControlPlane:
     _admin: RestClient = field(repr=False)
     _etcd_rest: RestClient = field(repr=False)
     _stopped: bool = field(default=False, repr=False)
+    # kube-apiserver's argv as first started (restart_apiserver(extra_flags=) appends to it).
+    _apiserver_argv: tuple[str, ...] = field(default=(), repr=False)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -315,6 +336,7 @@ class ControlPlane:
             _kwok=kwok,
             _admin=admin,
             _etcd_rest=etcd_rest,
+            _apiserver_argv=apiserver.argv,
         )
 
     def stop(self) -> None:
@@ -368,12 +390,21 @@ class ControlPlane:
         self._apiserver.stop(timeout=10)
         self._admin.close()
 
-    def start_apiserver(self) -> None:
-        """Start kube-apiserver again, same port and flags, and wait for /readyz."""
+    def start_apiserver(self, *, extra_flags: Sequence[str] | None = None) -> None:
+        """Start kube-apiserver again, same port and flags, and wait for /readyz.
+
+        ``extra_flags`` (raw, e.g. "--max-requests-inflight=2") are appended to the flags it
+        was first started with, for this run and later restarts, until given again (``()``
+        goes back to the original flags); None keeps whatever the last start used.
+        """
+        if extra_flags is not None:
+            self._apiserver.argv = (*self._apiserver_argv, *extra_flags)
         self._apiserver.start()
         _wait_readyz(self._apiserver, self.apiserver_port, self._pki, self.options.startup_timeout)
 
-    def restart_apiserver(self, *, downtime: float = 0.0) -> None:
+    def restart_apiserver(
+        self, *, downtime: float = 0.0, extra_flags: Sequence[str] | None = None
+    ) -> None:
         """Stop kube-apiserver, wait `downtime` seconds, start it again and wait until ready.
 
         Watches open against it end (clients see the connection close) and its watch cache is
@@ -384,7 +415,7 @@ class ControlPlane:
         self.stop_apiserver()
         if downtime > 0:
             time.sleep(downtime)
-        self.start_apiserver()
+        self.start_apiserver(extra_flags=extra_flags)
         # kwok v0.8.0 does not reliably recover its informers across an apiserver restart
         # (after a compaction its lease and pod caches stayed stale: it then neither renewed
         # leases nor finished pod deletions). Tests after a restart need a working kwok.
@@ -406,9 +437,24 @@ class ControlPlane:
 
         _wait(kwok, "serving (/healthz)", self.options.startup_timeout, healthy)
 
-    async def arestart_apiserver(self, *, downtime: float = 0.0) -> None:
+    async def arestart_apiserver(
+        self, *, downtime: float = 0.0, extra_flags: Sequence[str] | None = None
+    ) -> None:
         """restart_apiserver() in a thread, so the caller's event loop keeps running."""
-        await asyncio.to_thread(self.restart_apiserver, downtime=downtime)
+        await asyncio.to_thread(
+            lambda: self.restart_apiserver(downtime=downtime, extra_flags=extra_flags)
+        )
+
+    # ---------------------------------------------------------------- audit log
+
+    @property
+    def audit_log_path(self) -> Path:
+        """Where kube-apiserver writes its audit log (only with ControlPlaneOptions.audit)."""
+        return self.work_dir / "logs" / "audit.log"
+
+    def audit_records(self) -> list[AuditRecord]:
+        """The completed requests in the audit log so far (see .audit); [] without audit."""
+        return read_audit_log(self.audit_log_path)
 
     # ---------------------------------------------------------------- etcd
 
@@ -654,6 +700,56 @@ class ControlPlane:
         finally:
             await client.close()
 
+    def add_scheduler_identity(self, name: str) -> SchedulerIdentity:
+        """A new ServiceAccount ``name`` holding exactly the shipped scheduler's permissions.
+
+        Creates ServiceAccount ``<scheduler namespace>/<name>``, and for every ClusterRoleBinding
+        and RoleBinding whose subjects include the scheduler's ServiceAccount (those of
+        manifests/rbac.yaml), a copy named ``<binding>-<name>`` with the new account as its
+        only subject; mints a token for it and writes ``<work dir>/<name>.kubeconfig``. Returns
+        once the token works. Each scheduler replica under its own identity is told apart in
+        the audit log (``username``). Idempotent per name.
+        """
+        opts = self.options
+        ns = opts.scheduler_namespace
+        sa = {"apiVersion": "v1", "kind": "ServiceAccount",
+              "metadata": {"name": name, "namespace": ns}}
+        _ignore_409(self._admin, "POST", f"/api/v1/namespaces/{ns}/serviceaccounts", sa)
+        shipped = {"kind": "ServiceAccount", "name": opts.scheduler_service_account,
+                   "namespace": ns}
+        collections = (
+            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+        )
+        for collection in collections:
+            for b in self._admin.request("GET", collection).get("items") or ():
+                subjects = b.get("subjects") or ()
+                if not any(all(s.get(k) == v for k, v in shipped.items()) for s in subjects):
+                    continue
+                meta = b["metadata"]
+                copy = {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": b.get("kind") or (
+                        "RoleBinding" if "namespace" in meta else "ClusterRoleBinding"),
+                    "metadata": {"name": f"{meta['name']}-{name}",
+                                 **({"namespace": meta["namespace"]}
+                                    if meta.get("namespace") else {})},
+                    "roleRef": b["roleRef"],
+                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
+                }
+                _ignore_409(self._admin, "POST", collection, copy)
+        token = _mint_token(self._admin, opts, service_account=name)
+        kubeconfig = self.work_dir / f"{name}.kubeconfig"
+        _write_kubeconfig(
+            kubeconfig, server=self.apiserver_url, ca=self.ca_file, user=name,
+            user_entry={"token": token},
+        )
+        _wait_token_works(self.apiserver_port, self.ca_file, token, opts.startup_timeout)
+        return SchedulerIdentity(
+            name=name, username=f"system:serviceaccount:{ns}:{name}", kubeconfig=kubeconfig,
+            token=token,
+        )
+
     def scheduler_rest(self) -> RestClient:
         """A synchronous client with the scheduler's token (for quick RBAC checks in scripts)."""
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
@@ -694,6 +790,15 @@ def _ignore_404(
         rest.request(method, path, body, content_type=content_type)
     except ApiError as e:
         if e.status != 404:
+            raise
+
+
+def _ignore_409(rest: RestClient, method: str, path: str, body: Any) -> None:
+    """A create whose object may already exist (creating twice is fine)."""
+    try:
+        rest.request(method, path, body)
+    except ApiError as e:
+        if e.status != 409:
             raise
 
 
@@ -835,11 +940,27 @@ def _start_apiserver(
             # 60 s timeout; with it, watches are ended at once, as a real rollout would.
             "shutdown-watch-termination-grace-period": "2s",
             "v": str(opts.verbosity),
-            **opts.apiserver_args,
         }
+        if opts.audit:
+            policy = work / "audit-policy.yaml"
+            policy.write_text(
+                (opts.audit_policy or DEFAULT_AUDIT_POLICY).replace(
+                    "{scheduler_namespace}", opts.scheduler_namespace
+                )
+            )
+            args.update({
+                "audit-policy-file": str(policy),
+                "audit-log-path": str(work / "logs" / "audit.log"),
+                "audit-log-format": "json",
+                # Each event is written before the request returns: nothing is lost on stop.
+                "audit-log-mode": "blocking",
+                "audit-log-maxsize": "0",
+                "audit-log-maxbackup": "0",
+            })
+        args.update(opts.apiserver_args)
         proc = spawn(
             "kube-apiserver",
-            [str(assets / "kube-apiserver"), *_flags(args)],
+            [str(assets / "kube-apiserver"), *_flags(args), *opts.apiserver_extra_flags],
             work / "logs" / "kube-apiserver.log",
         )
         return proc, lambda: _wait_readyz(proc, port, pki, opts.startup_timeout)
@@ -950,9 +1071,11 @@ def _apply_docs(admin: RestClient, docs: Sequence[Mapping[str, Any]]) -> None:
         )
 
 
-def _mint_token(admin: RestClient, opts: ControlPlaneOptions) -> str:
+def _mint_token(
+    admin: RestClient, opts: ControlPlaneOptions, *, service_account: str | None = None
+) -> str:
     """A TokenRequest for the scheduler's ServiceAccount (what a projected volume would get)."""
-    ns, sa = opts.scheduler_namespace, opts.scheduler_service_account
+    ns, sa = opts.scheduler_namespace, service_account or opts.scheduler_service_account
     resp = admin.request(
         "POST",
         f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token",
@@ -1015,5 +1138,6 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneError",
     "ControlPlaneOptions",
+    "SchedulerIdentity",
     "start_control_plane",
 ]

@@ -9,7 +9,9 @@ Contract:
 * ``create_pods`` posts pods ``concurrency`` at a time through the admin identity (one
   keep-alive connection per worker thread) and returns the created objects in input order.
 * ``SchedulerProcess`` runs ``python -m pyscheduler run`` with the scheduler's own identity
-  (the RBAC of manifests/rbac.yaml), logs to a file, and stops it with a chosen signal.
+  (the RBAC of manifests/rbac.yaml), logs to a file, and stops it with a chosen signal. With
+  ``source`` it runs the pyscheduler package found in that directory (another checkout, e.g.
+  an old commit's ``git worktree``) instead of the installed one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,30 +152,58 @@ class SchedulerProcess:
     extra_args: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     metrics_port: int = field(default_factory=free_port)
+    leader_elect: bool = False
+    # A directory holding a pyscheduler package to run instead of the installed one.
+    source: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
     def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> SchedulerProcess:
         args = [sys.executable, "-m", "pyscheduler", "run", "--kubeconfig", str(self.kubeconfig),
-                "--leader-elect", "false",
+                "--leader-elect", "true" if self.leader_elect else "false",
                 "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}"]
         if self.config is not None:
             args += ["--config", str(self.config)]
         args += list(self.extra_args)
+        env = {**os.environ, **self.env}
+        cwd: Path | None = None
+        if self.source is not None:
+            # PYTHONPATH precedes the editable install's finder; the working directory (first
+            # on sys.path with -m) must not be a checkout with another pyscheduler in it.
+            env["PYTHONPATH"] = os.pathsep.join(
+                [str(self.source), *filter(None, [env.get("PYTHONPATH", "")])])
+            cwd = self.source
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            args, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            args, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
         )
         if wait_ready:
             self.wait_ready(timeout)
         return self
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` (SIGSTOP, SIGCONT, SIGKILL, ...) without waiting."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def get(self, path: str) -> tuple[int, str]:
+        """GET ``path`` on the metrics/health port: (status, body); (0, "") if unreachable."""
+        return self._get(path)
 
     def _get(self, path: str) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.metrics_port}{path}"
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(errors="replace")
         except OSError:
             return 0, ""
 
