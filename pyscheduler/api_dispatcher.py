@@ -144,10 +144,11 @@ class ApiDispatcher:
         """Submit and wait for the response body; raises the call's final error."""
         return await self.submit(key, call)
 
-    def fire(self, key: str, call: Call) -> None:
-        """Submit and log a final failure instead of returning it (events, status patches)."""
+    def fire(self, key: str, call: Call, **context: Any) -> None:
+        """Submit and log a final failure instead of returning it (events, status patches);
+        ``context`` (pod, reason...) goes into that log line."""
         fut = self.submit(key, call)
-        fut.add_done_callback(_log_failure(key))
+        fut.add_done_callback(_log_failure(key, context))
 
     @property
     def pending(self) -> int:
@@ -244,8 +245,12 @@ class ApiDispatcher:
         await self.call(f"delete/{uid}", _req("DELETE", path, body))
 
     def create_event(self, key: str, namespace: str, body: dict[str, Any]) -> None:
+        """POST an events.k8s.io/v1 Event; a final failure is logged with what it said."""
         path = f"/apis/events.k8s.io/v1/namespaces/{namespace}/events"
-        self.fire(key, _req("POST", path, body))
+        regarding = body.get("regarding") or {}
+        self.fire(key, _req("POST", path, body), what="event",
+                  pod=f"{regarding.get('namespace')}/{regarding.get('name')}",
+                  reason=body.get("reason"), note=body.get("note"))
 
     def patch_event(self, key: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
         path = f"/apis/events.k8s.io/v1/namespaces/{namespace}/events/{name}"
@@ -275,7 +280,8 @@ def _req(method: str, path: str, body: Any, headers: dict[str, str] | None = Non
     return call
 
 
-def _log_failure(key: str) -> Callable[[asyncio.Future[bytes]], None]:
+def _log_failure(key: str,
+                 context: dict[str, Any]) -> Callable[[asyncio.Future[bytes]], None]:
     def done(fut: asyncio.Future[bytes]) -> None:
         if fut.cancelled():
             return
@@ -283,6 +289,7 @@ def _log_failure(key: str) -> Callable[[asyncio.Future[bytes]], None]:
         if isinstance(err, LeadershipLostError):
             return  # fenced: already logged once by abort(), or expected while stepping down
         if err is not None:
-            log.warning("API call failed", key=key, error=str(err))
+            log.warning("API write failed and was dropped", key=key, error=str(err),
+                        status=getattr(err, "status", None), **context)
 
     return done
