@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def registered_plugins() -> set[str]:
-    from pyscheduler.framework.registry import registry
+    from pyscheduler.plugins.registry import default_registry
 
-    return set(registry())
+    return set(default_registry())
 
 
 def missing_default_plugins() -> list[str]:

@@ -2,28 +2,27 @@
 subset, loaded, defaulted and validated like upstream. See docs/CONFIGURATION.md.
 
 Public surface: ``load_config``/``parse_config`` (raise ``ConfigError``, never partially
-apply), the resolved ``SchedulerConfig``/``ProfileConfig``, and ``expand``/``expand_all`` that
-the framework runtime calls after instantiating a profile's plugins.
+apply), the resolved ``SchedulerConfig``/``ProfileConfig``, and ``RegisteredPlugin``: the shape
+of a registry entry that resolution reads. multiPoint expansion is the framework's
+(framework/multipoint.py).
 """
 
 from pyscheduler.config.load import (
     ProfileConfig,
     SchedulerConfig,
     default_config,
-    expand,
-    expand_all,
     load_config,
     parse_config,
 )
+from pyscheduler.config.types import RegisteredPlugin
 from pyscheduler.config.validation import ConfigError
 
 __all__ = [
     "ConfigError",
     "ProfileConfig",
+    "RegisteredPlugin",
     "SchedulerConfig",
     "default_config",
-    "expand",
-    "expand_all",
     "load_config",
     "parse_config",
 ]

@@ -11,13 +11,13 @@ Contract:
   merged with the defaults (upstream mergePlugins), every ``pluginConfig[].args`` is decoded
   strictly into its plugin's ``args_type`` and validated, and every enabled plugin without a
   pluginConfig entry gets ``args_type()`` (None for plugins without args).
-* multiPoint is expanded *lazily*: which extension points a plugin implements is only known from
-  an instance (a PluginSpec factory is usually a plain function), so the runtime instantiates
-  ``profile.plugin_names`` with ``profile.args`` and then calls ``expand(profile, instances)``,
-  which applies upstream's expandMultiPointPlugins ordering and the checks upstream makes when
-  it builds a framework (exactly one queueSort, at least one bind, each plugin implements the
-  points it is enabled at). ``expand_all`` does that for every profile and also checks that all
-  profiles resolved to the same queueSort plugin with the same args.
+* ``plugins`` is the registry the command composed (in-tree plus out-of-tree; see
+  framework/registry.py). This package imports neither the framework nor any plugin: it reads a
+  registry entry only through ``RegisteredPlugin``. Leaving ``plugins`` out uses
+  ``pyscheduler.plugins.registry.default_registry()``, a fallback for callers not yet passing
+  their registry.
+* multiPoint is expanded later, against the plugin instances, by framework/multipoint.py
+  (upstream expandMultiPointPlugins in framework/runtime).
 * Departures from upstream are marked "departure" and listed in docs/CONFIGURATION.md.
 """
 
@@ -28,19 +28,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from typing import Any
 
 from pyscheduler.config import defaults, validation
 from pyscheduler.config._decode import convert_checked, load_yaml, parse_duration
 from pyscheduler.config.defaults import Entry, MergedPlugins, MergedSet
-from pyscheduler.config.types import KubeSchedulerConfiguration, KubeSchedulerProfile, PluginSet
+from pyscheduler.config.types import (
+    KubeSchedulerConfiguration,
+    KubeSchedulerProfile,
+    PluginSet,
+    RegisteredPlugin,
+)
 from pyscheduler.config.validation import ConfigError, forbidden, invalid, required
-
-if TYPE_CHECKING:
-    from pyscheduler.framework.interfaces import Plugin
-    from pyscheduler.framework.registry import PluginSpec
 
 
 # ---- resolved structure ---------------------------------------------------------------------
@@ -65,7 +64,7 @@ class ClientConnection:
 
 @dataclass(frozen=True, slots=True)
 class ProfileConfig:
-    """One profile, resolved; ``expand`` turns it into per-point plugin lists.
+    """One profile, resolved; framework.multipoint.expand turns it into per-point plugin lists.
 
     * ``plugin_names``: every plugin to instantiate, in first-appearance order (multiPoint, then
       the specific points).
@@ -84,7 +83,7 @@ class ProfileConfig:
     plugin_names: tuple[str, ...]
     score_weights: Mapping[str, int]
     args: Mapping[str, Any]
-    specs: Mapping[str, PluginSpec]
+    specs: Mapping[str, RegisteredPlugin]
 
     @property
     def multi_point(self) -> tuple[str, ...]:
@@ -94,9 +93,6 @@ class ProfileConfig:
     def enabled_at(self, point: str) -> tuple[str, ...]:
         """Names enabled explicitly at one extension point (before multiPoint expansion)."""
         return tuple(self.plugins.get(point).enabled_names())
-
-    def expand(self, instances: Mapping[str, Plugin]) -> dict[str, list[str]]:
-        return expand(self, instances)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +128,7 @@ class SchedulerConfig:
 def load_config(
     text_or_path: str | bytes | os.PathLike[str],
     *,
-    plugins: Mapping[str, PluginSpec] | None = None,
+    plugins: Mapping[str, RegisteredPlugin] | None = None,
 ) -> SchedulerConfig:
     """Load from a path (``os.PathLike``, or a one-line ``str`` naming an existing file or ending
     in .yaml/.yml/.json) or from YAML text; see ``parse_config``."""
@@ -162,9 +158,9 @@ def _looks_like_path(s: str) -> bool:
 
 
 def parse_config(
-    yaml_text: str | bytes, *, plugins: Mapping[str, PluginSpec] | None = None
+    yaml_text: str | bytes, *, plugins: Mapping[str, RegisteredPlugin] | None = None
 ) -> SchedulerConfig:
-    """Parse, default, decode args and validate; ``plugins`` defaults to the global registry."""
+    """Parse, default, decode args and validate against ``plugins`` (the composed registry)."""
     raw = load_yaml(yaml_text)
     if raw is None:
         raise ConfigError(["configuration is empty: expected a KubeSchedulerConfiguration"])
@@ -178,7 +174,7 @@ def parse_config(
     return resolve(doc, plugins=plugins)
 
 
-def default_config(*, plugins: Mapping[str, PluginSpec] | None = None) -> SchedulerConfig:
+def default_config(*, plugins: Mapping[str, RegisteredPlugin] | None = None) -> SchedulerConfig:
     """The configuration an empty document (just apiVersion and kind) resolves to."""
     return resolve(
         KubeSchedulerConfiguration(api_version="kubescheduler.config.k8s.io/v1",
@@ -188,13 +184,14 @@ def default_config(*, plugins: Mapping[str, PluginSpec] | None = None) -> Schedu
 
 
 def resolve(
-    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, PluginSpec] | None = None
+    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, RegisteredPlugin] | None = None
 ) -> SchedulerConfig:
     """Defaults, merging, args decoding and validation of an already-decoded document."""
     if plugins is None:
-        from pyscheduler.framework.registry import registry
+        # Transitional: the command should pass the registry it composed.
+        from pyscheduler.plugins.registry import default_registry
 
-        plugins = registry()
+        plugins = default_registry()
     reg = dict(plugins)
     errors: list[str] = validation.validate_header(doc)
 
@@ -326,7 +323,7 @@ def _resolve_profile(
     prof: KubeSchedulerProfile,
     name: str,
     doc: KubeSchedulerConfiguration,
-    reg: dict[str, PluginSpec],
+    reg: dict[str, RegisteredPlugin],
     errors: list[str],
 ) -> ProfileConfig:
     path = f"profiles[{i}]"
@@ -375,7 +372,7 @@ def _decode_args(
     path: str,
     prof: KubeSchedulerProfile,
     needed: Mapping[str, None],
-    reg: Mapping[str, PluginSpec],
+    reg: Mapping[str, RegisteredPlugin],
     errors: list[str],
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -416,107 +413,3 @@ def _decode_args(
             errors.append(required(f"{path}.pluginConfig",
                                    f"plugin {name!r} needs args ({type(err).__name__}: {err})"))
     return out
-
-
-# ---- multiPoint expansion -------------------------------------------------------------------
-def expand(profile: ProfileConfig, instances: Mapping[str, Plugin]) -> dict[str, list[str]]:
-    """Per extension point, the ordered plugin names to run (upstream expandMultiPointPlugins).
-
-    For each point: plugins enabled explicitly there that also come from multiPoint first (the
-    user re-configured them), then multiPoint plugins that implement the point and are not
-    disabled there, then the rest of the explicit ones. ``disabled: "*"`` at a point stops
-    multiPoint from adding anything to it. Raises ConfigError when a plugin is enabled at a
-    point it does not implement, when no or several queueSort plugins result, or when no bind
-    plugin does.
-    """
-    from pyscheduler.framework.runtime import implemented_points
-
-    path = f"profiles[{profile.index}].plugins"
-    errors: list[str] = []
-    implements: dict[str, set[str]] = {}
-    for name in profile.plugin_names:
-        inst = instances.get(name)
-        if inst is None:
-            errors.append(required(f"{path}", f"plugin {name!r} was not instantiated"))
-            continue
-        if getattr(inst, "name", None) != name:
-            # weights and diagnostics are keyed by the instance's name (upstream checks too)
-            errors.append(invalid(path, name, f"plugin factory returned a plugin named "
-                                              f"{getattr(inst, 'name', None)!r}"))
-            continue
-        implements[name] = set(implemented_points(inst))
-    if errors:
-        raise ConfigError(errors)
-
-    multi = profile.plugins.get(defaults.MULTI_POINT).enabled
-    out: dict[str, list[str]] = {}
-    for point in defaults.EXTENSION_POINTS:
-        ps = profile.plugins.get(point)
-        explicit: list[str] = []
-        for e in ps.enabled:
-            if point not in implements[e.name]:
-                errors.append(invalid(e.path or f"{path}.{point}", e.name,
-                                      f"plugin does not implement {point}"))
-            elif e.name not in explicit:
-                explicit.append(e.name)
-        disabled = ps.disabled_names()
-        if "*" in disabled:
-            out[point] = explicit
-            continue
-        overrides: set[str] = set()
-        from_multi: list[str] = []
-        for e in multi:
-            if point not in implements[e.name] or e.name in disabled:
-                continue
-            if e.name in explicit:
-                overrides.add(e.name)
-            elif e.name not in from_multi:
-                from_multi.append(e.name)
-        out[point] = (
-            [n for n in explicit if n in overrides]
-            + from_multi
-            + [n for n in explicit if n not in overrides]
-        )
-    if len(out["queueSort"]) != 1:
-        errors.append(invalid(f"{path}.queueSort", out["queueSort"],
-                              "exactly one queueSort plugin must be enabled"))
-    if not out["bind"]:
-        errors.append(required(f"{path}.bind", "at least one bind plugin must be enabled"))
-    if errors:
-        raise ConfigError(errors)
-    return out
-
-
-def expand_all(
-    config: SchedulerConfig, instances: Mapping[str, Mapping[str, Plugin]]
-) -> dict[str, dict[str, list[str]]]:
-    """``expand`` for every profile (``instances`` keyed by scheduler name), plus upstream's
-    cross-profile rule: every profile ends up with the same queueSort plugin and args."""
-    errors: list[str] = []
-    out: dict[str, dict[str, list[str]]] = {}
-    for prof in config.profiles:
-        try:
-            out[prof.scheduler_name] = expand(prof, instances.get(prof.scheduler_name, {}))
-        except ConfigError as err:
-            errors += err.errors
-    if not errors and len(config.profiles) > 1:
-        first = config.profiles[0]
-        qs = out[first.scheduler_name]["queueSort"][0]
-        for prof in config.profiles[1:]:
-            other = out[prof.scheduler_name]["queueSort"][0]
-            if other != qs:
-                errors.append(invalid(f"profiles[{prof.index}].plugins.queueSort", other,
-                                      f"must be the same for all profiles ({qs!r} in "
-                                      f"profiles[0])"))
-            elif not _same_args(prof.args.get(qs), first.args.get(qs)):
-                errors.append(invalid(f"profiles[{prof.index}].pluginConfig", qs,
-                                      "queueSort must be the same for all profiles"))
-    if errors:
-        raise ConfigError(errors)
-    return out
-
-
-def _same_args(a: Any, b: Any) -> bool:
-    if isinstance(a, msgspec.Struct) and isinstance(b, msgspec.Struct):
-        a, b = msgspec.to_builtins(a), msgspec.to_builtins(b)
-    return bool(a == b)

@@ -17,12 +17,27 @@ Contract:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, Protocol
 
 import msgspec
 
 API_VERSION = "kubescheduler.config.k8s.io/v1"
 KIND = "KubeSchedulerConfiguration"
+
+
+class RegisteredPlugin(Protocol):
+    """What configuration resolution reads of a registry entry (framework.registry.PluginSpec):
+    the config package depends on this shape only, never on the framework or a plugin."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def factory(self) -> Callable[[Any, Any], Any]: ...
+    @property
+    def args_type(self) -> type[Any] | None: ...
+    @property
+    def listers(self) -> tuple[str, ...]: ...
 
 
 # Upstream's int32/int64 fields: out-of-range numbers are decoding errors there too.

@@ -31,8 +31,7 @@ from pyscheduler.config import defaults
 from pyscheduler.config.types import API_VERSION, KIND, KubeSchedulerConfiguration, PluginSet
 
 if TYPE_CHECKING:
-    from pyscheduler.config.types import KubeSchedulerProfile
-    from pyscheduler.framework.registry import PluginSpec
+    from pyscheduler.config.types import KubeSchedulerProfile, RegisteredPlugin
 
 class ConfigError(ValueError):
     """An invalid configuration; ``errors`` holds every problem found, one message each.
@@ -217,7 +216,7 @@ def _not_registered(name: str) -> str:
 
 
 def validate_plugin_set(
-    path: str, point: str, ps: PluginSet, registry: Mapping[str, PluginSpec]
+    path: str, point: str, ps: PluginSet, registry: Mapping[str, RegisteredPlugin]
 ) -> list[str]:
     errs: list[str] = []
     seen: set[str] = set()
@@ -256,7 +255,7 @@ def validate_plugin_set(
 
 
 def validate_profile(
-    i: int, prof: KubeSchedulerProfile, n_profiles: int, registry: Mapping[str, PluginSpec]
+    i: int, prof: KubeSchedulerProfile, n_profiles: int, registry: Mapping[str, RegisteredPlugin]
 ) -> list[str]:
     path = f"profiles[{i}]"
     errs: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _config_fakes import fake_registry, instantiate, spec
 
-from pyscheduler.config import ConfigError, ProfileConfig, default_config, expand, parse_config
+from pyscheduler.config import ConfigError, ProfileConfig, default_config, parse_config
 from pyscheduler.config.defaults import (
     DEFAULT_MULTI_POINT,
     Entry,
@@ -14,6 +14,7 @@ from pyscheduler.config.defaults import (
     merge_plugin_set,
     merge_plugins,
 )
+from pyscheduler.framework.multipoint import expand
 
 HEADER = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
 

@@ -12,7 +12,8 @@ from _config_fakes import fake_registry, instantiate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyscheduler.config import ConfigError, SchedulerConfig, expand, parse_config
+from pyscheduler.config import ConfigError, SchedulerConfig, parse_config
+from pyscheduler.framework.multipoint import expand
 
 REPO = Path(__file__).resolve().parents[3]
 REG = fake_registry()

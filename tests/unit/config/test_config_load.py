@@ -13,12 +13,12 @@ from pyscheduler.config import (
     ConfigError,
     SchedulerConfig,
     default_config,
-    expand,
-    expand_all,
     load_config,
     parse_config,
 )
-from pyscheduler.framework.registry import PluginSpec, register, registry
+from pyscheduler.framework.multipoint import expand, expand_all
+from pyscheduler.framework.registry import PluginSpec, Registry
+from pyscheduler.plugins.registry import new_in_tree_registry
 
 HEADER = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
 REPO = Path(__file__).resolve().parents[3]
@@ -227,7 +227,7 @@ profiles:
     ]
 
 
-# A plugin registered through the public register(), as an out-of-tree plugin would be.
+# Plugins merged into the in-tree registry, as the command merges out-of-tree plugins.
 class CoschedArgs(msgspec.Struct, rename="camel"):
     permit_waiting_time_seconds: int = 60
     pod_group_backoff_seconds: int | None = None
@@ -259,14 +259,14 @@ profiles:
 
 
 @pytest.fixture
-def out_of_tree() -> None:
-    register(COSCHED)  # idempotent for the same spec
-    register(BINDER)
+def out_of_tree() -> Registry:
+    reg = new_in_tree_registry()
+    reg.merge(Registry([COSCHED, BINDER]))
+    return reg
 
 
-@pytest.mark.usefixtures("out_of_tree")
-def test_registered_plugin_args_decode_into_args_type() -> None:
-    c = parse_config(OUT_OF_TREE % "30")  # the global registry: sees register()ed plugins
+def test_registered_plugin_args_decode_into_args_type(out_of_tree: Registry) -> None:
+    c = parse_config(OUT_OF_TREE % "30", plugins=out_of_tree)
     p = c.profiles[0]
     assert p.args["ConfigTestCosched"] == CoschedArgs(permit_waiting_time_seconds=30)
     assert p.args["ConfigTestBinder"] is None
@@ -277,19 +277,18 @@ def test_registered_plugin_args_decode_into_args_type() -> None:
         "permit": ["ConfigTestCosched"], "preBind": [], "bind": ["ConfigTestBinder"],
         "postBind": [],
     }
-    assert registry()["ConfigTestCosched"] is COSCHED
+    assert out_of_tree["ConfigTestCosched"] is COSCHED
 
 
-@pytest.mark.usefixtures("out_of_tree")
-def test_registered_plugin_invalid_args_names_the_field() -> None:
+def test_registered_plugin_invalid_args_names_the_field(out_of_tree: Registry) -> None:
     with pytest.raises(ConfigError) as ei:
-        parse_config(OUT_OF_TREE % "0")
+        parse_config(OUT_OF_TREE % "0", plugins=out_of_tree)
     assert ei.value.errors == [
         "profiles[0].pluginConfig[0].args.permitWaitingTimeSeconds: Invalid value: 0: must be "
         "greater than 0"
     ]
     with pytest.raises(ConfigError) as ei:
-        parse_config(OUT_OF_TREE % "soon")
+        parse_config(OUT_OF_TREE % "soon", plugins=out_of_tree)
     assert ei.value.errors == [
         'profiles[0].pluginConfig[0].args.permitWaitingTimeSeconds: Invalid value: "soon": '
         "expected int, got str"
@@ -335,7 +334,7 @@ def _yaml_files() -> list[Path]:
 def _registry_for_files() -> dict[str, PluginSpec]:
     # Real in-tree plugins take precedence over the fakes as they land, so these files keep
     # being checked against the real args types.
-    return {**fake_registry(), **registry()}
+    return {**fake_registry(), **new_in_tree_registry()}
 
 
 @pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: p.name)

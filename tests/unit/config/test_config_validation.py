@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from _config_fakes import fake_registry, instantiate, spec
 
-from pyscheduler.config import ConfigError, expand_all, parse_config
+from pyscheduler.config import ConfigError, parse_config
+from pyscheduler.framework.multipoint import expand_all
 
 HEADER = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
 

@@ -258,10 +258,10 @@ def test_profile_config_decodes_and_validates_args() -> None:
     under the pluginConfig path, and the profile builds the plugin at its points."""
     from pyscheduler.config.load import parse_config
     from pyscheduler.config.validation import ConfigError
-    from pyscheduler.framework.registry import registry
+    from pyscheduler.plugins.registry import new_in_tree_registry
     from pyscheduler.profile import build_frameworks
 
-    reg = {**registry(), NAME: SPEC}
+    reg = {**new_in_tree_registry(), NAME: SPEC}
     doc = """
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
