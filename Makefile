@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugins_oot/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: help venv assets scheduler-assets lint typecheck unit integration differential test demo bench bench-venv clean
@@ -16,11 +16,11 @@ help:
 	@echo "make demo   - local control plane + KWOK nodes + pyscheduler, shows it scheduling"
 	@echo "make bench  - benchmarks (hack/bench)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/plugins_oot/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' -e tests/plugins_oot
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)

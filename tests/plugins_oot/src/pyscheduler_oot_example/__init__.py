@@ -1,0 +1,1 @@
+"""An out-of-tree pyscheduler plugin (a test fixture): see node_label.py."""
