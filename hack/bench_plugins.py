@@ -37,14 +37,14 @@ from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import (
-    balanced_allocation,
     node_affinity,
     node_name,
     node_ports,
-    node_resources_fit,
     node_unschedulable,
     taint_toleration,
 )
+from pyscheduler.plugins.noderesources import balanced_allocation
+from pyscheduler.plugins.noderesources import fit as node_resources_fit
 
 ZONES = ["z0", "z1", "z2"]
 TYPES = ["m5.large", "m5.xlarge", "c5.2xlarge", "r5.4xlarge"]

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from pyscheduler.framework.registry import PluginSpec, Registry, out_of_tree_registry
 from pyscheduler.plugins import (
-    balanced_allocation,
     default_binder,
     default_preemption,
     image_locality,
     node_affinity,
     node_name,
     node_ports,
-    node_resources_fit,
     node_unschedulable,
     node_volume_limits,
     priority_sort,
@@ -29,6 +27,7 @@ from pyscheduler.plugins import (
     volume_zone,
 )
 from pyscheduler.plugins.inter_pod_affinity import plugin as inter_pod_affinity
+from pyscheduler.plugins.noderesources import balanced_allocation, fit
 from pyscheduler.plugins.pod_topology_spread import plugin as pod_topology_spread
 from pyscheduler.plugins.volume_binding import plugin as volume_binding
 
@@ -40,7 +39,7 @@ IN_TREE: tuple[PluginSpec, ...] = (
     taint_toleration.SPEC,
     node_affinity.SPEC,
     node_ports.SPEC,
-    node_resources_fit.SPEC,
+    fit.SPEC,
     volume_restrictions.SPEC,
     node_volume_limits.SPEC,
     volume_binding.SPEC,

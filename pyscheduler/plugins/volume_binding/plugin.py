@@ -82,12 +82,12 @@ from pyscheduler.model.storage import (
 )
 from pyscheduler.plugins import validation as v
 from pyscheduler.plugins.helper import BrokenLinear, ShapePoint
-from pyscheduler.plugins.node_resources_fit import (
+from pyscheduler.plugins.noderesources.fit import (
     MAX_CUSTOM_PRIORITY_SCORE,
-    MAX_UTILIZATION,
     UtilizationShapePoint,
     validate_shape,
 )
+from pyscheduler.plugins.noderesources.requested_to_capacity_ratio import MAX_UTILIZATION
 from pyscheduler.plugins.volume_binding.binder import (
     BinderError,
     PodVolumeClaims,

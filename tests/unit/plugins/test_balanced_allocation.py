@@ -10,7 +10,7 @@ import pytest
 from builders import make_node, make_pod, new_state, pod_info, scores_both, snapshot_of
 
 from pyscheduler.framework.status import Code
-from pyscheduler.plugins.balanced_allocation import (
+from pyscheduler.plugins.noderesources.balanced_allocation import (
     BalancedAllocation,
     NodeResourcesBalancedAllocationArgs,
     balanced_score,

@@ -28,14 +28,14 @@ from hypothesis import strategies as st
 
 from pyscheduler.framework.status import Code
 from pyscheduler.plugins import (
-    balanced_allocation,
     node_affinity,
     node_name,
     node_ports,
-    node_resources_fit,
     node_unschedulable,
     taint_toleration,
 )
+from pyscheduler.plugins.noderesources import balanced_allocation
+from pyscheduler.plugins.noderesources import fit as node_resources_fit
 
 GPU = "nvidia.com/gpu"
 FOO = "example.com/foo"

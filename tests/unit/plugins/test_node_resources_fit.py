@@ -20,7 +20,7 @@ from builders import (
 
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import QueueingHint
-from pyscheduler.plugins.node_resources_fit import (
+from pyscheduler.plugins.noderesources.fit import (
     ERR_REASON_TOO_MANY_PODS,
     NodeResourcesFit,
     NodeResourcesFitArgs,

@@ -53,7 +53,7 @@ from pyscheduler.plugins import (
     volume_zone,
 )
 from pyscheduler.plugins import validation as v
-from pyscheduler.plugins.node_resources_fit import UtilizationShapePoint as P
+from pyscheduler.plugins.noderesources.fit import UtilizationShapePoint as P
 from pyscheduler.plugins.volume_binding import (
     ERR_REASON_BIND_CONFLICT,
     ERR_REASON_NODE_CONFLICT,

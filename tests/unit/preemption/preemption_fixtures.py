@@ -40,9 +40,9 @@ from pyscheduler.model.pod import Pod  # noqa: E402
 from pyscheduler.plugins import (  # noqa: E402
     default_binder,
     default_preemption,
-    node_resources_fit,
     priority_sort,
 )
+from pyscheduler.plugins.noderesources import fit as node_resources_fit  # noqa: E402
 from pyscheduler.preemption.executor import Executor  # noqa: E402
 from pyscheduler.queue.nominator import Nominator  # noqa: E402
 

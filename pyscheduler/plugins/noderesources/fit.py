@@ -1,6 +1,7 @@
 """NodeResourcesFit: does the node have room for the pod's requests, and how full would it be.
 
-Contract (upstream noderesources/fit.go and its scorers, queueing hints enabled):
+Contract (upstream noderesources/fit.go and its scorers, queueing hints enabled; the scoring
+strategies live in least_allocated.py, most_allocated.py and requested_to_capacity_ratio.py):
 * PreFilter records the pod's effective requests (``PodInfo.requests``: containers summed, init
   containers maxed, overhead added). Filter rejects a node with one reason per shortfall:
   "Too many pods" when ``pods + 1 > allocatable pods``, then ``Insufficient <resource>`` for cpu,
@@ -60,7 +61,20 @@ from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
 from pyscheduler.model.resources import Resources, pod_requests
 from pyscheduler.plugins import validation as v
 from pyscheduler.plugins.helper import BrokenLinear, ShapePoint
-from pyscheduler.plugins.resource_allocation import (
+from pyscheduler.plugins.noderesources.least_allocated import (
+    least_allocated_score,
+    least_allocated_scores,
+)
+from pyscheduler.plugins.noderesources.most_allocated import (
+    most_allocated_score,
+    most_allocated_scores,
+)
+from pyscheduler.plugins.noderesources.requested_to_capacity_ratio import (
+    MAX_UTILIZATION,
+    requested_to_capacity_ratio_score,
+    requested_to_capacity_ratio_scores,
+)
+from pyscheduler.plugins.noderesources.resource_allocation import (
     ResourceSpec,
     default_resources,
     is_extended_resource_name,
@@ -86,7 +100,6 @@ SUPPORTED_STRATEGIES = (LEAST_ALLOCATED, MOST_ALLOCATED, REQUESTED_TO_CAPACITY_R
 
 # Shape scores are given on 0..10 (config.MaxCustomPriorityScore) and scaled to node scores.
 MAX_CUSTOM_PRIORITY_SCORE = 10
-MAX_UTILIZATION = 100
 
 
 def insufficient_reason(resource: str) -> str:
@@ -272,35 +285,6 @@ def fits(pod: PodInfo, node: NodeInfo) -> list[InsufficientResource]:
                         len(node.pods))
 
 
-# ---- scorers -----------------------------------------------------------------------------------
-
-
-def _least_scalar(requested: list[int], alloc: list[int], weights: list[int]) -> int:
-    node_score = weight_sum = 0
-    for r, a, w in zip(requested, alloc, weights, strict=True):
-        if a == 0:
-            continue
-        node_score += (0 if r > a else (a - r) * MAX_NODE_SCORE // a) * w
-        weight_sum += w
-    return node_score // weight_sum if weight_sum else 0
-
-
-def _most_scalar(requested: list[int], alloc: list[int], weights: list[int]) -> int:
-    node_score = weight_sum = 0
-    for r, a, w in zip(requested, alloc, weights, strict=True):
-        if a == 0:
-            continue
-        # requested may exceed capacity because empty-request pods count default requests
-        node_score += min(r, a) * MAX_NODE_SCORE // a * w
-        weight_sum += w
-    return node_score // weight_sum if weight_sum else 0
-
-
-def _round_half_up_div(a: int, b: int) -> int:
-    """math.Round(float64(a) / float64(b)) for non-negative a and positive b."""
-    return (2 * a + b) // (2 * b)
-
-
 @dataclass(slots=True)
 class _PreScoreState:
     pod_requests: list[int]
@@ -434,23 +418,11 @@ class NodeResourcesFit:
             alloc.append(a)
             requested.append(r if a else 0)
         if self.strategy == LEAST_ALLOCATED:
-            return _least_scalar(requested, alloc, self.weights)
+            return least_allocated_score(requested, alloc, self.weights)
         if self.strategy == MOST_ALLOCATED:
-            return _most_scalar(requested, alloc, self.weights)
-        return self._rtcr_scalar(requested, alloc)
-
-    def _rtcr_scalar(self, requested: list[int], alloc: list[int]) -> int:
+            return most_allocated_score(requested, alloc, self.weights)
         assert self.shape is not None
-        node_score = weight_sum = 0
-        for r, a, w in zip(requested, alloc, self.weights, strict=True):
-            if a == 0:
-                continue
-            util = MAX_UTILIZATION if r > a else r * MAX_UTILIZATION // a
-            rs = self.shape(util)
-            if rs > 0:
-                node_score += rs * w
-                weight_sum += w
-        return _round_half_up_div(node_score, weight_sum) if weight_sum else 0
+        return requested_to_capacity_ratio_score(self.shape, requested, alloc, self.weights)
 
     def score_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                     rows: I64) -> I64:
@@ -501,15 +473,11 @@ class NodeResourcesFit:
         ``req`` to ``alloc`` reproduces upstream's "requested > capacity" branches.
         """
         if self.strategy == LEAST_ALLOCATED:
-            # (alloc - req) * 100 // alloc is negative exactly when req > alloc: upstream's 0.
-            return np.maximum((alloc - req) * MAX_NODE_SCORE // safe, 0), None
+            return least_allocated_scores(alloc, req, safe), None
         if self.strategy == MOST_ALLOCATED:
-            return np.minimum(req, alloc) * MAX_NODE_SCORE // safe, None
+            return most_allocated_scores(alloc, req, safe), None
         assert self.shape is not None
-        # req > alloc gives 100 here too (maxUtilization), as upstream.
-        util = np.minimum(req, alloc) * MAX_UTILIZATION // safe
-        rs = self.shape.apply(util)
-        return rs, rs > 0
+        return requested_to_capacity_ratio_scores(self.shape, alloc, req, safe)
 
     # ---- queueing hints -------------------------------------------------------------------
     def events_to_register(self) -> list[ClusterEventWithHint]:

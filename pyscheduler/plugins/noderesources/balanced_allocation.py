@@ -37,7 +37,7 @@ from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.status import Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.plugins import validation as v
-from pyscheduler.plugins.resource_allocation import (
+from pyscheduler.plugins.noderesources.resource_allocation import (
     ResourceSpec,
     default_resources,
     node_alloc_request,
