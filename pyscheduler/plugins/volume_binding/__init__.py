@@ -1,5 +1,6 @@
 """VolumeBinding, as a small package: ``plugin`` (extension points, args, scorer, hints),
-``binder`` (claim classification, PV matching, assume/bind), ``assume_cache`` and ``client``
+``binder`` (claim classification, assume/bind), ``pv_helpers`` (PV/PVC matchers and binding
+patches), ``assume_cache`` and ``client``
 (the API calls PreBind needs). The public surface is re-exported here."""
 
 from pyscheduler.plugins.volume_binding.binder import (

@@ -1,6 +1,6 @@
 """The volume binder: how a pod's claims can be satisfied on a node, and how to bind them.
 
-Contract (upstream volumebinding/binder.go and component-helpers/storage/volume):
+Contract (upstream volumebinding/binder.go; the PV/PVC matchers are in pv_helpers.py):
 * ``get_pod_volume_claims`` splits the pod's claims (persistentVolumeClaim and generic
   ephemeral volumes) into bound ones (``volumeName`` set and "pv.kubernetes.io/bind-completed"
   annotated), unbound ones of a WaitForFirstConsumer class without ``volumeName`` (decided
@@ -33,48 +33,48 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
-from typing import Any
 
 import msgspec
 import structlog
 
 from pyscheduler.cache.snapshot import Snapshot
-from pyscheduler.model.meta import ObjectMeta
 from pyscheduler.model.node import Node
-from pyscheduler.model.pod import NodeSelector, Pod, Volume
-from pyscheduler.model.quantity import parse_quantity
-from pyscheduler.model.selectors import compile_label_selector
+from pyscheduler.model.pod import Pod, Volume
 from pyscheduler.model.storage import (
-    ANN_BIND_COMPLETED,
-    ANN_BOUND_BY_CONTROLLER,
     ANN_SELECTED_NODE,
     NOT_SUPPORTED_PROVISIONER,
     PODS,
-    STORAGE,
-    VOLUME_AVAILABLE,
-    VOLUME_MODE_FILESYSTEM,
     WAIT_FOR_FIRST_CONSUMER,
-    ObjectReference,
     PersistentVolume,
     PersistentVolumeClaim,
     StorageListers,
-    TopologySelectorTerm,
     claim_class,
     not_found,
     quote,
     resource_version,
     volume_claim_name,
-    volume_class,
     volume_is_for_pod,
 )
-from pyscheduler.plugins.node_affinity import NodeSelectorMatcher
 from pyscheduler.plugins.volume_binding.assume_cache import (
     AssumeCache,
     pv_cache,
     pvc_cache,
 )
 from pyscheduler.plugins.volume_binding.client import VolumeClient
+from pyscheduler.plugins.volume_binding.pv_helpers import (
+    CandidateIndex,
+    bind_volume_to_claim,
+    check_node_affinity,
+    claim_request,
+    eligible_volumes,
+    is_pvc_fully_bound,
+    match_topology_selector_terms,
+    pv_binding_patch,
+    pv_capacity,
+    pvc_provisioning_patch,
+    quantity_value,
+    with_annotation,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -91,293 +91,6 @@ _pvc_decoder = msgspec.json.Decoder(PersistentVolumeClaim)
 
 class BinderError(Exception):
     """Something went wrong (not a reason the node does not fit): an Error status."""
-
-
-# ---- component-helpers/storage/volume ----------------------------------------------------------
-
-
-def storage_quantity(resources: dict[str, str]) -> Fraction:
-    """The "storage" quantity of a ResourceList, exactly (0 when absent or unparsable)."""
-    q = resources.get(STORAGE)
-    if q is None:
-        return Fraction(0)
-    try:
-        return parse_quantity(q)
-    except ValueError:
-        return Fraction(0)
-
-
-def _value(q: Fraction) -> int:
-    """Quantity.Value(): rounded up to an integer."""
-    return -((-q.numerator) // q.denominator)
-
-
-def claim_request(pvc: PersistentVolumeClaim) -> Fraction:
-    return storage_quantity(pvc.spec.resources.requests)
-
-
-def pv_capacity(pv: PersistentVolume) -> Fraction:
-    return storage_quantity(pv.spec.capacity)
-
-
-class _MatcherCache:
-    """Compiled PV node affinities, by the identity of the (immutable) NodeSelector object."""
-
-    __slots__ = ("_by_id",)
-    MAX = 1 << 16  # above the number of PVs with node affinity in large clusters
-
-    def __init__(self) -> None:
-        self._by_id: dict[int, tuple[NodeSelector, NodeSelectorMatcher]] = {}
-
-    def get(self, sel: NodeSelector) -> NodeSelectorMatcher:
-        hit = self._by_id.get(id(sel))
-        if hit is not None and hit[0] is sel:
-            return hit[1]
-        if len(self._by_id) >= self.MAX:
-            self._by_id.clear()
-        m = NodeSelectorMatcher.of(sel)
-        # Holding ``sel`` keeps its id from being reused while the entry lives.
-        self._by_id[id(sel)] = (sel, m)
-        return m
-
-
-_matchers = _MatcherCache()
-
-
-def check_node_affinity(pv: PersistentVolume, node_labels: dict[str, str]) -> bool:
-    """CheckNodeAffinity: the PV's required node affinity against the node's *labels* (the
-    node is matched by labels only, so matchFields never match)."""
-    na = pv.spec.node_affinity
-    if na is None or na.required is None:
-        return True
-    return _matchers.get(na.required).matches(node_labels, "")
-
-
-def is_volume_bound_to_claim(pv: PersistentVolume, pvc: PersistentVolumeClaim) -> bool:
-    ref = pv.spec.claim_ref
-    if ref is None:
-        return False
-    if pvc.metadata.name != ref.name or pvc.metadata.namespace != ref.namespace:
-        return False
-    return not (ref.uid and pvc.metadata.uid != ref.uid)
-
-
-def check_access_modes(pvc: PersistentVolumeClaim, pv: PersistentVolume) -> bool:
-    """The PV offers every access mode the claim asks for."""
-    offered = set(pv.spec.access_modes)
-    return all(m in offered for m in pvc.spec.access_modes)
-
-
-def volume_mode_mismatch(pvc: PersistentVolumeClaim, pv: PersistentVolume) -> bool:
-    """An unset volume mode means Filesystem on both sides."""
-    return ((pvc.spec.volume_mode or VOLUME_MODE_FILESYSTEM)
-            != (pv.spec.volume_mode or VOLUME_MODE_FILESYSTEM))
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A PV that fits a claim everywhere it fits at all: only node affinity is left."""
-
-    pv: PersistentVolume
-    prebound: bool  # its claimRef names the claim
-    capacity: Fraction
-
-
-def eligible_volumes(pvc: PersistentVolumeClaim,
-                     volumes: list[PersistentVolume]) -> list[Candidate]:
-    """FindMatchingVolume's node-independent checks, in the volumes' order: capacity, volume
-    mode, attributes class, deletion; for PVs not pre-bound to the claim also the claimRef,
-    phase Available, the claim's selector, the class and the access modes."""
-    requested = claim_request(pvc)
-    requested_class = claim_class(pvc)
-    selector = (compile_label_selector(pvc.spec.selector)
-                if pvc.spec.selector is not None else None)
-    pvc_vac = pvc.spec.volume_attributes_class_name or ""
-    out: list[Candidate] = []
-    for pv in volumes:
-        prebound = is_volume_bound_to_claim(pv, pvc)
-        if pv.spec.claim_ref is not None and not prebound:
-            continue
-        qty = pv_capacity(pv)
-        if qty < requested:
-            continue
-        if volume_mode_mismatch(pvc, pv):
-            continue
-        if (pv.spec.volume_attributes_class_name or "") != pvc_vac:
-            continue
-        if pv.metadata.deletion_timestamp is not None:
-            continue
-        if not prebound:
-            # Binding PVs in other phases would likely fail on API conflicts.
-            if pv.status.phase != VOLUME_AVAILABLE:
-                continue
-            if selector is not None and not selector(pv.metadata.labels):
-                continue
-            if volume_class(pv) != requested_class:
-                continue
-            if not check_access_modes(pvc, pv):
-                continue
-        out.append(Candidate(pv, prebound, qty))
-    return out
-
-
-def pick_volume(candidates: list[Candidate], node_labels: dict[str, str],
-                excluded: set[str]) -> PersistentVolume | None:
-    """The first pre-bound candidate decides alone (itself if it fits the node, else no
-    match); otherwise the smallest candidate fitting the node, the first among equals."""
-    smallest: Candidate | None = None
-    for c in candidates:
-        if c.pv.metadata.name in excluded:
-            continue
-        if c.prebound:
-            return c.pv if check_node_affinity(c.pv, node_labels) else None
-        if (smallest is None or smallest.capacity > c.capacity) and check_node_affinity(
-                c.pv, node_labels):
-            smallest = c
-    return None if smallest is None else smallest.pv
-
-
-def _first_in_requirement(sel: NodeSelector) -> tuple[str, list[str]] | None:
-    """(key, values) of an In requirement every matching node must satisfy: the selector has
-    one term and the term has one. None when no such requirement bounds the matches."""
-    if len(sel.node_selector_terms) != 1:
-        return None
-    for r in sel.node_selector_terms[0].match_expressions:
-        if r.operator == "In" and r.values:
-            return r.key, r.values
-    return None
-
-
-class CandidateIndex:
-    """A claim's candidates, indexed so a node only examines the PVs that may fit it.
-
-    PVs whose node affinity has a single term with an ``In`` requirement (local PVs pinned to
-    a hostname, zonal PVs) are filed under that requirement's key and values; a node looks up
-    its own value of each such key. The others are examined on every node. ``pick`` returns
-    exactly what ``pick_volume`` returns over the whole list: the subset it examines holds
-    every candidate that can match, and order (for ties) is the list's order.
-    """
-
-    __slots__ = ("_by_label", "_others", "_prebound")
-
-    def __init__(self, candidates: list[Candidate]) -> None:
-        self._prebound = [c for c in candidates if c.prebound]
-        self._others: list[tuple[int, Candidate]] = []
-        self._by_label: dict[str, dict[str, list[tuple[int, Candidate]]]] = {}
-        for i, c in enumerate(candidates):
-            if c.prebound:
-                continue
-            na = c.pv.spec.node_affinity
-            req = None if na is None or na.required is None else _first_in_requirement(
-                na.required)
-            if req is None:
-                self._others.append((i, c))
-                continue
-            key, values = req
-            by_value = self._by_label.setdefault(key, {})
-            for value in dict.fromkeys(values):
-                by_value.setdefault(value, []).append((i, c))
-
-    def pick(self, node_labels: dict[str, str], excluded: set[str]) -> PersistentVolume | None:
-        for c in self._prebound:
-            if c.pv.metadata.name not in excluded:
-                return c.pv if check_node_affinity(c.pv, node_labels) else None
-        pool = list(self._others)
-        for key, by_value in self._by_label.items():
-            value = node_labels.get(key)
-            if value is not None:
-                pool.extend(by_value.get(value, ()))
-        best: tuple[int, Candidate] | None = None
-        for i, c in pool:
-            if c.pv.metadata.name in excluded:
-                continue
-            if best is not None and (c.capacity > best[1].capacity or (
-                    c.capacity == best[1].capacity and i > best[0])):
-                continue
-            if check_node_affinity(c.pv, node_labels):
-                best = (i, c)
-        return None if best is None else best[1].pv
-
-
-def find_matching_volume(pvc: PersistentVolumeClaim, volumes: list[PersistentVolume],
-                         node: Node, excluded: set[str]) -> PersistentVolume | None:
-    """FindMatchingVolume in the scheduler path (node set, delayBinding, attributes classes):
-    the PV pre-bound to the claim if it fits the node, else the smallest available fit."""
-    return pick_volume(eligible_volumes(pvc, volumes), node.metadata.labels, excluded)
-
-
-def match_topology_selector_terms(terms: list[TopologySelectorTerm],
-                                  labels: dict[str, str]) -> bool:
-    """An empty list admits every node; an empty term admits none; terms are ORed."""
-    if not terms:
-        return True
-    for t in terms:
-        if not t.match_label_expressions:
-            continue
-        ok = True
-        for r in t.match_label_expressions:
-            if not r.values or labels.get(r.key) not in r.values:
-                ok = False
-                break
-        if ok:
-            return True
-    return False
-
-
-def _with_annotation(meta: ObjectMeta, key: str, value: str) -> ObjectMeta:
-    return msgspec.structs.replace(meta, annotations={**meta.annotations, key: value})
-
-
-def bind_volume_to_claim(pv: PersistentVolume,
-                         pvc: PersistentVolumeClaim) -> tuple[PersistentVolume, bool]:
-    """GetBindVolumeToClaim: (a copy of the PV bound to the claim, whether anything changed)."""
-    should_set_bound_by_controller = not is_volume_bound_to_claim(pv, pvc)
-    dirty = False
-    spec = pv.spec
-    ref = spec.claim_ref
-    m = pvc.metadata
-    if ref is None or ref.name != m.name or ref.namespace != m.namespace or ref.uid != m.uid:
-        spec = msgspec.structs.replace(spec, claim_ref=ObjectReference(
-            kind="PersistentVolumeClaim", namespace=m.namespace, name=m.name, uid=m.uid,
-            api_version="v1", resource_version=m.resource_version))
-        dirty = True
-    meta = pv.metadata
-    if should_set_bound_by_controller and ANN_BOUND_BY_CONTROLLER not in meta.annotations:
-        meta = _with_annotation(meta, ANN_BOUND_BY_CONTROLLER, "yes")
-        dirty = True
-    return msgspec.structs.replace(pv, metadata=meta, spec=spec), dirty
-
-
-def pv_binding_patch(pv: PersistentVolume) -> dict[str, Any]:
-    """The merge patch that writes what ``bind_volume_to_claim`` changed, guarded by the
-    resourceVersion the decision was made on (upstream sends the whole object as an Update).
-    claimRef is replaced as a whole: fields it does not set are removed."""
-    patch: dict[str, Any] = {"metadata": {"resourceVersion": pv.metadata.resource_version}}
-    if ANN_BOUND_BY_CONTROLLER in pv.metadata.annotations:
-        patch["metadata"]["annotations"] = {
-            ANN_BOUND_BY_CONTROLLER: pv.metadata.annotations[ANN_BOUND_BY_CONTROLLER]}
-    ref = pv.spec.claim_ref
-    if ref is not None:
-        patch["spec"] = {"claimRef": {
-            "kind": ref.kind or None, "namespace": ref.namespace or None,
-            "name": ref.name or None, "uid": ref.uid or None,
-            "apiVersion": ref.api_version or None,
-            "resourceVersion": ref.resource_version or None,
-            "fieldPath": ref.field_path or None,
-        }}
-    return patch
-
-
-def pvc_provisioning_patch(pvc: PersistentVolumeClaim) -> dict[str, Any]:
-    """The merge patch that sets the selected-node annotation on a claim to provision."""
-    return {"metadata": {
-        "resourceVersion": pvc.metadata.resource_version,
-        "annotations": {ANN_SELECTED_NODE: pvc.metadata.annotations[ANN_SELECTED_NODE]},
-    }}
-
-
-def is_pvc_fully_bound(pvc: PersistentVolumeClaim) -> bool:
-    return bool(pvc.spec.volume_name) and ANN_BIND_COMPLETED in pvc.metadata.annotations
 
 
 def _pvc_key(pvc: PersistentVolumeClaim) -> str:
@@ -399,7 +112,7 @@ class BindingInfo:
 
     def storage_resource(self) -> tuple[int, int]:
         """(requested, capacity) as Quantity.Value()s."""
-        return _value(claim_request(self.pvc)), _value(pv_capacity(self.pv))
+        return quantity_value(claim_request(self.pvc)), quantity_value(pv_capacity(self.pv))
 
 
 @dataclass(slots=True)
@@ -606,7 +319,7 @@ class VolumeBinder:
         provisioned: list[PersistentVolumeClaim] = []
         for claim in pv.dynamic_provisions:
             clone = msgspec.structs.replace(
-                claim, metadata=_with_annotation(claim.metadata, ANN_SELECTED_NODE, node_name))
+                claim, metadata=with_annotation(claim.metadata, ANN_SELECTED_NODE, node_name))
             try:
                 self.pvc_cache.assume(clone)
             except Exception:

@@ -63,7 +63,7 @@ from pyscheduler.plugins.volume_binding import (
     VolumeBindingArgs,
     new,
 )
-from pyscheduler.plugins.volume_binding.binder import (
+from pyscheduler.plugins.volume_binding.pv_helpers import (
     CandidateIndex,
     eligible_volumes,
     find_matching_volume,
