@@ -1,5 +1,7 @@
 """The scheduling queue (upstream backend/queue/scheduling_queue.go, active_queue.go,
-backoff_queue.go, unschedulable_pods.go), for one asyncio event loop.
+backoff_queue.go), for one asyncio event loop. The unschedulable pool is
+``unschedulable_pods.py``, the in-flight pods and their event log ``in_flight.py``, and the
+queueing-hint evaluation ``hints.py``.
 
 Contract:
 * Every pending pod the queue knows of is in exactly one place, keyed by UID:
@@ -50,7 +52,6 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import structlog
@@ -67,8 +68,6 @@ from pyscheduler.framework.types import (
     ClusterEventWithHint,
     PodInfo,
     QueuedPodInfo,
-    QueueingHint,
-    QueueingHintFn,
 )
 from pyscheduler.model.pod import Pod
 from pyscheduler.queue.backoff import (
@@ -88,6 +87,8 @@ from pyscheduler.queue.events import (
     pod_scheduling_properties_change,
 )
 from pyscheduler.queue.heap import KeyedHeap
+from pyscheduler.queue.hints import HintEvaluator, QueueingStrategy
+from pyscheduler.queue.in_flight import InFlightLog, RecordedEvent
 from pyscheduler.queue.metrics import (
     ACTIVE,
     BACKOFF,
@@ -97,6 +98,7 @@ from pyscheduler.queue.metrics import (
     default_queue_metrics,
 )
 from pyscheduler.queue.nominator import Nominator
+from pyscheduler.queue.unschedulable_pods import UnschedulablePods
 
 log = structlog.get_logger(__name__)
 
@@ -120,86 +122,10 @@ Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 
-class _Strategy(IntEnum):
-    """How to requeue a pod (upstream queueingStrategy); larger wins."""
-
-    SKIP = 0
-    AFTER_BACKOFF = 1
-    IMMEDIATELY = 2
-
-
 @dataclass(slots=True)
 class _BackoffEntry:
     qpi: QueuedPodInfo
     expiry: float
-
-
-@dataclass(slots=True, frozen=True)
-class _RecordedEvent:
-    event: ClusterEvent
-    old: Any
-    new: Any
-
-
-@dataclass(slots=True)
-class _InFlight:
-    pod_info: PodInfo
-    # Sequence number of the first event recorded after the pop.
-    start_seq: int
-    cycle: int
-    # Newest version seen by update() while in flight; requeued instead of the popped one.
-    latest: PodInfo | None = None
-    # An update while in flight changed more than status (is_pod_updated).
-    updated: bool = False
-    # delete() while in flight: the pod is dropped when it comes back.
-    deleted: bool = False
-
-
-class _UnschedulablePool:
-    """Unschedulable and gated pods by UID, with their gauges (upstream unschedulablePods)."""
-
-    __slots__ = ("_gated", "_metrics", "pods")
-
-    def __init__(self, metrics: QueueMetrics) -> None:
-        self.pods: dict[str, QueuedPodInfo] = {}
-        # Gated membership as counted in the gauges; qpi.gated may change before the pod is
-        # re-added or removed, so removal consults this set, not the flag.
-        self._gated: set[str] = set()
-        self._metrics = metrics
-
-    def __len__(self) -> int:
-        return len(self.pods)
-
-    def __contains__(self, uid: str) -> bool:
-        return uid in self.pods
-
-    def get(self, uid: str) -> QueuedPodInfo | None:
-        return self.pods.get(uid)
-
-    def add_or_update(self, qpi: QueuedPodInfo, event: str) -> None:
-        uid = qpi.uid
-        gauge = self._metrics.pending_pods
-        existed = uid in self.pods
-        was_gated = uid in self._gated
-        self.pods[uid] = qpi
-        if qpi.gated:
-            self._gated.add(uid)
-        else:
-            self._gated.discard(uid)
-        if not existed:
-            gauge.labels(queue=GATED if qpi.gated else UNSCHEDULABLE).inc()
-            self._metrics.incoming_pods.labels(queue=UNSCHEDULABLE, event=event).inc()
-        elif was_gated != qpi.gated:
-            gauge.labels(queue=GATED if was_gated else UNSCHEDULABLE).dec()
-            gauge.labels(queue=GATED if qpi.gated else UNSCHEDULABLE).inc()
-
-    def remove(self, uid: str) -> QueuedPodInfo | None:
-        qpi = self.pods.pop(uid, None)
-        if qpi is not None:
-            gated = uid in self._gated
-            self._gated.discard(uid)
-            self._metrics.pending_pods.labels(queue=GATED if gated else UNSCHEDULABLE).dec()
-        return qpi
 
 
 def _uid(qpi: QueuedPodInfo) -> str:
@@ -243,9 +169,7 @@ class PriorityQueue:
         self._less = less
         self._metrics = metrics
         self._pre_enqueue: dict[str, PreEnqueuePlugin] = dict(pre_enqueue_plugins or {})
-        self._events_by_plugin: dict[str, tuple[ClusterEventWithHint, ...]] = {
-            name: tuple(evs) for name, evs in (events_by_plugin or {}).items()
-        }
+        self._hints = HintEvaluator(events_by_plugin or {})
         self._clock = clock
         self._initial_backoff = pod_initial_backoff_seconds
         self._max_backoff = pod_max_backoff_seconds
@@ -257,19 +181,10 @@ class PriorityQueue:
 
         self._active: KeyedHeap[QueuedPodInfo] = KeyedHeap(_uid, less)
         self._backoff: KeyedHeap[_BackoffEntry] = KeyedHeap(_backoff_uid, _backoff_less)
-        self._pool = _UnschedulablePool(metrics)
-        self._in_flight: dict[str, _InFlight] = {}
-        # Events received while any pod is in flight (upstream inFlightEvents): _events[i] has
-        # sequence number _events_base + i. Events older than every in-flight pod are pruned.
-        self._events: list[_RecordedEvent] = []
-        self._events_base = 0
+        self._pool = UnschedulablePods(metrics)
+        # In-flight pods and the events received while any is (upstream inFlightEvents).
+        self._in_flight = InFlightLog()
         self._cycle = 0
-
-        # incoming event -> {plugin: [hint, ...]} of registrations matching it.
-        self._match_cache: dict[ClusterEvent, dict[str, list[QueueingHintFn | None]]] = {}
-        # Set once a pod is rejected by a plugin missing from events_by_plugin: from then on
-        # every event may concern some pod, so none can be dropped early.
-        self._unknown_rejectors: set[str] = set()
 
         self._gauge_active = metrics.pending_pods.labels(queue=ACTIVE)
         self._gauge_backoff = metrics.pending_pods.labels(queue=BACKOFF)
@@ -294,7 +209,7 @@ class PriorityQueue:
         for task in self._tasks:
             task.cancel()
         # As upstream: in-flight bookkeeping is released; a late done() is a no-op.
-        for uid in list(self._in_flight):
+        for uid in list(self._in_flight.pods):
             self.done(uid)
         self._wake()
 
@@ -306,6 +221,7 @@ class PriorityQueue:
 
     @property
     def closed(self) -> bool:
+        """close() was called."""
         return self._closed
 
     async def _backoff_loop(self) -> None:
@@ -361,7 +277,7 @@ class PriorityQueue:
             # Record the change: if the attempt fails, these events are evaluated against the
             # rejector plugins, and the newest version is what goes back to the queue.
             for ev in pod_scheduling_properties_change(new, old):
-                self._events.append(_RecordedEvent(ev, old, new))
+                self._in_flight.record(ev, old, new)
             if is_pod_updated(old, new):
                 rec.updated = True
             rec.latest = PodInfo.of(new)
@@ -387,7 +303,7 @@ class PriorityQueue:
             qpi.pod_info = PodInfo.of(new)
             self.nominator.update_nominated_pod(old, qpi.pod_info)
             if is_pod_updated(old, new):
-                where = self._requeue(qpi, _Strategy.AFTER_BACKOFF, _POD_UPDATE)
+                where = self._requeue(qpi, QueueingStrategy.AFTER_BACKOFF, _POD_UPDATE)
                 if where == ACTIVE:
                     self._wake()
             else:
@@ -438,8 +354,8 @@ class PriorityQueue:
         precheck: PreEnqueueCheck | None = None,
     ) -> None:
         """Requeue pool pods that ``event`` may make schedulable, per their rejectors' hints."""
-        matching = self._matching(event)
-        if not matching and not is_wildcard(event) and not self._unknown_rejectors:
+        matching = self._hints.matching(event)
+        if not matching and not is_wildcard(event) and not self._hints.unknown_rejectors:
             # No enabled plugin cares: do not even look at the pool (or record the event).
             return
         candidates = [
@@ -466,7 +382,7 @@ class PriorityQueue:
                 activated |= self._move_to_active(qpi, FORCE_ACTIVATE)
                 continue
             if uid in self._in_flight:
-                self._events.append(_RecordedEvent(EVENT_FORCE_ACTIVATE, None, pod))
+                self._in_flight.record(EVENT_FORCE_ACTIVATE, None, pod)
         if activated:
             self._wake()
 
@@ -507,18 +423,12 @@ class PriorityQueue:
             qpi.unschedulable_plugins = set()
             qpi.pending_plugins = set()
             self._cycle += 1
-            self._in_flight[qpi.uid] = _InFlight(
-                pod_info=qpi.pod_info,
-                start_seq=self._events_base + len(self._events),
-                cycle=self._cycle,
-            )
+            self._in_flight.start(qpi.uid, qpi.pod_info, self._cycle)
             return qpi
 
     def done(self, uid: str) -> None:
         """The scheduling (and binding) of a popped pod finished; release its in-flight record."""
-        if self._in_flight.pop(uid, None) is None:
-            return
-        self._prune_events()
+        self._in_flight.finish(uid)
 
     def add_unschedulable_if_not_present(self, qpi: QueuedPodInfo,
                                          scheduling_cycle: int = 0) -> None:
@@ -544,16 +454,16 @@ class PriorityQueue:
             qpi.gating_plugin = ""
             # The failure time: backoff and the unschedulable timeout count from here.
             qpi.timestamp = self._clock()
-            self._note_unknown_rejectors(qpi)
+            self._hints.note_unknown_rejectors(qpi)
             if rec is None:
                 # Not popped, or done() already called: we cannot know what happened meanwhile,
                 # so retry after backoff rather than risk parking it (upstream does the same).
                 # close() releases every record, so after it this is the normal shutdown path.
                 if not self._closed:
                     log.warning("pod was not in flight; requeuing after backoff", pod=qpi.key)
-                strategy = _Strategy.AFTER_BACKOFF
+                strategy = QueueingStrategy.AFTER_BACKOFF
             else:
-                strategy = self._strategy_for_in_flight(qpi, rec)
+                strategy = self._hints.strategy_for_in_flight(qpi, rec, self._in_flight)
             if self._requeue(qpi, strategy, SCHEDULE_ATTEMPT_FAILURE) == ACTIVE:
                 self._wake()
         finally:
@@ -621,13 +531,16 @@ class PriorityQueue:
         return self._pool.get(uid)
 
     def backoff_expiry(self, uid: str) -> float | None:
+        """When the pod's backoff ends (clock time), if it is in backoffQ."""
         entry = self._backoff.get(uid)
         return None if entry is None else entry.expiry
 
     def pods_in_active_q(self) -> list[Pod]:
+        """Pods in activeQ, in no particular order."""
         return [qpi.pod for qpi in self._active]
 
     def pods_in_backoff_q(self) -> list[Pod]:
+        """Pods in backoffQ, in no particular order."""
         return [entry.qpi.pod for entry in self._backoff]
 
     def unschedulable_pods(self) -> list[Pod]:
@@ -635,7 +548,8 @@ class PriorityQueue:
         return [qpi.pod for qpi in self._pool.pods.values()]
 
     def in_flight_pods(self) -> list[Pod]:
-        return [rec.pod_info.pod for rec in self._in_flight.values() if not rec.deleted]
+        """Popped pods whose attempt is not done (deleted ones left out)."""
+        return [rec.pod_info.pod for rec in self._in_flight if not rec.deleted]
 
     def pending_pods(self) -> tuple[list[Pod], str]:
         """Every queued pod and upstream's "activeQ:%v; backoffQ:%v; unschedulablePods:%v"."""
@@ -647,6 +561,7 @@ class PriorityQueue:
         )
 
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        """The nominator's pods nominated to ``node_name``."""
         return self.nominator.nominated_pods_for_node(node_name)
 
     # ---------------------------------------------------------------------------- internals
@@ -702,7 +617,7 @@ class PriorityQueue:
                 qpi.unschedulable_plugins.add(name)
                 qpi.gated = True
                 qpi.gating_plugin = name
-                self._note_unknown_rejectors(qpi)
+                self._hints.note_unknown_rejectors(qpi)
                 if status.code == Code.ERROR:
                     log.error("PreEnqueue plugin failed; pod stays gated", pod=qpi.key,
                               plugin=name, error=status.message(), exc_info=status.error)
@@ -735,13 +650,13 @@ class PriorityQueue:
             self.nominator.add_nominated_pod(qpi.pod_info)
         return True
 
-    def _requeue(self, qpi: QueuedPodInfo, strategy: _Strategy, event: str,
+    def _requeue(self, qpi: QueuedPodInfo, strategy: QueueingStrategy, event: str,
                  pre_enqueued: bool = False) -> str:
         """Put a pod (already out of activeQ/backoffQ) where ``strategy`` says; returns where."""
-        if strategy == _Strategy.SKIP:
+        if strategy == QueueingStrategy.SKIP:
             self._pool.add_or_update(qpi, event)
             return UNSCHEDULABLE
-        if strategy == _Strategy.AFTER_BACKOFF and self._is_backing_off(qpi):
+        if strategy == QueueingStrategy.AFTER_BACKOFF and self._is_backing_off(qpi):
             self._pool.remove(qpi.uid)
             self._add_to_backoff(qpi, event)
             return BACKOFF
@@ -755,10 +670,10 @@ class PriorityQueue:
         label = event_label(event)
         activated = False
         for qpi in candidates:
-            if qpi.gated and not self._gating_plugin_interested(qpi, event):
+            if qpi.gated and not self._hints.gating_plugin_interested(qpi, event):
                 continue
-            strategy = self._worth_requeuing(qpi, event, old, new)
-            if strategy == _Strategy.SKIP:
+            strategy = self._hints.worth_requeuing(qpi, event, old, new)
+            if strategy == QueueingStrategy.SKIP:
                 continue
             passed = False
             if qpi.gated:
@@ -770,112 +685,12 @@ class PriorityQueue:
                 passed = True
             self._pool.remove(qpi.uid)
             activated |= self._requeue(qpi, strategy, label, pre_enqueued=passed) == ACTIVE
-        if self._in_flight:
-            # Pods being scheduled now will evaluate this event if their attempt fails.
-            self._events.append(_RecordedEvent(event, old, new))
+        # Pods being scheduled now will evaluate this event if their attempt fails.
+        self._in_flight.record(event, old, new)
         if activated:
             self._wake()
 
-    def _gating_plugin_interested(self, qpi: QueuedPodInfo, event: ClusterEvent) -> bool:
-        registered = self._events_by_plugin.get(qpi.gating_plugin)
-        if registered is None:
-            return True
-        return any(r.event.matches(event) for r in registered)
-
-    def _matching(self, event: ClusterEvent) -> dict[str, list[QueueingHintFn | None]]:
-        """Plugins whose registrations match ``event``, with their hints (cached per event)."""
-        cached = self._match_cache.get(event)
-        if cached is not None:
-            return cached
-        result: dict[str, list[QueueingHintFn | None]] = {}
-        for plugin, registered in self._events_by_plugin.items():
-            for r in registered:
-                if r.event.matches(event):
-                    result.setdefault(plugin, []).append(r.hint)
-        if len(self._match_cache) < 4096:
-            self._match_cache[event] = result
-        return result
-
-    def _note_unknown_rejectors(self, qpi: QueuedPodInfo) -> None:
-        for plugin in (*qpi.unschedulable_plugins, *qpi.pending_plugins):
-            if plugin not in self._events_by_plugin and plugin not in self._unknown_rejectors:
-                self._unknown_rejectors.add(plugin)
-                log.warning("plugin registered no events; any cluster event will requeue "
-                            "the pods it rejects", plugin=plugin)
-
-    def _worth_requeuing(self, qpi: QueuedPodInfo, event: ClusterEvent, old: Any,
-                         new: Any) -> _Strategy:
-        """Upstream isPodWorthRequeuing: ask the rejector plugins' hints about ``event``."""
-        pending = qpi.pending_plugins
-        rejectors = qpi.unschedulable_plugins | pending
-        if not rejectors:
-            return _Strategy.AFTER_BACKOFF
-        if is_wildcard(event):
-            # A wildcard event carrying a pod (ForceActivate) concerns that pod only.
-            if new is not None and (not isinstance(new, Pod) or new.metadata.uid != qpi.uid):
-                return _Strategy.SKIP
-            return _Strategy.AFTER_BACKOFF
-        matching = self._matching(event)
-        strategy = _Strategy.SKIP
-        for plugin in rejectors:
-            hints: list[QueueingHintFn | None] | None
-            if plugin in self._events_by_plugin:
-                hints = matching.get(plugin)
-                if not hints:
-                    continue
-            else:
-                hints = [None]
-            for hint in hints:
-                if self._run_hint(plugin, hint, qpi, event, old, new) == QueueingHint.SKIP:
-                    continue
-                if plugin in pending:
-                    return _Strategy.IMMEDIATELY
-                if not pending:
-                    return _Strategy.AFTER_BACKOFF
-                strategy = _Strategy.AFTER_BACKOFF
-        return strategy
-
-    def _run_hint(self, plugin: str, hint: QueueingHintFn | None, qpi: QueuedPodInfo,
-                  event: ClusterEvent, old: Any, new: Any) -> QueueingHint:
-        if hint is None:
-            return QueueingHint.QUEUE
-        try:
-            return hint(qpi.pod, old, new)
-        except Exception:
-            # Queue rather than risk leaving the pod stuck in the pool (upstream does this).
-            log.exception("queueing hint failed; requeuing the pod", plugin=plugin,
-                          pod=qpi.key, cluster_event=event_label(event))
-            return QueueingHint.QUEUE
-
-    def _strategy_for_in_flight(self, qpi: QueuedPodInfo, rec: _InFlight) -> _Strategy:
-        """Upstream determineSchedulingHintForInFlightPod, plus the pod's own updates."""
-        if not qpi.unschedulable_plugins and not qpi.pending_plugins:
-            return _Strategy.AFTER_BACKOFF
-        # The pod itself changed meaningfully while in flight: as for an update in the pool.
-        strategy = _Strategy.AFTER_BACKOFF if rec.updated else _Strategy.SKIP
-        if strategy and not qpi.pending_plugins:
-            return strategy
-        for ev in self._events[rec.start_seq - self._events_base:]:
-            s = self._worth_requeuing(qpi, ev.event, ev.old, ev.new)
-            if s == _Strategy.IMMEDIATELY:
-                return s
-            if s > strategy:
-                strategy = s
-                if not qpi.pending_plugins:
-                    return strategy
-        return strategy
-
-    def _prune_events(self) -> None:
-        """Drop events that every remaining in-flight pod was popped after."""
-        if not self._in_flight:
-            self._events_base += len(self._events)
-            self._events.clear()
-            return
-        # Records are inserted at pop with a non-decreasing start_seq and never re-inserted,
-        # so the dict's first entry is the oldest: O(1) instead of a scan of every in-flight pod
-        # (which was quadratic when thousands of pods wait for their binds).
-        oldest = next(iter(self._in_flight.values())).start_seq
-        drop = oldest - self._events_base
-        if drop > 0:
-            del self._events[:drop]
-            self._events_base = oldest
+    @property
+    def _events(self) -> list[RecordedEvent]:
+        """The in-flight event log (tests inspect it)."""
+        return self._in_flight.events
