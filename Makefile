@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugins_oot/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv assets scheduler-assets lint typecheck unit integration differential test demo bench bench-venv clean
+.PHONY: help venv assets scheduler-assets lint typecheck unit integration differential faults test demo bench bench-venv clean
 
 help:
 	@echo "make test   - ruff, mypy, unit and integration tests (installs what it needs)"
@@ -48,7 +48,18 @@ integration: $(STAMP) assets
 differential: $(STAMP) assets scheduler-assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/differential $(PYTEST_ARGS)
 
-test: lint typecheck unit integration differential
+# Fault scenarios (tests/faults, docs/TESTING.md "Fault suite"): apiserver restarts, etcd
+# compaction, scheduler kills and stops, leader failover, races, 429s; every run checked against
+# the audit log and the API. FAULTS_ARGS=--full for the full set; FAULTS_REPEAT=5 runs each
+# scenario 5 times and counts passes; FAULTS_SCHEDULER_SOURCE=<dir> runs another checkout's
+# scheduler (e.g. an old commit's git worktree).
+FAULTS_ARGS ?=
+FAULTS_REPEAT ?= 1
+faults: $(STAMP) assets
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/faults \
+		--repeat $(FAULTS_REPEAT) $(FAULTS_ARGS) $(PYTEST_ARGS)
+
+test: lint typecheck unit integration differential faults
 
 # Benchmarks (hack/bench, docs/BENCHMARKS.md): the [bench] extra adds matplotlib (PNG) and
 # pyinstrument (profile). BENCH_ARGS passes options, e.g. BENCH_ARGS=--scale.
