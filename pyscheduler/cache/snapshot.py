@@ -14,11 +14,16 @@ Contract:
   generation": derived lists such as "nodes with affinity pods" and per-label columns are
   recomputed only when the generation they were built at is stale). Code that needs to mutate
   node state hypothetically (preemption, nominated pods) clones NodeInfos instead.
+* ``label_column(key)`` is each row's value of a node label; ``label_codes(key)`` the same as
+  small integer codes over the distinct values (``LabelCodes``), so plugins evaluate a
+  requirement once per distinct value and spread it to rows with one gather. Both are cached
+  until node membership, labels or taints change (the table's topology generation).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -206,6 +211,41 @@ class NodeTable:
         self.generation = next_generation()
 
 
+@dataclass(slots=True)
+class LabelCodes:
+    """One node label key over the snapshot's rows, as integer codes of the distinct values.
+
+    ``column`` identifies the build: data derived from the codes stays valid while a later
+    ``label_codes(key)`` returns codes with the same column object."""
+
+    column: npt.NDArray[np.object_]  # the label column these codes were built from
+    codes: I64  # per row: index into ``values``
+    values: list[str | None]  # distinct values, in first-row order (None = label absent)
+    index: dict[str | None, int]  # value -> code
+    absent: int  # code of rows without the label, -1 if there are none
+    go_codes: I64  # ``codes`` with absent rows given the code of "" (upstream scoring's view)
+
+    @classmethod
+    def of(cls, column: npt.NDArray[np.object_]) -> LabelCodes:
+        """The codes of one label column (``Snapshot.label_column``)."""
+        index: dict[str | None, int] = {}
+        codes = np.fromiter((index.setdefault(x, len(index)) for x in column),
+                            dtype=np.int64, count=len(column))
+        absent = index.get(None, -1)
+        go_codes = codes
+        empty = index.get("")
+        if absent >= 0 and empty is not None:
+            go_codes = np.where(codes == absent, empty, codes)
+        return cls(column, codes, list(index), index, absent, go_codes)
+
+    def go_code(self, value: str) -> int | None:
+        """The scoring code of a present label value."""
+        code = self.index.get(value)
+        if code is None and value == "" and self.absent >= 0:
+            return self.absent
+        return code
+
+
 class Snapshot:
     """What one scheduling cycle reads: node rows, NodeInfos and derived lists."""
 
@@ -213,6 +253,7 @@ class Snapshot:
         self.table = table if table is not None else NodeTable()
         self._all_rows: I64 | None = None
         self._label_cols: dict[str, npt.NDArray[np.object_]] = {}
+        self._label_codes: dict[str, LabelCodes] = {}
         self._label_gen = -1
         self._affinity_gen = -1
         self._with_affinity: list[NodeInfo] = []
@@ -220,16 +261,19 @@ class Snapshot:
 
     @property
     def num_nodes(self) -> int:
+        """Number of rows (schedulable nodes)."""
         return self.table.n
 
     @property
     def node_infos(self) -> list[NodeInfo]:
+        """The NodeInfo of each row, in row order (the table's list: do not modify)."""
         return self.table.infos
 
     def __iter__(self) -> Iterator[NodeInfo]:
         return iter(self.table.infos)
 
     def get(self, name: str) -> NodeInfo | None:
+        """The NodeInfo of node ``name``, or None when it has no row."""
         row = self.table.index.get(name)
         return None if row is None else self.table.infos[row]
 
@@ -256,6 +300,7 @@ class Snapshot:
         """Each row's value of node label ``key`` (None when absent), cached per topology."""
         if self._label_gen != self.table.topology_generation:
             self._label_cols.clear()
+            self._label_codes.clear()
             self._label_gen = self.table.topology_generation
         col = self._label_cols.get(key)
         if col is None:
@@ -264,6 +309,15 @@ class Snapshot:
                 col[i] = info.labels.get(key)
             self._label_cols[key] = col
         return col
+
+    def label_codes(self, key: str) -> LabelCodes:
+        """``label_column(key)`` as integer codes, cached with the column."""
+        col = self.label_column(key)
+        kc = self._label_codes.get(key)
+        if kc is None:
+            kc = LabelCodes.of(col)
+            self._label_codes[key] = kc
+        return kc
 
     def _refresh_affinity_lists(self) -> None:
         if self._affinity_gen == self.table.generation:
@@ -280,10 +334,12 @@ class Snapshot:
 
     @property
     def have_pods_with_affinity(self) -> list[NodeInfo]:
+        """Nodes with at least one pod that has (anti-)affinity (refreshed by generation)."""
         self._refresh_affinity_lists()
         return self._with_affinity
 
     @property
     def have_pods_with_required_anti_affinity(self) -> list[NodeInfo]:
+        """Nodes with at least one pod that has required anti-affinity."""
         self._refresh_affinity_lists()
         return self._with_required_anti

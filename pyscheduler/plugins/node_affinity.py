@@ -17,22 +17,21 @@ hints enabled):
   0..100 by the maximum. PreScore returns Skip when there are no preferred terms and an Error
   when the pod's preferred terms do not parse.
 * Compiled matchers are memoized in ``PodInfo.memo[NAME]``. The batch forms evaluate each
-  requirement once per *distinct label value* (per-key codes from ``snapshot.label_column``,
-  cached until the snapshot's label column is rebuilt) and gather to rows with numpy.
+  requirement once per *distinct label value* (``snapshot.label_codes``, cached by the
+  snapshot until node labels change) and gather to rows with numpy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 
 from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.cache.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -90,42 +89,6 @@ _EXISTS, _DOES_NOT_EXIST = "Exists", "DoesNotExist"
 _LABEL_OPERATORS = (_IN, _NOT_IN, _EXISTS, _DOES_NOT_EXIST, _GT, _LT)
 
 
-# ---- label codes (batch evaluation) -------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _KeyCodes:
-    column: npt.NDArray[np.object_]  # the snapshot column these codes were built from
-    codes: I64  # per row: index into ``values``
-    values: list[str | None]  # distinct values (None = label absent)
-    index: dict[str | None, int]
-
-
-class LabelCodes:
-    """Per label key, each row's value as a small integer code over the distinct values.
-
-    Rebuilt when the snapshot hands out a new column for the key (it does so whenever node
-    membership, labels or taints changed), so a requirement is evaluated once per distinct value
-    and spread to rows with one gather.
-    """
-
-    __slots__ = ("_by_key",)
-
-    def __init__(self) -> None:
-        self._by_key: dict[str, _KeyCodes] = {}
-
-    def get(self, snapshot: Snapshot, key: str) -> _KeyCodes:
-        col = snapshot.label_column(key)
-        kc = self._by_key.get(key)
-        if kc is None or kc.column is not col:
-            index: dict[str | None, int] = {}
-            codes = np.fromiter((index.setdefault(x, len(index)) for x in col),
-                                dtype=np.int64, count=len(col))
-            kc = _KeyCodes(col, codes, list(index), index)
-            self._by_key[key] = kc
-        return kc
-
-
 # ---- compiled requirements ----------------------------------------------------------------------
 
 
@@ -155,7 +118,7 @@ class LabelRequirement:
             return False
         return n > self.bound if op == _GT else n < self.bound
 
-    def lut(self, kc: _KeyCodes) -> BoolArr:
+    def lut(self, kc: LabelCodes) -> BoolArr:
         """Whether each distinct value of the key matches."""
         k = len(kc.values)
         if self.op in (_IN, _NOT_IN):
@@ -203,7 +166,7 @@ class Term:
     def mask(self, ev: _RowEval) -> BoolArr:
         out = np.ones(len(ev.rows), dtype=np.bool_)
         for r in self.labels:
-            kc = ev.codes.get(ev.snapshot, r.key)
+            kc = ev.snapshot.label_codes(r.key)
             out &= r.lut(kc)[kc.codes[ev.rows]]
             if not out.any():
                 return out
@@ -220,7 +183,6 @@ class Term:
 class _RowEval:
     snapshot: Snapshot
     rows: I64
-    codes: LabelCodes
 
 
 def _label_requirement(r: NodeSelectorRequirement,
@@ -354,7 +316,7 @@ class RequiredNodeAffinity:
     def mask(self, ev: _RowEval) -> BoolArr:
         out = np.ones(len(ev.rows), dtype=np.bool_)
         for k, val in self.selector:
-            kc = ev.codes.get(ev.snapshot, k)
+            kc = ev.snapshot.label_codes(k)
             code = kc.index.get(val)
             if code is None:
                 return np.zeros(len(ev.rows), dtype=np.bool_)
@@ -465,7 +427,6 @@ class NodeAffinity:
     name: str = NAME
     added_selector: NodeSelectorMatcher | None = None
     added_preferred: PreferredTerms | None = None
-    codes: LabelCodes = field(default_factory=LabelCodes)
 
     def __post_init__(self) -> None:
         self.args.validate()
@@ -532,7 +493,7 @@ class NodeAffinity:
         """The same check, each requirement evaluated per distinct label value."""
         if len(rows) == 0:
             return None
-        ev = _RowEval(snapshot, rows, self.codes)
+        ev = _RowEval(snapshot, rows)
         failures: list[Failure] = []
         ok = np.ones(len(rows), dtype=np.bool_)
         if self.added_selector is not None:
@@ -581,7 +542,7 @@ class NodeAffinity:
     def score_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                     rows: I64) -> I64:
         """The same sums over many rows."""
-        ev = _RowEval(snapshot, rows, self.codes)
+        ev = _RowEval(snapshot, rows)
         out = np.zeros(len(rows), dtype=np.int64)
         if len(rows) == 0:
             return out

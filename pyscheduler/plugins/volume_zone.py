@@ -21,7 +21,7 @@ Contract (upstream volumezone/volume_zone.go, queueing hints enabled):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,6 @@ from pyscheduler.model.storage import (
     not_found,
     quote,
 )
-from pyscheduler.plugins.node_affinity import LabelCodes
 
 NAME = "VolumeZone"
 PRE_FILTER_STATE_KEY = "PreFilter" + NAME
@@ -151,7 +150,6 @@ class VolumeZone:
 
     listers: StorageListers
     name: str = NAME
-    _codes: LabelCodes = field(default_factory=LabelCodes, repr=False)
 
     def pv_topologies_of(self, pod: Pod) -> tuple[list[PVTopology], Status | None]:
         """upstream getPVbyPod."""
@@ -233,7 +231,7 @@ class VolumeZone:
             return FilterVerdict(~everyone, [Failure(r, everyone, st.code) for r in st.reasons])
         constrained = np.zeros(len(rows), dtype=np.bool_)
         for key in TOPOLOGY_LABELS:
-            kc = self._codes.get(snapshot, key)
+            kc = snapshot.label_codes(key)
             constrained |= kc.codes[rows] != kc.index.get(None, -1)
         if not constrained.any():
             return None
@@ -248,7 +246,7 @@ class VolumeZone:
 
     def _matches(self, snapshot: Snapshot, rows: I64, t: PVTopology) -> BoolArr:
         """Rows whose value of t.key (or, absent, of its GA label) is in t.values."""
-        kc = self._codes.get(snapshot, t.key)
+        kc = snapshot.label_codes(t.key)
         lut = np.fromiter((v is not None and v in t.values for v in kc.values),
                           dtype=np.bool_, count=len(kc.values))
         codes = kc.codes[rows]
@@ -257,7 +255,7 @@ class VolumeZone:
         if ga != t.key:
             absent = codes == kc.index.get(None, -1)
             if absent.any():
-                gc = self._codes.get(snapshot, ga)
+                gc = snapshot.label_codes(ga)
                 glut = np.fromiter((v is not None and v in t.values for v in gc.values),
                                    dtype=np.bool_, count=len(gc.values))
                 out = np.where(absent, glut[gc.codes[rows]], out)

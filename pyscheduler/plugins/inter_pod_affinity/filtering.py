@@ -56,7 +56,6 @@ from pyscheduler.plugins.inter_pod_affinity.counts import (
     count_of,
 )
 from pyscheduler.plugins.inter_pod_affinity.terms import AffinityTerm, pod_matches_all, terms_of
-from pyscheduler.plugins.node_affinity import LabelCodes
 
 NAME = "InterPodAffinity"
 PRE_FILTER_STATE_KEY = "PreFilter" + NAME
@@ -245,15 +244,14 @@ def filter_node(s: PreFilterState, node_info: NodeInfo) -> Status | None:
 class _RowCounts:
     """Per-row count lookups for one batch call: one gather per (count map, topology key)."""
 
-    __slots__ = ("_cache", "codes", "rows", "snapshot", "state")
+    __slots__ = ("_cache", "rows", "snapshot", "state")
 
-    def __init__(self, s: PreFilterState, snapshot: Snapshot, rows: I64,
-                 codes: LabelCodes) -> None:
-        self.state, self.snapshot, self.rows, self.codes = s, snapshot, rows, codes
+    def __init__(self, s: PreFilterState, snapshot: Snapshot, rows: I64) -> None:
+        self.state, self.snapshot, self.rows = s, snapshot, rows
         self._cache: dict[tuple[str, str], I64] = {}
 
     def present(self, key: str) -> BoolArr:
-        kc = self.codes.get(self.snapshot, key)
+        kc = self.snapshot.label_codes(key)
         absent = kc.index.get(None)
         row_codes = kc.codes[self.rows]
         if absent is None:
@@ -273,7 +271,7 @@ class _RowCounts:
         if not values:
             got = np.zeros(len(self.rows), dtype=np.int64)
         else:
-            kc = self.codes.get(self.snapshot, key)
+            kc = self.snapshot.label_codes(key)
             lut = s.luts.get(cache_key)
             if lut is None or s.lut_columns.get(key) is not kc.column:
                 lut = lut_of(values, kc)
@@ -283,7 +281,7 @@ class _RowCounts:
 
 
 def lut_of(values: Mapping[str, int], kc: Any) -> I64:
-    """Counts by label code for one topology key (kc: LabelCodes' per-key codes)."""
+    """Counts by label code for one topology key (kc: the snapshot's LabelCodes of the key)."""
     lut = np.zeros(len(kc.values), dtype=np.int64)
     index = kc.index
     for value, n in values.items():
@@ -293,12 +291,11 @@ def lut_of(values: Mapping[str, int], kc: Any) -> I64:
     return lut
 
 
-def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64,
-                codes: LabelCodes) -> FilterVerdict | None:
+def filter_rows(s: PreFilterState, snapshot: Snapshot, rows: I64) -> FilterVerdict | None:
     n = len(rows)
     if n == 0:
         return None
-    rc = _RowCounts(s, snapshot, rows, codes)
+    rc = _RowCounts(s, snapshot, rows)
     failures: list[Failure] = []
     ok = np.ones(n, dtype=np.bool_)
     if s.affinity_terms:

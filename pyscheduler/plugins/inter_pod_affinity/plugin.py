@@ -108,7 +108,6 @@ from pyscheduler.plugins.inter_pod_affinity.terms import (
     pod_terms,
     terms_of,
 )
-from pyscheduler.plugins.node_affinity import LabelCodes
 
 NAMESPACES = "namespaces"
 
@@ -152,7 +151,6 @@ class InterPodAffinity:
     # False: recompute every count from the NodeInfos each cycle (the reference path)
     use_index: bool = True
     name: str = NAME
-    codes: LabelCodes = field(default_factory=LabelCodes)
     _gens: RowGenerations = field(default_factory=RowGenerations)
     _index: ClusterIndex = field(default_factory=ClusterIndex)
 
@@ -171,7 +169,7 @@ class InterPodAffinity:
         """Fold per-row vectors into per-domain counts, by topology key."""
         out = Domains()
         for key, vec in vectors:
-            kc = self.codes.get(snapshot, key)
+            kc = snapshot.label_codes(key)
             dom = np.bincount(kc.codes, weights=vec, minlength=len(kc.values)).astype(np.int64)
             absent = kc.index.get(None)
             if absent is not None:
@@ -182,7 +180,7 @@ class InterPodAffinity:
         for key, dom in out.luts.items():
             nz = np.flatnonzero(dom)
             if len(nz):
-                values = self.codes.get(snapshot, key).values
+                values = snapshot.label_codes(key).values
                 # the absent code was zeroed above, so every value here is a label value
                 names = cast(list[str], [values[c] for c in nz.tolist()])
                 out.counts[key] = dict(zip(names, dom[nz].tolist(), strict=True))
@@ -259,7 +257,7 @@ class InterPodAffinity:
             has_constraints)
         contributed = False
         for key, tv in touched.items():
-            kc = self.codes.get(snapshot, key)
+            kc = snapshot.label_codes(key)
             absent = kc.index.get(None)
             hit = tv if absent is None else tv & (kc.codes != absent)
             if hit.any():
@@ -332,7 +330,7 @@ class InterPodAffinity:
             return FilterVerdict(np.zeros(len(rows), dtype=np.bool_),
                                  [Failure(st.message(), np.ones(len(rows), dtype=np.bool_),
                                           Code.ERROR)])
-        return filter_rows(s, snapshot, rows, self.codes)
+        return filter_rows(s, snapshot, rows)
 
     # ---- score ----------------------------------------------------------------------------
     def pre_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
@@ -377,7 +375,7 @@ class InterPodAffinity:
     def score_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                     rows: I64) -> I64:
         """The same sums over many rows."""
-        return score_rows(self._score_state(state), snapshot, rows, self.codes)
+        return score_rows(self._score_state(state), snapshot, rows)
 
     def normalize_score(self, state: CycleState, pod: PodInfo, scores: I64) -> None:
         """Min-max scale to 0..100."""

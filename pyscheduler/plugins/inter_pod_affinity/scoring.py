@@ -37,7 +37,6 @@ from pyscheduler.model.pod import Pod
 from pyscheduler.plugins.inter_pod_affinity.counts import Counts, Entries
 from pyscheduler.plugins.inter_pod_affinity.filtering import NAME, lut_of
 from pyscheduler.plugins.inter_pod_affinity.terms import WeightedTerm, terms_of
-from pyscheduler.plugins.node_affinity import LabelCodes
 
 PRE_SCORE_STATE_KEY = "PreScore" + NAME
 
@@ -120,12 +119,12 @@ def score_labels(s: PreScoreState, labels: Labels) -> int:
     return total
 
 
-def score_rows(s: PreScoreState, snapshot: Snapshot, rows: I64, codes: LabelCodes) -> I64:
+def score_rows(s: PreScoreState, snapshot: Snapshot, rows: I64) -> I64:
     out = np.zeros(len(rows), dtype=np.int64)
     if len(rows) == 0:
         return out
     for key, values in s.topology_score.items():
-        kc = codes.get(snapshot, key)
+        kc = snapshot.label_codes(key)
         lut = s.luts.get(key)
         if lut is None or s.lut_columns.get(key) is not kc.column:
             lut = lut_of(values, kc)

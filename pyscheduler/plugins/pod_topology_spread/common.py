@@ -16,10 +16,10 @@ Contract:
   NodeInfos, so a row that now holds another node is recounted too. This is what makes the
   per-domain totals a once-per-cycle numpy reduction instead of a pod-by-pod walk of the
   cluster. Entries are dropped least-recently-used beyond ``max_entries``.
-* ``LabelCodes`` maps a label key to per-row integer codes over the distinct values (cached
-  while the snapshot hands out the same label column). ``absent`` is the code of rows without
-  the label (-1 when every row has it). ``go_codes`` merge the absent code into the code of the
-  value "", which is how upstream's scoring reads a missing label (``node.Labels[key]``).
+* Topology keys are read through ``snapshot.label_codes(key)`` (cache/snapshot.py): per-row
+  integer codes over the distinct values. ``absent`` is the code of rows without the label (-1
+  when every row has it); ``go_codes`` merge the absent code into the code of the value "",
+  which is how upstream's scoring reads a missing label (``node.Labels[key]``).
 * ``inclusion_masks`` evaluates the per-constraint node inclusion policies over every row:
   Honor on node affinity keeps the nodes matching the pod's nodeSelector and required node
   affinity (unparsable terms never match), Honor on taints keeps the nodes whose
@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
-import numpy.typing as npt
 
 from pyscheduler.cache.node_info import NodeInfo
 from pyscheduler.cache.snapshot import NodeTable, Snapshot
@@ -194,51 +193,6 @@ class InclusionMasks:
         return masks[0] & masks[1]
 
 
-# ---- label codes --------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class KeyCodes:
-    column: npt.NDArray[np.object_]  # the snapshot column these codes were built from
-    codes: I64
-    values: list[str | None]
-    index: dict[str | None, int]
-    absent: int  # code of rows without the label, -1 if there are none
-    go_codes: I64  # absent rows share the code of "" (how upstream scoring reads them)
-
-    def go_code(self, value: str) -> int | None:
-        """The scoring code of a present label value."""
-        code = self.index.get(value)
-        if code is None and value == "" and self.absent >= 0:
-            return self.absent
-        return code
-
-
-class LabelCodes:
-    """Per label key, each row's value as an integer code (rebuilt with the label column)."""
-
-    __slots__ = ("_by_key",)
-
-    def __init__(self) -> None:
-        self._by_key: dict[str, KeyCodes] = {}
-
-    def get(self, snapshot: Snapshot, key: str) -> KeyCodes:
-        col = snapshot.label_column(key)
-        kc = self._by_key.get(key)
-        if kc is None or kc.column is not col:
-            index: dict[str | None, int] = {}
-            codes = np.fromiter((index.setdefault(x, len(index)) for x in col),
-                                dtype=np.int64, count=len(col))
-            absent = index.get(None, -1)
-            go_codes = codes
-            empty = index.get("")
-            if absent >= 0 and empty is not None:
-                go_codes = np.where(codes == absent, empty, codes)
-            kc = KeyCodes(col, codes, list(index), index, absent, go_codes)
-            self._by_key[key] = kc
-        return kc
-
-
 # ---- per-row match counts -----------------------------------------------------------------------
 
 
@@ -305,8 +259,8 @@ class PodCounts:
         return counts
 
 
-def inclusion_masks(constraints: Sequence[Constraint], pod: PodInfo, snapshot: Snapshot,
-                    affinity_codes: node_affinity.LabelCodes) -> InclusionMasks:
+def inclusion_masks(constraints: Sequence[Constraint], pod: PodInfo,
+                    snapshot: Snapshot) -> InclusionMasks:
     """The Honor policies' row masks over all rows, computed only when some constraint needs
     them and they can exclude anything."""
     table = snapshot.table
@@ -316,7 +270,7 @@ def inclusion_masks(constraints: Sequence[Constraint], pod: PodInfo, snapshot: S
         req = required_affinity(pod)
         if req.selector or req.affinity is not None:
             rows = np.arange(n, dtype=np.int64)
-            aff = req.mask(node_affinity._RowEval(snapshot, rows, affinity_codes))
+            aff = req.mask(node_affinity._RowEval(snapshot, rows))
     taints: BoolArr | None = None
     if any(c.honors_taints for c in constraints):
         tainted = np.flatnonzero(table.tainted)
@@ -337,12 +291,11 @@ def inclusion_masks(constraints: Sequence[Constraint], pod: PodInfo, snapshot: S
     return InclusionMasks(aff, taints)
 
 
-def all_keys_mask(constraints: Sequence[Constraint], codes: LabelCodes,
-                  snapshot: Snapshot) -> BoolArr:
+def all_keys_mask(constraints: Sequence[Constraint], snapshot: Snapshot) -> BoolArr:
     """Rows whose node has every topology key of the constraints."""
     out = np.ones(snapshot.table.n, dtype=np.bool_)
     for key in {c.topology_key for c in constraints}:
-        kc = codes.get(snapshot, key)
+        kc = snapshot.label_codes(key)
         if kc.absent >= 0:
             out &= kc.codes != kc.absent
     return out

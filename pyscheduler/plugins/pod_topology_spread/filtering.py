@@ -21,25 +21,23 @@ Contract:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.cache.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.interfaces import I64, BoolArr, Failure, FilterVerdict
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
-from pyscheduler.plugins import node_affinity
 from pyscheduler.plugins.pod_topology_spread.common import (
     ERR_REASON_CONSTRAINTS_NOT_MATCH,
     ERR_REASON_NODE_LABEL_NOT_MATCH,
     MAX_INT32,
     NAME,
     Constraint,
-    KeyCodes,
-    LabelCodes,
     PodCounts,
     all_keys_mask,
     inclusion_masks,
@@ -55,7 +53,7 @@ class DomainCounts:
     """One constraint's eligible domains: counts and presence by label code."""
 
     constraint: Constraint
-    codes: KeyCodes
+    codes: LabelCodes
     counts: I64
     present: BoolArr
     self_match: int  # 1 when the incoming pod matches the constraint's own selector
@@ -81,9 +79,8 @@ class DomainCounts:
         if code is None or code >= len(self.counts):
             # A value no snapshot row has (cannot come from a snapshot node): give it a slot.
             code = len(self.counts)
-            self.codes = KeyCodes(self.codes.column, self.codes.codes,
-                                  [*self.codes.values, value], {**self.codes.index, value: code},
-                                  self.codes.absent, self.codes.go_codes)
+            self.codes = dataclasses.replace(self.codes, values=[*self.codes.values, value],
+                                             index={**self.codes.index, value: code})
             self.counts = np.append(self.counts, 0)
             self.present = np.append(self.present, False)
         self.counts[code] += delta
@@ -174,16 +171,15 @@ class PreFilterState:
 
 
 def compute_pre_filter_state(constraints: list[Constraint], pod: PodInfo, snapshot: Snapshot,
-                             codes: LabelCodes, counter: PodCounts,
-                             affinity_codes: node_affinity.LabelCodes) -> PreFilterState:
+                             counter: PodCounts) -> PreFilterState:
     """calPreFilterState over every snapshot row."""
     ns = pod.pod.metadata.namespace
-    eligible_base = all_keys_mask(constraints, codes, snapshot)
-    masks = inclusion_masks(constraints, pod, snapshot, affinity_codes)
+    eligible_base = all_keys_mask(constraints, snapshot)
+    masks = inclusion_masks(constraints, pod, snapshot)
     pod_labels = pod.pod.metadata.labels
     out: list[DomainCounts] = []
     for c in constraints:
-        kc = codes.get(snapshot, c.topology_key)
+        kc = snapshot.label_codes(c.topology_key)
         eligible = eligible_base
         policy = masks.for_constraint(c)
         if policy is not None:

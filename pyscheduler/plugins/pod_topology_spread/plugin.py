@@ -52,14 +52,12 @@ from pyscheduler.framework.types import (
 )
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod, TopologySpreadConstraint
-from pyscheduler.plugins import node_affinity
 from pyscheduler.plugins.pod_topology_spread.args import PodTopologySpreadArgs
 from pyscheduler.plugins.pod_topology_spread.common import (
     DO_NOT_SCHEDULE,
     NAME,
     SCHEDULE_ANYWAY,
     Constraint,
-    LabelCodes,
     PodCounts,
     filter_constraints,
     node_labels_match,
@@ -121,9 +119,7 @@ class PodTopologySpread:
     name: str = NAME
     default_constraints: list[TopologySpreadConstraint] = field(default_factory=list)
     system_defaulted: bool = False
-    codes: LabelCodes = field(default_factory=LabelCodes)
     counter: PodCounts = field(default_factory=PodCounts)
-    affinity_codes: node_affinity.LabelCodes = field(default_factory=node_affinity.LabelCodes)
 
     def __post_init__(self) -> None:
         self.args.validate()
@@ -172,7 +168,7 @@ class PodTopologySpread:
         if not constraints:
             return None, Status.skip()
         state.write(PRE_FILTER_STATE_KEY, compute_pre_filter_state(
-            constraints, pod, snapshot, self.codes, self.counter, self.affinity_codes))
+            constraints, pod, snapshot, self.counter))
         return None, None
 
     def pre_filter_extensions(self) -> PreFilterExtensions | None:
@@ -239,8 +235,7 @@ class PodTopologySpread:
         # still get hostname spreading under the system defaults.
         require_all = bool(pod.pod.spec.topology_spread_constraints) or not self.system_defaulted
         state.write(PRE_SCORE_STATE_KEY, compute_pre_score_state(
-            constraints, require_all, pod, snapshot, rows, self.codes, self.counter,
-            self.affinity_codes))
+            constraints, require_all, pod, snapshot, rows, self.counter))
         return None
 
     @staticmethod

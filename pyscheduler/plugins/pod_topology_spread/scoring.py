@@ -29,16 +29,13 @@ import numpy as np
 import numpy.typing as npt
 
 from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.cache.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.interfaces import I64, MAX_NODE_SCORE, BoolArr
 from pyscheduler.framework.types import PodInfo
-from pyscheduler.plugins import node_affinity
 from pyscheduler.plugins.pod_topology_spread.common import (
     LABEL_HOSTNAME,
     NAME,
     Constraint,
-    KeyCodes,
-    LabelCodes,
     PodCounts,
     all_keys_mask,
     count_matching,
@@ -72,7 +69,7 @@ def go_round_array(x: F64) -> I64:
 @dataclass(slots=True)
 class ScoredConstraint:
     constraint: Constraint
-    codes: KeyCodes
+    codes: LabelCodes
     weight: float
     hostname: bool
     # Non-hostname keys: matching pods per domain, indexed by ``codes.go_codes`` values, and
@@ -142,20 +139,19 @@ class PreScoreState:
 
 
 def compute_pre_score_state(constraints: list[Constraint], require_all: bool, pod: PodInfo,
-                            snapshot: Snapshot, rows: I64, codes: LabelCodes,
-                            counter: PodCounts,
-                            affinity_codes: node_affinity.LabelCodes) -> PreScoreState:
+                            snapshot: Snapshot, rows: I64,
+                            counter: PodCounts) -> PreScoreState:
     """initPreScoreState + PreScore's counting over every snapshot row."""
     ns = pod.pod.metadata.namespace
     n = snapshot.table.n
-    has_keys = all_keys_mask(constraints, codes, snapshot)
+    has_keys = all_keys_mask(constraints, snapshot)
     ignored = ~has_keys if require_all else np.zeros(n, dtype=np.bool_)
     scored_rows = rows[~ignored[rows]]
     eligible_base = has_keys if require_all else np.ones(n, dtype=np.bool_)
-    masks = inclusion_masks(constraints, pod, snapshot, affinity_codes)
+    masks = inclusion_masks(constraints, pod, snapshot)
     out: list[ScoredConstraint] = []
     for c in constraints:
-        kc = codes.get(snapshot, c.topology_key)
+        kc = snapshot.label_codes(c.topology_key)
         per_row = counter.counts(snapshot, ns, c.selector)
         if c.topology_key == LABEL_HOSTNAME:
             weight = topology_normalizing_weight(len(scored_rows))
