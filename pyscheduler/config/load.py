@@ -191,7 +191,10 @@ def resolve(
         # Transitional: the command should pass the registry it composed.
         from pyscheduler.plugins.registry import default_registry
 
-        plugins = default_registry()
+        try:
+            plugins = default_registry()
+        except ValueError as err:  # RegistryError: a broken or clashing out-of-tree plugin
+            raise ConfigError([f"plugin registry: {err}"]) from err
     reg = dict(plugins)
     errors: list[str] = validation.validate_header(doc)
 

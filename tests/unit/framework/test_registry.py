@@ -136,3 +136,19 @@ def test_frameworks_built_from_the_composed_registry() -> None:
         build_frameworks(config, handle_for, registry=new_in_tree_registry())
     with pytest.raises(ConfigError, match=r"RegistryTestFilter.*plugin not registered"):
         parse_config(PROFILE, plugins=new_in_tree_registry())
+
+
+def test_broken_out_of_tree_plugin_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """parse_config without a registry composes the default one; an out-of-tree entry point
+    that clashes with an in-tree plugin is reported as a ConfigError, not a traceback."""
+    import pyscheduler.framework.registry as registry_module
+
+    clash = metadata.EntryPoint("NodeName", f"{__name__}:NODE_NAME_CLASH", ENTRY_POINT_GROUP)
+    monkeypatch.setattr(registry_module.metadata, "entry_points",
+                        lambda group: [clash] if group == ENTRY_POINT_GROUP else [])
+    with pytest.raises(ConfigError, match=r"plugin registry: .*a plugin named NodeName already "
+                                          r"exists"):
+        parse_config(PROFILE)
+
+
+NODE_NAME_CLASH = PluginSpec("NodeName", _new)
