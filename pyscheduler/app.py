@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -25,10 +24,10 @@ from kubernetes_asyncio.client import ApiClient
 from pyscheduler.api.listwatch import NODES, PODS
 from pyscheduler.api_dispatcher import ApiDispatcher
 from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.events import EventReporter
 from pyscheduler.framework.interfaces import Lister
-from pyscheduler.framework.runtime import Framework
+from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.runtime import Framework, FrameworkOptions
 from pyscheduler.framework.types import (
     EVENT_ASSIGNED_POD_DELETE,
     EVENT_NODE_ADD,
@@ -36,6 +35,7 @@ from pyscheduler.framework.types import (
     ClusterEvent,
 )
 from pyscheduler.framework.types import Resource as EventResource
+from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
@@ -90,29 +90,6 @@ def _node_name_index(pod: Pod) -> list[str]:
     return [pod.spec.node_name] if pod.spec.node_name else []
 
 
-@dataclass(slots=True)
-class FrameworkHandle:
-    """What plugins get (framework.interfaces.Handle), plus the binding client."""
-
-    cache: SchedulerCache
-    profile_name: str
-    binding_client: Any
-    listers: dict[str, Lister] = field(default_factory=dict)
-    # What individual plugins look up with getattr (see their modules): VolumeBinding's
-    # PreBind client, and DefaultPreemption's framework, executor and courtesy list.
-    volume_client: Any = None
-    framework: Framework | None = None
-    preemption_executor: Any = None
-    preemption_allowed_scheduler_names: frozenset[str] | None = None
-
-    @property
-    def snapshot(self) -> Snapshot:
-        return self.cache.snapshot
-
-    def lister(self, resource: str) -> Lister | None:
-        return self.listers.get(resource)
-
-
 class DispatcherBinder:
     """DefaultBinder's client: POST pods/binding through the dispatcher."""
 
@@ -128,8 +105,12 @@ class SchedulerApp:
     """Builds and runs one scheduler process against an API server."""
 
     def __init__(self, client: ApiClient, config: Any, *, qps: float | None = None,
-                 burst: int | None = None, write_guard: Callable[[], bool] | None = None
-                 ) -> None:
+                 burst: int | None = None, write_guard: Callable[[], bool] | None = None,
+                 registry: Mapping[str, PluginSpec] | None = None) -> None:
+        """Build everything, in one direction: API writers, cache and informers, the
+        nominator, waiting pods and preemption executor, then one Framework per profile (each
+        its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
+        plugin registry the configuration was resolved with (in-tree plus out-of-tree)."""
         from pyscheduler.profile import build_frameworks
         from pyscheduler.queue.scheduling_queue import PriorityQueue
 
@@ -164,28 +145,30 @@ class SchedulerApp:
                 w.api, w.type, indexers=w.all_indexers())
             self.extra_informers[name] = inf
             self.listers[name] = inf.indexer
+        self.waiting_pods = WaitingPodsMap()
+        # activator=self: the queue does not exist yet; activate() forwards to it, and nothing
+        # calls it before scheduling starts.
         self.preemption_client = DispatcherPreemptionClient(
-            self.dispatcher, self.reporter, self.nominator)
+            self.dispatcher, self.reporter, self.nominator, self.waiting_pods, activator=self)
         # One executor for every profile: the queue keeps one PreEnqueue instance per plugin
         # name, and it must see every preemptor's calls in flight.
         self.preemption_executor = Executor(self.preemption_client, self.get_pod)
-        handles: list[FrameworkHandle] = []
 
-        def handle_for(profile: str) -> FrameworkHandle:
-            h = FrameworkHandle(
-                self.cache, profile, binder, self.listers,
+        def options_for(profile: str) -> FrameworkOptions:
+            return FrameworkOptions(
+                snapshot=self.cache.snapshot,
+                listers=self.listers,
+                binding_client=binder,
                 volume_client=self.dispatcher,
+                event_recorder=self.reporter,
+                nominator=self.nominator,
+                activator=self,
+                waiting_pods=self.waiting_pods,
                 preemption_executor=self.preemption_executor,
                 preemption_allowed_scheduler_names=config.preemption_allowed_scheduler_names,
             )
-            handles.append(h)
-            return h
 
-        self.frameworks: dict[str, Framework] = build_frameworks(
-            config, handle_for, self.nominator
-        )
-        for h in handles:
-            h.framework = self.frameworks[h.profile_name]
+        self.frameworks: dict[str, Framework] = build_frameworks(config, options_for, registry)
         first = next(iter(self.frameworks.values()))
         events: dict[str, Any] = {}
         pre_enqueue: dict[str, Any] = {}
@@ -204,8 +187,6 @@ class SchedulerApp:
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
             self.nominator,
         )
-        self.preemption_client.scheduler = self.scheduler
-        self.preemption_client.queue = self.queue
         self._wire_handlers()
         self.synced = False
         self._aborted = asyncio.Event()
@@ -218,6 +199,10 @@ class SchedulerApp:
     def _lookup_pod(self, key: str, uid: str) -> Pod | None:
         pod = self.get_pod(key)
         return pod if pod is not None and pod.metadata.uid == uid else None
+
+    def activate(self, pods: Iterable[Pod]) -> None:
+        """framework.PodActivator: move these pods to activeQ now (through the queue)."""
+        self.queue.activate(pods)
 
     def responsible(self, pod: Pod) -> bool:
         """Whether one of our profiles schedules ``pod`` (its schedulerName names one)."""
@@ -313,9 +298,7 @@ class SchedulerApp:
             return
         self.queue.delete(pod)
         self.reporter.forget(pod.metadata.uid)
-        wp = self.scheduler.waiting_pods.get(pod.metadata.uid)
-        if wp is not None:
-            wp.reject("", "pod was deleted")
+        self.waiting_pods.reject(pod.metadata.uid, "", "pod was deleted")
 
     # ---- debugging (upstream backend/cache/debugger) -------------------------------------
     def compare_cache(self) -> dict[str, list[str]]:

@@ -26,6 +26,7 @@ from pyscheduler import logging as pslog
 
 if TYPE_CHECKING:
     from pyscheduler.config import SchedulerConfig
+    from pyscheduler.framework.registry import Registry
 
 log = structlog.get_logger(__name__)
 
@@ -67,11 +68,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _load_config(path: str | None) -> SchedulerConfig:
+def _compose_registry() -> Registry:
+    """In-tree plugins plus those installed distributions register under the
+    ``pyscheduler.plugins`` entry point group (upstream: the command's out-of-tree registry
+    merged into the in-tree one); exit 2 on a clash or a broken plugin."""
+    from pyscheduler.framework.registry import RegistryError, out_of_tree_registry
+    from pyscheduler.plugins.registry import new_in_tree_registry
+
+    reg = new_in_tree_registry()
+    try:
+        reg.merge(out_of_tree_registry())
+    except RegistryError as err:
+        print(f"pyscheduler: invalid plugin registry: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    return reg
+
+
+def _load_config(path: str | None, registry: Registry) -> SchedulerConfig:
     from pyscheduler.config import ConfigError, default_config, load_config
 
     try:
-        return load_config(path) if path else default_config()
+        return (load_config(path, plugins=registry) if path
+                else default_config(plugins=registry))
     except ConfigError as err:
         print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
         raise SystemExit(2) from err
@@ -80,10 +98,12 @@ def _load_config(path: str | None) -> SchedulerConfig:
 async def _run(args: argparse.Namespace) -> int:
     from pyscheduler.api.client import new_api_client
     from pyscheduler.app import InformersNotSyncedError, SchedulerApp
+    from pyscheduler.config import ConfigError
     from pyscheduler.leader import LeaderElector
     from pyscheduler.server import HealthServer
 
-    config = _load_config(args.config)
+    registry = _compose_registry()
+    config = _load_config(args.config, registry)
     client = await new_api_client(args.kubeconfig)
     le_cfg = config.leader_election
     leader_elect = le_cfg.leader_elect if args.leader_elect is None else args.leader_elect == "true"
@@ -97,8 +117,14 @@ async def _run(args: argparse.Namespace) -> int:
             retry_period=le_cfg.retry_period_seconds,
         )
     # Every write is checked against the lease just before it is sent (see leader.py).
-    app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst,
-                       write_guard=elector.holds_lease if elector is not None else None)
+    try:
+        app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst,
+                           write_guard=elector.holds_lease if elector is not None else None,
+                           registry=registry)
+    except ConfigError as err:  # e.g. a plugin enabled at a point it does not implement
+        await client.close()
+        print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
+        return 2
     host, _, port = args.metrics_bind_address.rpartition(":")
     server = HealthServer(host or "0.0.0.0", int(port),
                           ready=lambda: app.synced and (elector is None or elector.is_leader),

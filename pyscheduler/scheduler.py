@@ -20,7 +20,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,6 +29,7 @@ import structlog
 from pyscheduler import metrics
 from pyscheduler.cache.cache import CacheError, SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import PodNominator
 from pyscheduler.framework.runtime import Diagnosis, FitError, Framework, PluginError
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo, QueuedPodInfo
@@ -65,33 +66,7 @@ class Queue(Protocol):
     async def pop(self) -> QueuedPodInfo | None: ...
 
 
-class NominatorLike(Protocol):
-    def add_nominated_pod(self, pod_info: PodInfo, node_name: str) -> None: ...
-
-    def delete_nominated_pod_if_exists(self, pod: Pod) -> None: ...
-
-
 PodGetter = Callable[[str], Pod | None]  # "ns/name" -> latest pod from the informer
-
-
-@dataclass(slots=True)
-class WaitingPod:
-    """A pod held at Permit; plugins allow or reject it through the scheduler."""
-
-    pod_info: PodInfo
-    pending: dict[str, float]
-    future: asyncio.Future[Status | None] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-    def allow(self, plugin: str) -> None:
-        self.pending.pop(plugin, None)
-        if not self.pending and not self.future.done():
-            self.future.set_result(None)
-
-    def reject(self, plugin: str, msg: str) -> None:
-        if not self.future.done():
-            self.future.set_result(Status.unschedulable(msg, plugin=plugin))
 
 
 class Scheduler:
@@ -102,7 +77,7 @@ class Scheduler:
         frameworks: dict[str, Framework],
         reporter: Reporter,
         get_pod: PodGetter,
-        nominator: NominatorLike | None = None,
+        nominator: PodNominator | None = None,
     ) -> None:
         self.cache = cache
         self.queue = queue
@@ -110,7 +85,6 @@ class Scheduler:
         self.reporter = reporter
         self.get_pod = get_pod
         self.nominator = nominator
-        self.waiting_pods: dict[str, WaitingPod] = {}
         self.binding_tasks: set[asyncio.Task[None]] = set()
         self._stopping = False
 
@@ -144,8 +118,12 @@ class Scheduler:
     async def drain(self, grace: float = 30.0) -> None:
         """Stop taking pods and wait for in-flight binds (SIGTERM path): nothing half-done."""
         self._stopping = True
-        for wp in self.waiting_pods.values():
-            wp.reject("", "scheduler is shutting down")
+        seen: set[str] = set()
+        for fwk in self.frameworks.values():  # profiles may share one map (upstream's do)
+            for wp in fwk.iterate_waiting_pods():
+                if wp.pod_info.uid not in seen:
+                    seen.add(wp.pod_info.uid)
+                    wp.reject("", "scheduler is shutting down")
         in_flight = set(self.binding_tasks)
         abandoned = 0
         if in_flight:
@@ -310,7 +288,7 @@ class Scheduler:
         try:
             st: Status | None = None
             if waits:
-                st = await self._wait_on_permit(pi, waits)
+                st = await fwk.wait_on_permit(pi, waits)
             if st is None:
                 st = await fwk.run_pre_bind(state, pi, host)
             if st is None:
@@ -343,18 +321,6 @@ class Scheduler:
         finally:
             metrics.GOROUTINES.labels("binding").dec()
             self.queue.done(pi.uid)
-
-    async def _wait_on_permit(self, pi: PodInfo, waits: dict[str, float]) -> Status | None:
-        wp = WaitingPod(pi, dict(waits))
-        self.waiting_pods[pi.uid] = wp
-        try:
-            return await asyncio.wait_for(wp.future, timeout=min(waits.values()))
-        except TimeoutError:
-            plugin = min(waits, key=waits.__getitem__)
-            return Status.unschedulable("rejected due to timeout after waiting at permit",
-                                        plugin=plugin)
-        finally:
-            self.waiting_pods.pop(pi.uid, None)
 
     # ---- failure --------------------------------------------------------------------------
     def _undo(self, fwk: Framework, state: CycleState, pi: PodInfo, host: str) -> None:

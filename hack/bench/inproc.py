@@ -85,9 +85,9 @@ class _Cluster:
     """A SchedulerCache filled with the workload's nodes and init pods, and its frameworks."""
 
     def __init__(self, w: Workload) -> None:
-        from pyscheduler.app import FrameworkHandle
         from pyscheduler.cache.cache import SchedulerCache
         from pyscheduler.config import parse_config
+        from pyscheduler.framework.runtime import FrameworkOptions
         from pyscheduler.model.node import Node
         from pyscheduler.profile import build_frameworks
         from pyscheduler.queue.nominator import Nominator
@@ -112,8 +112,10 @@ class _Cluster:
         self.nominator = Nominator(self._lookup)
         self.binder = _Binder(self)
         self.frameworks = build_frameworks(
-            self.config, lambda profile: FrameworkHandle(self.cache, profile, self.binder),
-            self.nominator,
+            self.config,
+            lambda profile: FrameworkOptions(snapshot=self.cache.snapshot,
+                                             binding_client=self.binder,
+                                             nominator=self.nominator),
         )
         self.fwk = self.frameworks[SCHEDULER_NAME]
 

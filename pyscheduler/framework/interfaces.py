@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -31,6 +32,7 @@ from pyscheduler.model.pod import Pod
 if TYPE_CHECKING:
     from pyscheduler.cache.node_info import NodeInfo
     from pyscheduler.cache.snapshot import Snapshot
+    from pyscheduler.framework.waiting_pods import WaitingPod
 
 I64 = npt.NDArray[np.int64]
 BoolArr = npt.NDArray[np.bool_]
@@ -233,15 +235,173 @@ class Lister(Protocol):
     def by_index(self, index_name: str, value: str) -> builtins.list[Any]: ...
 
 
-class Handle(Protocol):
-    """What plugins may use from the framework (upstream framework.Handle)."""
+class BindingClient(Protocol):
+    """The API calls binding makes (upstream: the Handle's ClientSet)."""
+
+    async def bind(self, pod: Pod, node_name: str) -> None:
+        """Create the pod's Binding to ``node_name``; raise the API error on failure."""
+        ...
+
+
+class VolumeClient(Protocol):
+    """The API calls VolumeBinding's PreBind makes (upstream: PV and PVC Update).
+
+    Both send a JSON merge patch carrying ``metadata.resourceVersion``, so a stale decision
+    fails with 409 Conflict, and return the server's answer (the updated object) as raw JSON."""
+
+    async def patch_persistent_volume(self, name: str, patch: dict[str, Any]) -> bytes:
+        """PATCH /api/v1/persistentvolumes/{name} (merge patch); the updated PV."""
+        ...
+
+    async def patch_persistent_volume_claim(self, namespace: str, name: str,
+                                            patch: dict[str, Any]) -> bytes:
+        """PATCH /api/v1/namespaces/{ns}/persistentvolumeclaims/{name}; the updated PVC."""
+        ...
+
+
+class EventRecorder(Protocol):
+    """events.k8s.io/v1 Events about pods (upstream: the Handle's EventRecorder)."""
+
+    def event(self, pod: Pod, type_: str, reason: str, action: str, note: str,
+              related: Pod | None = None) -> None:
+        """Record an event regarding ``pod``; fire and forget (never raises)."""
+        ...
+
+
+class PodNominator(Protocol):
+    """Nominated pods (upstream framework.PodNominator); the queue's nominator implements it."""
+
+    def add_nominated_pod(self, pod_info: PodInfo, node_name: str | None = None) -> None:
+        """Nominate the pod to ``node_name`` (or to its status.nominatedNodeName)."""
+        ...
+
+    def delete_nominated_pod_if_exists(self, pod: Pod) -> None:
+        """Forget the pod's nomination, if it has one."""
+        ...
+
+    def nominated_pods_for_node(self, node_name: str) -> builtins.list[PodInfo]:
+        """The pods nominated to ``node_name``."""
+        ...
+
+    def nominated_nodes(self) -> Iterable[str]:
+        """Names of nodes with at least one nominated pod."""
+        ...
+
+
+class PodActivator(Protocol):
+    """Moves pods to activeQ now (upstream framework.PodActivator)."""
+
+    def activate(self, pods: Iterable[Pod]) -> None:
+        """Pods waiting in the unschedulable pool or backoffQ go to activeQ at once."""
+        ...
+
+
+class PreemptionCandidate(Protocol):
+    """A node and the pods to evict there (preemption/candidates.Candidate)."""
 
     @property
-    def snapshot(self) -> Snapshot: ...
+    def node_name(self) -> str: ...
 
     @property
-    def profile_name(self) -> str: ...
+    def victims(self) -> builtins.list[PodInfo]: ...
+
+
+class PreemptionExecutor(Protocol):
+    """Carries out chosen preemptions asynchronously (upstream preemption.Executor); one per
+    process, shared by every profile."""
+
+    def prepare_candidate_async(self, candidate: PreemptionCandidate, preemptor: Pod,
+                                plugin: str, lower_nominated: Sequence[Pod] = ()) -> bool:
+        """Start evicting ``candidate``'s victims; False when there was nothing to do."""
+        ...
+
+    def is_pod_running_preemption(self, uid: str) -> bool:
+        """Whether the preemption started for this preemptor UID is still making calls."""
+        ...
+
+
+class PluginsRunner(Protocol):
+    """Running this profile's plugins for hypothetical states (upstream PluginsRunner); what
+    preemption's dry runs use."""
+
+    def run_filter_with_nominated_pods(self, state: CycleState, pod: PodInfo,
+                                       node_info: NodeInfo) -> Status | None:
+        """All filters against one node, with nominated pods of equal or higher priority."""
+        ...
+
+    def run_pre_filter_extension_add_pod(self, state: CycleState, pod: PodInfo,
+                                         pod_to_add: PodInfo,
+                                         node_info: NodeInfo) -> Status | None:
+        """Every PreFilter plugin's AddPod for ``pod_to_add`` on ``node_info``."""
+        ...
+
+    def run_pre_filter_extension_remove_pod(self, state: CycleState, pod: PodInfo,
+                                            pod_to_remove: PodInfo,
+                                            node_info: NodeInfo) -> Status | None:
+        """Every PreFilter plugin's RemovePod for ``pod_to_remove`` on ``node_info``."""
+        ...
+
+
+class Handle(PluginsRunner, Protocol):
+    """What plugins may use from the scheduler (upstream framework.Handle). The profile's
+    Framework implements it; plugins get it in ``new(args, handle)`` and reach nothing else."""
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The live snapshot the current cycle reads (see cache/snapshot.py)."""
+        ...
+
+    @property
+    def profile_name(self) -> str:
+        """The profile's schedulerName."""
+        ...
 
     def lister(self, resource: str) -> Lister | None:
         """The indexer for a resource ("namespaces", "persistentvolumeclaims", ...), if watched."""
+        ...
+
+    @property
+    def binding_client(self) -> BindingClient:
+        """Where binds go (the rate-limited API writer)."""
+        ...
+
+    @property
+    def volume_client(self) -> VolumeClient:
+        """Where VolumeBinding's PV/PVC writes go (the rate-limited API writer)."""
+        ...
+
+    @property
+    def event_recorder(self) -> EventRecorder:
+        """Where this profile's events go."""
+        ...
+
+    @property
+    def nominator(self) -> PodNominator:
+        """The scheduler's nominated pods."""
+        ...
+
+    @property
+    def preemption_executor(self) -> PreemptionExecutor:
+        """The process-wide preemption executor."""
+        ...
+
+    @property
+    def preemption_allowed_scheduler_names(self) -> frozenset[str] | None:
+        """schedulerNames whose pods this scheduler may preempt (None: all)."""
+        ...
+
+    def get_waiting_pod(self, uid: str) -> WaitingPod | None:
+        """The pod with this UID held at Permit, in any profile."""
+        ...
+
+    def reject_waiting_pod(self, uid: str, plugin: str, msg: str) -> bool:
+        """Reject the pod with this UID held at Permit; False if none is waiting."""
+        ...
+
+    def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
+        """Every pod held at Permit, in any profile."""
+        ...
+
+    def activate(self, pods: Iterable[Pod]) -> None:
+        """Move these pods to activeQ now (upstream Handle.Activate)."""
         ...

@@ -18,12 +18,15 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import structlog
@@ -35,16 +38,23 @@ from pyscheduler.framework.interfaces import (
     I64,
     BatchFilterPlugin,
     BatchScorePlugin,
+    BindingClient,
     BindPlugin,
     EnqueueExtensions,
+    EventRecorder,
     FilterPlugin,
+    Handle,
+    Lister,
     NormalizeScorePlugin,
     PermitPlugin,
     Plugin,
+    PodActivator,
+    PodNominator,
     PostBindPlugin,
     PostFilterPlugin,
     PostFilterResult,
     PreBindPlugin,
+    PreemptionExecutor,
     PreEnqueuePlugin,
     PreFilterPlugin,
     PreFilterResult,
@@ -52,10 +62,13 @@ from pyscheduler.framework.interfaces import (
     QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
+    VolumeClient,
 )
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
+from pyscheduler.framework.waiting_pods import WaitingPod, WaitingPodsMap
 from pyscheduler.metrics import EXTENSION_POINT_DURATION
+from pyscheduler.model.pod import Pod
 
 log = structlog.get_logger(__name__)
 
@@ -154,15 +167,15 @@ def num_feasible_nodes_to_find(percentage: int | None, num_all_nodes: int) -> in
     return max(n, MIN_FEASIBLE_NODES_TO_FIND)
 
 
-class NominatorView(Protocol):
-    """The nominator as filtering sees it (queue/nominator.py implements it)."""
-
-    def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]: ...
-
-    def nominated_nodes(self) -> Iterable[str]: ...
-
-
 class _NoNominations:
+    """The nominator of a Framework built without one (unit tests): nothing is nominated."""
+
+    def add_nominated_pod(self, pod_info: PodInfo, node_name: str | None = None) -> None:
+        return None
+
+    def delete_nominated_pod_if_exists(self, pod: Pod) -> None:
+        return None
+
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
         return []
 
@@ -170,8 +183,37 @@ class _NoNominations:
         return ()
 
 
+class MissingDependencyError(RuntimeError):
+    """A plugin used a Handle dependency this Framework was built without."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameworkOptions:
+    """What a Framework hands its plugins through the Handle (upstream's frameworkImpl
+    options: WithClientSet, WithEventRecorder, WithPodNominator, WithWaitingPods, ...).
+
+    Everything here exists before any Framework is built; nothing is attached afterwards."""
+
+    snapshot: Snapshot | None = None
+    listers: Mapping[str, Lister] = field(default_factory=dict)
+    binding_client: BindingClient | None = None
+    volume_client: VolumeClient | None = None
+    event_recorder: EventRecorder | None = None
+    nominator: PodNominator | None = None
+    activator: PodActivator | None = None
+    # Shared by every profile, as upstream's WithWaitingPods.
+    waiting_pods: WaitingPodsMap = field(default_factory=WaitingPodsMap)
+    preemption_executor: PreemptionExecutor | None = None
+    preemption_allowed_scheduler_names: frozenset[str] | None = None
+    percentage_of_nodes_to_score: int | None = None
+
+
+PluginBuilder = Callable[[Handle], Plugin]  # a registry factory with its args bound
+
+
 class Framework:
-    """One profile: its plugins per extension point, weights, and the cycle helpers."""
+    """One profile: its plugins per extension point, weights, and the cycle helpers; and the
+    Handle its plugins reach the scheduler through (upstream frameworkImpl)."""
 
     def __init__(
         self,
@@ -181,19 +223,40 @@ class Framework:
         weights: dict[str, int],
         *,
         percentage_of_nodes_to_score: int | None = None,
-        nominator: NominatorView | None = None,
+        nominator: PodNominator | None = None,
         rng: random.Random | None = None,
+        options: FrameworkOptions | None = None,
     ) -> None:
+        """A Framework over plugins built elsewhere (tests build them on a fake handle);
+        ``new_framework`` builds them on the Framework itself, as the scheduler does."""
+        opts = options or FrameworkOptions()
+        if percentage_of_nodes_to_score is not None or nominator is not None:
+            opts = dataclasses.replace(
+                opts,
+                percentage_of_nodes_to_score=(percentage_of_nodes_to_score
+                                              if percentage_of_nodes_to_score is not None
+                                              else opts.percentage_of_nodes_to_score),
+                nominator=nominator if nominator is not None else opts.nominator)
+        self._init_handle(profile_name, opts, rng)
+        self._init_plugins(plugins, points, weights)
+
+    def _init_handle(self, profile_name: str, options: FrameworkOptions,
+                     rng: random.Random | None) -> None:
         self.profile_name = profile_name
-        self.plugins = plugins
-        self.weights = weights
-        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self.options = options
+        self.percentage_of_nodes_to_score = options.percentage_of_nodes_to_score
         # Not ``nominator or ...``: an empty Nominator is falsy (it has __len__).
-        self.nominator: NominatorView = (
-            nominator if nominator is not None else _NoNominations())
+        self._nominator: PodNominator = (
+            options.nominator if options.nominator is not None else _NoNominations())
+        self.waiting_pods = options.waiting_pods
         self.rng = rng or random.Random()
         self._duration_children: dict[tuple[str, str], Any] = {}
         self.next_start_row = 0
+
+    def _init_plugins(self, plugins: dict[str, Plugin], points: dict[str, list[str]],
+                      weights: dict[str, int]) -> None:
+        self.plugins = plugins
+        self.weights = weights
 
         def pick(point: str, proto: type) -> list[Any]:
             out = []
@@ -225,6 +288,74 @@ class Framework:
         self._normalizes = {p.name for p in self.score if isinstance(p, NormalizeScorePlugin)}
         if not self.bind:
             raise ValueError("at least one bind plugin must be enabled")
+
+    # ---- Handle (framework.interfaces.Handle) -----------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        """The live snapshot of the scheduler cache."""
+        if self.options.snapshot is None:
+            raise MissingDependencyError("no snapshot: the framework was built without one")
+        return self.options.snapshot
+
+    def lister(self, resource: str) -> Lister | None:
+        """The informer indexer for ``resource``, if some enabled plugin asked for it."""
+        return self.options.listers.get(resource)
+
+    @property
+    def binding_client(self) -> BindingClient:
+        """Where binds go."""
+        if self.options.binding_client is None:
+            raise MissingDependencyError("no binding client: the framework was built without one")
+        return self.options.binding_client
+
+    @property
+    def volume_client(self) -> VolumeClient:
+        """Where VolumeBinding's PV/PVC writes go."""
+        if self.options.volume_client is None:
+            raise MissingDependencyError("no volume client: the framework was built without one")
+        return self.options.volume_client
+
+    @property
+    def event_recorder(self) -> EventRecorder:
+        """Where this profile's events go."""
+        if self.options.event_recorder is None:
+            raise MissingDependencyError("framework built without an event recorder")
+        return self.options.event_recorder
+
+    @property
+    def nominator(self) -> PodNominator:
+        """The scheduler's nominated pods (an empty one when built without)."""
+        return self._nominator
+
+    @property
+    def preemption_executor(self) -> PreemptionExecutor:
+        """The process-wide preemption executor."""
+        if self.options.preemption_executor is None:
+            raise MissingDependencyError(
+                "no preemption executor: the framework was built without one")
+        return self.options.preemption_executor
+
+    @property
+    def preemption_allowed_scheduler_names(self) -> frozenset[str] | None:
+        """schedulerNames whose pods may be preempted (None: every scheduler's)."""
+        return self.options.preemption_allowed_scheduler_names
+
+    def get_waiting_pod(self, uid: str) -> WaitingPod | None:
+        """The pod with this UID held at Permit, in any profile."""
+        return self.waiting_pods.get(uid)
+
+    def reject_waiting_pod(self, uid: str, plugin: str, msg: str) -> bool:
+        """Reject the pod with this UID held at Permit; False if none is waiting."""
+        return self.waiting_pods.reject(uid, plugin, msg)
+
+    def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
+        """Every pod held at Permit, in any profile."""
+        return iter(self.waiting_pods)
+
+    def activate(self, pods: Iterable[Pod]) -> None:
+        """Move these pods to activeQ now (a no-op when built without an activator)."""
+        if self.options.activator is not None:
+            self.options.activator.activate(pods)
 
     # ---- queue-facing ---------------------------------------------------------------------
     def less(self, a: QueuedPodInfo, b: QueuedPodInfo) -> bool:
@@ -334,6 +465,40 @@ class Framework:
             if status is not None:
                 return status
         return self.run_filter_per_node(state, pod, node_info)
+
+    def _run_pre_filter_extension(self, state: CycleState, pod: PodInfo, other: PodInfo,
+                                  node_info: NodeInfo, *, add: bool) -> Status | None:
+        for p in self.pre_filter:
+            if p.name in state.skip_filter_plugins:
+                continue
+            ext = p.pre_filter_extensions()
+            if ext is None:
+                continue
+            try:
+                if add:
+                    st = ext.add_pod(state, pod, other, node_info)
+                else:
+                    st = ext.remove_pod(state, pod, other, node_info)
+            except Exception as err:
+                st = Status.as_error(err, p.name)
+            if st is not None and st.code != Code.SUCCESS:
+                op = "AddPod" if add else "RemovePod"
+                return Status(Code.ERROR, [f"running {op} on PreFilter plugin "
+                                           f"{json.dumps(p.name)}: {st.message()}"], p.name)
+        return None
+
+    def run_pre_filter_extension_add_pod(self, state: CycleState, pod: PodInfo,
+                                         pod_to_add: PodInfo,
+                                         node_info: NodeInfo) -> Status | None:
+        """Upstream RunPreFilterExtensionAddPod: every PreFilter plugin with extensions (not
+        skipped this cycle) follows ``pod_to_add`` being added to ``node_info``."""
+        return self._run_pre_filter_extension(state, pod, pod_to_add, node_info, add=True)
+
+    def run_pre_filter_extension_remove_pod(self, state: CycleState, pod: PodInfo,
+                                            pod_to_remove: PodInfo,
+                                            node_info: NodeInfo) -> Status | None:
+        """Upstream RunPreFilterExtensionRemovePod (see the AddPod twin)."""
+        return self._run_pre_filter_extension(state, pod, pod_to_remove, node_info, add=False)
 
     def find_nodes_that_pass_filters(
         self, state: CycleState, pod: PodInfo, snapshot: Snapshot, rows: I64,
@@ -561,6 +726,20 @@ class Framework:
         self._observe("Permit", start, status)
         return status, waits
 
+    async def wait_on_permit(self, pod: PodInfo, waits: dict[str, float]) -> Status | None:
+        """Upstream WaitOnPermit: hold the pod until every waiting Permit plugin allows it,
+        one rejects it, or the shortest timeout passes (then that plugin rejects it)."""
+        wp = WaitingPod(pod, dict(waits))
+        self.waiting_pods.add(wp)
+        try:
+            return await asyncio.wait_for(wp.future, timeout=min(waits.values()))
+        except TimeoutError:
+            plugin = min(waits, key=waits.__getitem__)
+            return Status.unschedulable("rejected due to timeout after waiting at permit",
+                                        plugin=plugin)
+        finally:
+            self.waiting_pods.remove(pod.uid)
+
     async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         start = time.perf_counter()
         status: Status | None = None
@@ -624,3 +803,32 @@ def _code_label(code: Code) -> str:
 def _go_list(names: Iterable[str]) -> str:
     """Format like Go's %v of a sorted []string: [a b c]."""
     return "[" + " ".join(sorted(names)) + "]"
+
+
+def new_framework(
+    profile_name: str,
+    builders: Mapping[str, PluginBuilder],
+    weights: dict[str, int],
+    options: FrameworkOptions,
+    *,
+    rng: random.Random | None = None,
+) -> tuple[Framework, Callable[[dict[str, list[str]]], None]]:
+    """Upstream NewFramework, in two steps so multiPoint can be expanded across profiles:
+    build every plugin with the Framework itself as its Handle; return the Framework and the
+    function that installs the expanded extension points (call it once, before first use).
+    The plugins are reachable as ``framework.plugins`` in between."""
+    fwk = Framework.__new__(Framework)
+    fwk._init_handle(profile_name, options, rng)
+    fwk.plugins = {name: build(fwk) for name, build in builders.items()}
+
+    def install(points: dict[str, list[str]]) -> None:
+        fwk._init_plugins(fwk.plugins, points, weights)
+
+    return fwk, install
+
+
+if TYPE_CHECKING:
+
+    def _implements_handle(f: Framework) -> Handle:
+        """Compile-time check: the Framework is the plugins' Handle (upstream frameworkImpl)."""
+        return f

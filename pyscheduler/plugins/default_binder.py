@@ -1,8 +1,8 @@
 """DefaultBinder: bind the pod to the chosen node through the API (POST pods/binding).
 
 Contract (upstream defaultbinder/default_binder.go): Bind calls the handle's ``binding_client``
-(any object with ``async bind(pod, node_name)``; the scheduler app supplies one that goes
-through the rate-limited API dispatcher). Success is ``None``; any exception becomes an Error
+(framework.interfaces.BindingClient; the scheduler supplies one that goes through the
+rate-limited API dispatcher). Success is ``None``; any exception becomes an Error
 status carrying it, which the binding cycle turns into forget + requeue (or drop when the pod
 is gone). The plugin never retries by itself.
 """
@@ -10,43 +10,27 @@ is gone). The plugin never retries by itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import BindPlugin, Handle
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.status import Status
 from pyscheduler.framework.types import PodInfo
-from pyscheduler.model.pod import Pod
 
 NAME = "DefaultBinder"
-
-
-class BindingClient(Protocol):
-    async def bind(self, pod: Pod, node_name: str) -> None:
-        """Create the pod's Binding to node_name; raise on failure."""
-        ...
-
-
-class NoBindingClientError(RuntimeError):
-    pass
 
 
 @dataclass(slots=True)
 class DefaultBinder:
     """Bind."""
 
-    handle: Any
+    handle: Handle
     name: str = NAME
 
     async def bind(self, state: CycleState, pod: PodInfo, node_name: str) -> Status | None:
         """Bind through the handle's binding client; errors become Error statuses."""
-        # Looked up per call so a handle may get its client after the framework is built.
-        client: BindingClient | None = getattr(self.handle, "binding_client", None)
-        if client is None:
-            return Status.as_error(NoBindingClientError("no binding client on the handle"), NAME)
         try:
-            await client.bind(pod.pod, node_name)
+            await self.handle.binding_client.bind(pod.pod, node_name)
         except Exception as err:  # the API layer's errors are reported, never raised further
             return Status.as_error(err, NAME)
         return None

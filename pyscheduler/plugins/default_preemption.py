@@ -14,9 +14,9 @@ v1.37 by default):
   when it may move; the registration only makes the queue re-run PreEnqueue on those events.
 * Args: ``minCandidateNodesPercentage`` (default 10, 0..100) and ``minCandidateNodesAbsolute``
   (default 100, >= 0), not both 0.
-* What it reads from its handle, looked up per call so the app may attach them after building
-  the frameworks: ``snapshot``; ``framework`` (this profile's Framework: filters, PreFilter
-  extensions, nominator); ``preemption_executor`` (one ``Executor`` shared by all profiles);
+* What it reads from its Handle (the profile's Framework): ``snapshot``; the plugins runner
+  (filters with nominated pods, PreFilter AddPod/RemovePod) for the dry runs; ``nominator``;
+  ``preemption_executor`` (one ``Executor`` shared by all profiles);
   ``preemption_allowed_scheduler_names`` (pyscheduler's courtesy set, None = any pod may be a
   victim); listers "pods" (the preemptor's latest version) and "poddisruptionbudgets".
 """
@@ -39,7 +39,7 @@ from pyscheduler.framework.interfaces import (
     PreEnqueuePlugin,
 )
 from pyscheduler.framework.registry import PluginSpec
-from pyscheduler.framework.runtime import Diagnosis, Framework
+from pyscheduler.framework.runtime import Diagnosis, MissingDependencyError
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
     ActionType,
@@ -53,7 +53,6 @@ from pyscheduler.model.pdb import PodDisruptionBudget
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
 from pyscheduler.preemption.evaluator import Evaluator, courtesy_rule
-from pyscheduler.preemption.executor import Executor
 
 NAME = "DefaultPreemption"
 
@@ -102,7 +101,7 @@ def _error(message: str) -> Status:
 class DefaultPreemption:
     """PostFilter, PreEnqueue and EnqueueExtensions."""
 
-    handle: Any
+    handle: Handle
     args: DefaultPreemptionArgs
     evaluator: Evaluator
     name: str = NAME
@@ -112,43 +111,43 @@ class DefaultPreemption:
         """Find a node where evicting lower-priority pods lets the pod fit, and start that."""
         try:
             return self._post_filter(state, pod, diagnosis)
+        except MissingDependencyError as err:
+            return None, _error(str(err))
         finally:
             metrics.PREEMPTION_ATTEMPTS.inc()
 
     def _post_filter(self, state: CycleState, pod: PodInfo,
                      diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
-        fwk: Framework | None = getattr(self.handle, "framework", None)
-        if fwk is None:
-            return None, _error("the framework handle carries no framework")
+        handle = self.handle
         latest = pod.pod
-        pods = self.handle.lister(PODS)
+        pods = handle.lister(PODS)
         if pods is not None:
             found: Pod | None = pods.get_by_key(pod.key)
             if found is None:
                 # Upstream reads the preemptor from the pod lister first and fails the same way.
                 return None, _error(f"pod {json.dumps(pod.pod.metadata.name)} not found")
             latest = found
-        pdb_lister = self.handle.lister(PDBS)
+        pdb_lister = handle.lister(PDBS)
         pdbs: list[PodDisruptionBudget] = pdb_lister.list() if pdb_lister is not None else []
         self.evaluator.is_eligible_pod = courtesy_rule(
-            getattr(self.handle, "preemption_allowed_scheduler_names", None))
+            handle.preemption_allowed_scheduler_names)
         result, status, candidate = self.evaluator.preempt(
-            fwk, state, pod, diagnosis, self.handle.snapshot, pdbs, latest)
+            handle, state, pod, diagnosis, handle.snapshot, pdbs, latest)
         if candidate is not None:
-            executor: Executor | None = getattr(self.handle, "preemption_executor", None)
-            if executor is None:
-                return None, _error("the framework handle carries no preemption executor")
             lower = [
-                npi.pod for npi in fwk.nominator.nominated_pods_for_node(candidate.node_name)
+                npi.pod for npi in handle.nominator.nominated_pods_for_node(candidate.node_name)
                 if npi.priority < pod.priority
             ]
-            executor.prepare_candidate_async(candidate, latest, NAME, lower)
+            handle.preemption_executor.prepare_candidate_async(candidate, latest, NAME, lower)
         return result, _prefixed(status)
 
     def pre_enqueue(self, pod: Pod) -> Status | None:
         """Hold the pod back while the API calls of its preemption are still running."""
-        executor: Executor | None = getattr(self.handle, "preemption_executor", None)
-        if executor is not None and executor.is_pod_running_preemption(pod.metadata.uid):
+        try:
+            executor = self.handle.preemption_executor
+        except MissingDependencyError:
+            return None  # no executor (a dry run, a test): no preemption can be running
+        if executor.is_pod_running_preemption(pod.metadata.uid):
             return Status.unresolvable(ERR_WAITING_FOR_PREEMPTION, plugin=NAME)
         return None
 

@@ -125,7 +125,7 @@ class ImageIndex:
         # when a node is added, updated or removed, not on pod churn) lets cycles skip the
         # row pass unless a node changed; otherwise any table change (every assumed pod)
         # costs one identity pass.
-        gen = getattr(table, "node_generation", table.generation)
+        gen = table.node_generation
         if gen == self._generation:
             return
         self._generation = gen

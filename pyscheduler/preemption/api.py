@@ -1,5 +1,5 @@
 """The production PreemptionClient: preemption's API calls and scheduler hooks, on top of the
-API dispatcher, the event reporter, the nominator, the queue and the scheduler's waiting pods.
+API dispatcher, the event reporter, the nominator, the shared waiting pods and the activator.
 
 Contract: see preemption/client.py. Deletions and status patches go through the dispatcher, so
 they obey the client QPS and are retried on 429/5xx; a 404 surfaces as NotFoundError.
@@ -14,20 +14,20 @@ from pyscheduler.model.pod import Pod
 if TYPE_CHECKING:
     from pyscheduler.api_dispatcher import ApiDispatcher
     from pyscheduler.events import EventReporter
+    from pyscheduler.framework.interfaces import PodActivator
+    from pyscheduler.framework.waiting_pods import WaitingPodsMap
     from pyscheduler.queue.nominator import Nominator
-    from pyscheduler.queue.scheduling_queue import PriorityQueue
-    from pyscheduler.scheduler import Scheduler
 
 
 class DispatcherPreemptionClient:
     def __init__(self, dispatcher: ApiDispatcher, reporter: EventReporter,
-                 nominator: Nominator) -> None:
+                 nominator: Nominator, waiting_pods: WaitingPodsMap, *,
+                 activator: PodActivator) -> None:
         self.dispatcher = dispatcher
         self.reporter = reporter
         self.nominator = nominator
-        # Set once the scheduler and queue exist (they are built after the frameworks).
-        self.scheduler: Scheduler | None = None
-        self.queue: PriorityQueue | None = None
+        self.waiting_pods = waiting_pods
+        self.activator = activator
 
     async def patch_pod_status(self, pod: Pod, patch: dict[str, Any]) -> None:
         m = pod.metadata
@@ -51,15 +51,10 @@ class DispatcherPreemptionClient:
         self.reporter.event(regarding, type_, reason, action, note, related=related)
 
     def reject_waiting_pod(self, uid: str, plugin: str, message: str) -> bool:
-        wp = self.scheduler.waiting_pods.get(uid) if self.scheduler is not None else None
-        if wp is None:
-            return False
-        wp.reject(plugin, message)
-        return True
+        return self.waiting_pods.reject(uid, plugin, message)
 
     def activate(self, pod: Pod) -> None:
-        if self.queue is not None:
-            self.queue.activate([pod])
+        self.activator.activate([pod])
 
 
 if TYPE_CHECKING:

@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pyscheduler.cache.node_info import NodeInfo
 from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import PostFilterResult
-from pyscheduler.framework.runtime import Diagnosis, Framework
+from pyscheduler.framework.interfaces import PluginsRunner, PostFilterResult
+from pyscheduler.framework.runtime import Diagnosis
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pdb import PodDisruptionBudget
@@ -105,30 +105,6 @@ def aggregate_errors(messages: Sequence[str]) -> str:
 
 def _error(message: str, plugin: str = "") -> Status:
     return Status(Code.ERROR, [message], plugin)
-
-
-def run_pre_filter_extension(fwk: Framework, state: CycleState, pod: PodInfo, other: PodInfo,
-                             node_info: NodeInfo, *, add: bool) -> Status | None:
-    """Upstream RunPreFilterExtensionAddPod/RemovePod: every PreFilter plugin with extensions
-    (not skipped this cycle) follows ``other`` being added to / removed from ``node_info``."""
-    for p in fwk.pre_filter:
-        if p.name in state.skip_filter_plugins:
-            continue
-        ext = p.pre_filter_extensions()
-        if ext is None:
-            continue
-        try:
-            if add:
-                st = ext.add_pod(state, pod, other, node_info)
-            else:
-                st = ext.remove_pod(state, pod, other, node_info)
-        except Exception as err:
-            st = Status.as_error(err, p.name)
-        if st is not None and st.code != Code.SUCCESS:
-            op = "AddPod" if add else "RemovePod"
-            return _error(f"running {op} on PreFilter plugin {json.dumps(p.name)}: "
-                          f"{st.message()}", p.name)
-    return None
 
 
 def potential_nodes(diagnosis: Diagnosis, snapshot: Snapshot) -> list[NodeInfo]:
@@ -206,7 +182,7 @@ class Evaluator:
         return offset, num_candidates(num_nodes, self.min_candidate_nodes_percentage,
                                       self.min_candidate_nodes_absolute)
 
-    def select_victims_on_node(self, fwk: Framework, state: CycleState, pod: PodInfo,
+    def select_victims_on_node(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
                                node_info: NodeInfo,
                                pdbs: PDBChecker) -> tuple[list[PodInfo], int, Status | None]:
         """Upstream SelectVictimsOnNode; ``state`` and ``node_info`` are mutated (pass clones).
@@ -218,7 +194,7 @@ class Evaluator:
         ]
         for p in potential:
             node_info.remove_pod(p.uid)
-            st = run_pre_filter_extension(fwk, state, pod, p, node_info, add=False)
+            st = fwk.run_pre_filter_extension_remove_pod(state, pod, p, node_info)
             if st is not None:
                 return [], 0, st
         if not potential:
@@ -234,13 +210,13 @@ class Evaluator:
 
         def reprieve(p: PodInfo) -> tuple[bool, Status | None]:
             node_info.add_pod(p)
-            err = run_pre_filter_extension(fwk, state, pod, p, node_info, add=True)
+            err = fwk.run_pre_filter_extension_add_pod(state, pod, p, node_info)
             if err is not None:
                 return False, err
             fits = fwk.run_filter_with_nominated_pods(state, pod, node_info) is None
             if not fits:
                 node_info.remove_pod(p.uid)
-                err = run_pre_filter_extension(fwk, state, pod, p, node_info, add=False)
+                err = fwk.run_pre_filter_extension_remove_pod(state, pod, p, node_info)
                 if err is not None:
                     return False, err
                 victims.append(p)
@@ -262,7 +238,7 @@ class Evaluator:
         return victims, num_violating, None
 
     # ---- the algorithm --------------------------------------------------------------------
-    def dry_run_preemption(self, fwk: Framework, state: CycleState, pod: PodInfo,
+    def dry_run_preemption(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
                            potential: Sequence[NodeInfo], pdbs: PDBChecker, offset: int,
                            n_candidates: int) -> DryRunResult:
         """Upstream DryRunPreemption, sequential: nodes from ``offset`` on, wrapping around."""
@@ -296,7 +272,7 @@ class Evaluator:
             return candidates[0]
         return pick_one_node_for_preemption(candidates, now=self.clock())
 
-    def preempt(self, fwk: Framework, state: CycleState, pod: PodInfo, diagnosis: Diagnosis,
+    def preempt(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo, diagnosis: Diagnosis,
                 snapshot: Snapshot, pdbs: Sequence[PodDisruptionBudget],
                 latest: Pod | None = None,
                 ) -> tuple[PostFilterResult | None, Status | None, Candidate | None]:

@@ -39,9 +39,9 @@ import structlog
 
 from pyscheduler import metrics
 from pyscheduler.api.errors import NotFoundError
+from pyscheduler.framework.interfaces import PreemptionCandidate
 from pyscheduler.model.meta import object_key
 from pyscheduler.model.pod import Pod
-from pyscheduler.preemption.candidates import Candidate
 from pyscheduler.preemption.client import PreemptionClient
 from pyscheduler.preemption.evaluator import DISRUPTION_TARGET, REASON_PREEMPTION_BY_SCHEDULER
 
@@ -122,7 +122,8 @@ class Executor:
         return len(self._preempting)
 
     # ---- acting ---------------------------------------------------------------------------
-    def prepare_candidate_async(self, candidate: Candidate, preemptor: Pod, plugin: str,
+    def prepare_candidate_async(self, candidate: PreemptionCandidate, preemptor: Pod,
+                                plugin: str,
                                 lower_nominated: Sequence[Pod] = ()) -> bool:
         """Start preempting ``candidate``'s victims; False when there was nothing to do."""
         victims = [v.pod for v in candidate.victims

@@ -94,7 +94,6 @@ from pyscheduler.plugins.volume_binding.binder import (
     PodVolumes,
     VolumeBinder,
 )
-from pyscheduler.plugins.volume_binding.client import VolumeClient
 
 NAME = "VolumeBinding"
 STATE_KEY = NAME
@@ -385,12 +384,9 @@ class VolumeBinding:
         if pv is None:
             return Status.as_error(RuntimeError(f"no pod volumes found for node "
                                                 f"{quote(node_name)}"), NAME)
-        client: VolumeClient | None = getattr(self.handle, "volume_client", None)
-        if client is None:
-            return Status.as_error(RuntimeError("no volume client to bind volumes with"), NAME)
         try:
-            await self.binder.bind_pod_volumes(client, pod.pod, node_name, pv,
-                                               self.handle.snapshot)
+            await self.binder.bind_pod_volumes(self.handle.volume_client, pod.pod, node_name,
+                                               pv, self.handle.snapshot)
         except Exception as err:
             return Status.as_error(err, NAME)
         return None

@@ -17,6 +17,7 @@ from pyscheduler.framework.registry import (
     RegistryError,
     out_of_tree_registry,
 )
+from pyscheduler.framework.runtime import FrameworkOptions
 from pyscheduler.plugins.registry import IN_TREE, default_registry, new_in_tree_registry
 from pyscheduler.profile import build_frameworks
 
@@ -125,9 +126,9 @@ def test_frameworks_built_from_the_composed_registry() -> None:
     config = parse_config(PROFILE, plugins=reg)
     handles: list[str] = []
 
-    def handle_for(profile: str) -> Any:
+    def handle_for(profile: str) -> FrameworkOptions:
         handles.append(profile)
-        return profile
+        return FrameworkOptions()
 
     fwks = build_frameworks(config, handle_for, registry=reg)
     assert handles == ["s"]

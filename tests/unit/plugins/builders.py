@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -21,6 +20,7 @@ from pyscheduler.cache.node_info import NodeInfo
 from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import I64, Lister
+from pyscheduler.framework.runtime import MissingDependencyError
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import ContainerPort, Pod
@@ -199,13 +199,21 @@ def pod_info(pod: Pod) -> PodInfo:
     return PodInfo.of(pod)
 
 
-@dataclass(slots=True)
 class FakeHandle:
     """What plugins see of the framework in unit tests."""
 
-    snapshot: Snapshot = field(default_factory=Snapshot)
-    profile_name: str = "default-scheduler"
-    binding_client: Any = None
+    def __init__(self, snapshot: Snapshot | None = None, profile_name: str = "default-scheduler",
+                 binding_client: Any = None) -> None:
+        self.snapshot = snapshot if snapshot is not None else Snapshot()
+        self.profile_name = profile_name
+        self.client = binding_client
+
+    @property
+    def binding_client(self) -> Any:
+        # As framework.runtime.Framework: a missing dependency raises when used.
+        if self.client is None:
+            raise MissingDependencyError("no binding client: the framework was built without one")
+        return self.client
 
     def lister(self, resource: str) -> Lister | None:
         return None

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 from builders import FakeHandle, make_pod, new_state, pod_info
 
+from pyscheduler.framework.interfaces import BindingClient
 from pyscheduler.framework.status import Code
 from pyscheduler.model.pod import Pod
-from pyscheduler.plugins.default_binder import BindingClient, DefaultBinder, new
+from pyscheduler.plugins.default_binder import DefaultBinder, new
 
 
 @dataclass

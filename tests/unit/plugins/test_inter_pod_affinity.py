@@ -491,12 +491,12 @@ def test_batch_forms_equal_per_node_forms(s: tuple[list[Any], list[Any], Any, li
 # ---- through the framework runtime ---------------------------------------------------------
 
 
-def _framework(p: InterPodAffinity) -> Framework:
+def _framework(p: InterPodAffinity, nominator: Any = None) -> Framework:
     plugins = {NAME: p, priority_sort.NAME: priority_sort.new(None, None),  # type: ignore[arg-type]
                default_binder.NAME: default_binder.new(None, None)}  # type: ignore[arg-type]
     points = {"queueSort": [priority_sort.NAME], "preFilter": [NAME], "filter": [NAME],
               "preScore": [NAME], "score": [NAME], "bind": [default_binder.NAME]}
-    return Framework("default-scheduler", plugins, points, {NAME: 2})
+    return Framework("default-scheduler", plugins, points, {NAME: 2}, nominator=nominator)
 
 
 def test_runtime_reasons_and_scores() -> None:
@@ -540,8 +540,7 @@ def test_runtime_nominated_pods_and_affinity_reason() -> None:
         def nominated_nodes(self) -> list[str]:
             return ["b1"]
 
-    fw = _framework(plugin())
-    fw.nominator = Nominator()
+    fw = _framework(plugin(), nominator=Nominator())
     incoming = PodInfo.of(pod(labels={"app": "web"}, anti=[in_term("app", "zone", ["db"])],
                               affinity=[exists_term("app", "zone")]))
     cs = new_state()

@@ -977,7 +977,8 @@ def test_runtime_diagnosis_with_nominated_pods() -> None:
     assert sorted(diagnosis.resolvable_nodes) == ["a", "b"]
     assert diagnosis.unschedulable_plugins == {p.name}
     # Without the nominations node-b fits, and it is the only feasible node.
-    fwk.nominator = Nominations({})
+    fwk = Framework("default-scheduler", plugins, points, {p.name: 2},
+                    nominator=Nominations({}))
     state = new_state()
     fwk.run_pre_filter(state, pi, snap)
     feasible = fwk.find_nodes_that_pass_filters(state, pi, snap, snap.all_rows(), Diagnosis(3))

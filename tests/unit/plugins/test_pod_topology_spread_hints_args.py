@@ -10,6 +10,7 @@ import pytest
 from test_pod_topology_spread import BAR, FOO, UNSCHED_TOLERATION, plugin, sc, snode, spod
 
 from pyscheduler.config._decode import convert_checked
+from pyscheduler.framework.runtime import FrameworkOptions
 from pyscheduler.framework.types import ActionType, ClusterEvent, QueueingHint, Resource
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
@@ -286,7 +287,7 @@ profiles:
     args = cfg.profiles[0].args[NAME]
     assert isinstance(args, PodTopologySpreadArgs)
     assert args.constraints()[0][0].max_skew == 2
-    fwk = build_frameworks(cfg, lambda name: None)["s"]
+    fwk = build_frameworks(cfg, lambda name: FrameworkOptions())["s"]
     assert [p.name for p in fwk.pre_filter] == [p.name for p in fwk.filter] == [NAME]
     assert [p.name for p in fwk.pre_score] == [p.name for p in fwk.score] == [NAME]
     assert fwk.weights[NAME] == 2

@@ -26,11 +26,15 @@ from pyscheduler.cache.cache import SchedulerCache  # noqa: E402
 from pyscheduler.cache.snapshot import Snapshot  # noqa: E402
 from pyscheduler.framework.cycle_state import CycleState  # noqa: E402
 from pyscheduler.framework.interfaces import (  # noqa: E402
-    Lister,
     PreFilterExtensions,
     PreFilterResult,
 )
-from pyscheduler.framework.runtime import Diagnosis, Framework  # noqa: E402
+from pyscheduler.framework.runtime import (  # noqa: E402
+    Diagnosis,
+    Framework,
+    FrameworkOptions,
+    new_framework,
+)
 from pyscheduler.framework.status import Code, Status  # noqa: E402
 from pyscheduler.framework.types import PodInfo  # noqa: E402
 from pyscheduler.informers.indexer import Indexer  # noqa: E402
@@ -283,29 +287,9 @@ def pdb_indexer(pdbs: Iterable[PodDisruptionBudget] = ()) -> Indexer[PodDisrupti
 
 
 @dataclass
-class PreemptionHandle:
-    """The FrameworkHandle the app builds, with what DefaultPreemption reads."""
-
-    cache: SchedulerCache
-    profile_name: str = "default-scheduler"
-    listers: dict[str, Lister] = field(default_factory=dict)
-    framework: Framework | None = None
-    preemption_executor: Executor | None = None
-    preemption_allowed_scheduler_names: frozenset[str] | None = None
-    binding_client: Any = None
-
-    @property
-    def snapshot(self) -> Snapshot:
-        return self.cache.snapshot
-
-    def lister(self, resource: str) -> Lister | None:
-        return self.listers.get(resource)
-
-
-@dataclass
 class Env:
     cache: SchedulerCache
-    handle: PreemptionHandle
+    handle: Framework
     fwk: Framework
     plugin: default_preemption.DefaultPreemption
     client: FakeClient
@@ -368,40 +352,43 @@ def make_env(
     nominator = Nominator()
     client = client or FakeClient()
     executor = Executor(client, pod_store.get_by_key)
-    handle = PreemptionHandle(cache, listers={"pods": pod_store, "poddisruptionbudgets": pdb_store},
-                              preemption_executor=executor,
-                              preemption_allowed_scheduler_names=allowed)
+    options = FrameworkOptions(
+        snapshot=cache.snapshot,
+        listers={"pods": pod_store, "poddisruptionbudgets": pdb_store},
+        nominator=nominator,
+        preemption_executor=executor,
+        preemption_allowed_scheduler_names=allowed,
+    )
     counter = CountingFilter(dict(counter_codes or {}))
-    plugin = default_preemption.new(args, handle)
-    if rng is not None:
-        plugin.evaluator.rng = rng
-    plugins: dict[str, Any] = {
-        "PrioritySort": priority_sort.new(None, handle),
-        "DefaultBinder": default_binder.new(None, handle),
-        "DefaultPreemption": plugin,
-        counter.name: counter,
+    builders: dict[str, Any] = {
+        "PrioritySort": lambda h: priority_sort.new(None, h),
+        "DefaultBinder": lambda h: default_binder.new(None, h),
+        "DefaultPreemption": lambda h: default_preemption.new(args, h),
+        counter.name: lambda h: counter,
     }
     pre_filter: list[str] = []
     filters: list[str] = [counter.name]
     for p in extra_pre_filters:
-        plugins[p.name] = p
+        builders[p.name] = lambda h, p=p: p
         pre_filter.append(p.name)
     for f in extra_filters:
-        plugins[f.name] = f
+        builders[f.name] = lambda h, f=f: f
         filters.append(f.name)
     if resources_fit:
-        plugins["NodeResourcesFit"] = node_resources_fit.new(None, handle)
+        builders["NodeResourcesFit"] = lambda h: node_resources_fit.new(None, h)
         pre_filter.append("NodeResourcesFit")
         filters.append("NodeResourcesFit")
     points = {"queueSort": ["PrioritySort"], "preFilter": pre_filter, "filter": filters,
               "postFilter": ["DefaultPreemption"], "preEnqueue": ["DefaultPreemption"],
               "bind": ["DefaultBinder"]}
-    fwk = Framework("default-scheduler", plugins, points, {}, nominator=nominator,
-                    rng=random.Random(0))
-    # Framework's constructor takes ``nominator or _NoNominations()``, and an empty Nominator
-    # is falsy (it has __len__): attach it explicitly so nominations made later count.
-    fwk.nominator = nominator
-    handle.framework = fwk
+    # As the scheduler builds it: the Framework is its plugins' Handle.
+    fwk, install = new_framework("default-scheduler", builders, {}, options,
+                                 rng=random.Random(0))
+    install(points)
+    handle = fwk
+    plugin = fwk.plugins["DefaultPreemption"]
+    if rng is not None:
+        plugin.evaluator.rng = rng
     return Env(cache, handle, fwk, plugin, client, executor, pod_store, pdb_store, nominator,
                counter)
 

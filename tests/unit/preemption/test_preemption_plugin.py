@@ -26,7 +26,7 @@ from prometheus_client import REGISTRY
 
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import PostFilterResult
-from pyscheduler.framework.runtime import Diagnosis
+from pyscheduler.framework.runtime import Diagnosis, Framework, FrameworkOptions, new_framework
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import ActionType, PodInfo, QueueingHint, Resource
 from pyscheduler.plugins import default_preemption
@@ -337,20 +337,26 @@ async def test_pre_enqueue_waits_while_preemption_calls_run() -> None:
     assert env.plugin.pre_enqueue(pod) is None
 
 
+def bare_framework() -> Framework:
+    """A Framework built with no dependencies at all (no executor, no snapshot)."""
+    fwk, _ = new_framework("default-scheduler", {}, {}, FrameworkOptions())
+    return fwk
+
+
 def test_pre_enqueue_without_executor_passes() -> None:
-    plugin = new(None, object())  # type: ignore[arg-type]
+    plugin = new(None, bare_framework())
     assert plugin.pre_enqueue(vpod("p")) is None
 
 
 def test_events_to_register_skip_hint() -> None:
-    plugin = new(None, object())  # type: ignore[arg-type]
+    plugin = new(None, bare_framework())
     [ev] = plugin.events_to_register()
     assert ev.event.resource == Resource.ASSIGNED_POD and ev.event.action == ActionType.DELETE
     assert ev.hint is not None and ev.hint(vpod("p"), vpod("x"), None) == QueueingHint.SKIP
 
 
 def test_missing_framework_on_handle_is_an_error() -> None:
-    plugin = new(None, object())  # type: ignore[arg-type]
+    plugin = new(None, bare_framework())
     result, status = plugin.post_filter(CycleState(), PodInfo.of(vpod("p")), Diagnosis())
     assert result is None and status is not None and status.code == Code.ERROR
 
