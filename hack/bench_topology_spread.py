@@ -42,8 +42,8 @@ from pyscheduler.framework.types import PodInfo
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, Indexer, index_by_namespace
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.workloads import ReplicaSet
 from pyscheduler.plugins.pod_topology_spread import PodTopologySpread, PodTopologySpreadArgs
-from pyscheduler.plugins.pod_topology_spread.workloads import ReplicaSet
 
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"

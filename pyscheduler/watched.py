@@ -21,10 +21,9 @@ from pyscheduler.api import listwatch as lw
 from pyscheduler.api.listwatch import Resource as ApiResource
 from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, index_by_namespace
-from pyscheduler.model import storage
+from pyscheduler.model import storage, workloads
 from pyscheduler.model.namespace import Namespace
 from pyscheduler.model.pdb import PodDisruptionBudget
-from pyscheduler.plugins.pod_topology_spread import workloads
 
 IndexFunc = Callable[[Any], list[str]]
 

@@ -1,10 +1,7 @@
 """The selector of a pod's workload, for default spreading (upstream helper.DefaultSelector).
 
 Contract:
-* Partial schemas of the objects default spreading reads: ``Service`` (spec.selector),
-  ``ReplicationController`` (spec.selector, a plain map) and ``ReplicaSet`` / ``StatefulSet``
-  (spec.selector, a LabelSelector). ``None`` selectors are kept distinct from empty ones because
-  upstream treats them differently (a Service without a selector matches nothing).
+* The objects' partial schemas are in pyscheduler/model/workloads.py.
 * ``default_selector(pod, handle)``: the union of the selectors of the Services in the pod's
   namespace that select the pod, then ANDed with the selector of the pod's controller when it is
   a ReplicationController (core/v1), ReplicaSet or StatefulSet (apps/v1) found by name in the
@@ -18,56 +15,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from pyscheduler.framework.interfaces import Handle, Lister
 from pyscheduler.informers.indexer import NAMESPACE_INDEX
-from pyscheduler.model.meta import K8sStruct, ObjectMeta
-from pyscheduler.model.pod import LabelSelector, Pod
+from pyscheduler.model.pod import Pod
+from pyscheduler.model.workloads import (
+    REPLICA_SETS,
+    REPLICATION_CONTROLLERS,
+    SERVICES,
+    STATEFUL_SETS,
+)
 from pyscheduler.plugins.pod_topology_spread.selector import Selector, SelectorError
-
-SERVICES = "services"
-REPLICATION_CONTROLLERS = "replicationcontrollers"
-REPLICA_SETS = "replicasets"
-STATEFUL_SETS = "statefulsets"
 
 _RC_GVK = ("", "v1", "ReplicationController")
 _RS_GVK = ("apps", "v1", "ReplicaSet")
 _SS_GVK = ("apps", "v1", "StatefulSet")
-
-
-class ServiceSpec(K8sStruct):
-    selector: dict[str, str] | None = None
-
-
-class Service(K8sStruct):
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
-    spec: ServiceSpec = msgspec.field(default_factory=ServiceSpec)
-
-
-class ReplicationControllerSpec(K8sStruct):
-    selector: dict[str, str] | None = None
-
-
-class ReplicationController(K8sStruct):
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
-    spec: ReplicationControllerSpec = msgspec.field(default_factory=ReplicationControllerSpec)
-
-
-class SelectorSpec(K8sStruct):
-    """spec of a ReplicaSet or StatefulSet: only the selector is read."""
-
-    selector: LabelSelector | None = None
-
-
-class ReplicaSet(K8sStruct):
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
-    spec: SelectorSpec = msgspec.field(default_factory=SelectorSpec)
-
-
-class StatefulSet(K8sStruct):
-    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
-    spec: SelectorSpec = msgspec.field(default_factory=SelectorSpec)
 
 
 def _in_namespace(lister: Lister, namespace: str) -> list[Any]:

@@ -423,7 +423,7 @@ def test_pre_filter_default_constraints_and_a_service() -> None:
 
 
 def _service_type() -> Any:
-    from pyscheduler.plugins.pod_topology_spread.workloads import Service
+    from pyscheduler.model.workloads import Service
     return Service
 
 

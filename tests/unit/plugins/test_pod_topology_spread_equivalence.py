@@ -26,6 +26,7 @@ from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.workloads import Service
 from pyscheduler.plugins.pod_topology_spread import PodTopologySpread, PodTopologySpreadArgs
 from pyscheduler.plugins.pod_topology_spread.common import (
     ERR_REASON_CONSTRAINTS_NOT_MATCH,
@@ -37,7 +38,6 @@ from pyscheduler.plugins.pod_topology_spread.common import (
     matches_inclusion_policies,
     node_labels_match,
 )
-from pyscheduler.plugins.pod_topology_spread.workloads import Service
 
 KEYS = ["zone", "rack", LABEL_HOSTNAME]
 SELECTORS: list[dict[str, Any] | None] = [

@@ -33,6 +33,12 @@ from test_pod_topology_spread import (
 from pyscheduler.framework.status import Code
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.workloads import (
+    ReplicaSet,
+    ReplicationController,
+    Service,
+    StatefulSet,
+)
 from pyscheduler.plugins.pod_topology_spread import PodTopologySpread
 from pyscheduler.plugins.pod_topology_spread.scoring import (
     PRE_SCORE_STATE_KEY,
@@ -40,12 +46,6 @@ from pyscheduler.plugins.pod_topology_spread.scoring import (
     go_round,
     normalize,
     topology_normalizing_weight,
-)
-from pyscheduler.plugins.pod_topology_spread.workloads import (
-    ReplicaSet,
-    ReplicationController,
-    Service,
-    StatefulSet,
 )
 
 SA = "ScheduleAnyway"
