@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo

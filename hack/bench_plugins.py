@@ -29,9 +29,9 @@ from typing import Any
 
 import msgspec
 
-from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node

@@ -1,3 +1,3 @@
-from pyscheduler.cli import main
+from pyscheduler.cmd.cli import main
 
 raise SystemExit(main())

@@ -85,12 +85,12 @@ class _Cluster:
     """A SchedulerCache filled with the workload's nodes and init pods, and its frameworks."""
 
     def __init__(self, w: Workload) -> None:
-        from pyscheduler.cache.cache import SchedulerCache
+        from pyscheduler.backend.cache.cache import SchedulerCache
+        from pyscheduler.backend.queue.nominator import Nominator
         from pyscheduler.config import parse_config
         from pyscheduler.framework.runtime import FrameworkOptions
         from pyscheduler.model.node import Node
-        from pyscheduler.profile import build_frameworks
-        from pyscheduler.queue.nominator import Nominator
+        from pyscheduler.scheduler.profile import build_frameworks
 
         self.cache = SchedulerCache()
         node_decoder = msgspec.json.Decoder(Node)
@@ -183,7 +183,7 @@ def run_cycle(w: Workload) -> tuple[float, list[float], float, float | None]:
     cluster loaded; see module doc."""
     from pyscheduler.framework.cycle_state import CycleState
     from pyscheduler.framework.types import PodInfo
-    from pyscheduler.scheduler import Scheduler
+    from pyscheduler.scheduler.schedule_one import Scheduler
 
     t = time.perf_counter()
     c = _Cluster(w)
@@ -215,8 +215,8 @@ def run_cycle(w: Workload) -> tuple[float, list[float], float, float | None]:
 
 
 async def _loop(c: _Cluster) -> float:
-    from pyscheduler.queue.scheduling_queue import PriorityQueue
-    from pyscheduler.scheduler import Scheduler
+    from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
+    from pyscheduler.scheduler.schedule_one import Scheduler
 
     fwk = c.fwk
     queue = PriorityQueue(fwk.less, pre_enqueue_plugins=fwk.pre_enqueue_plugins(),
@@ -346,7 +346,7 @@ def _memory_worker(nodes: int, pods: int, page: int) -> None:
 
     from hack.bench_decode import make_node, make_pod
     from pyscheduler.api.listwatch import ListDecoder
-    from pyscheduler.cache.cache import SchedulerCache
+    from pyscheduler.backend.cache.cache import SchedulerCache
     from pyscheduler.informers.indexer import (
         NAMESPACE_INDEX,
         NODE_NAME_INDEX,

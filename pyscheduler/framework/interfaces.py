@@ -30,8 +30,8 @@ from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPod
 from pyscheduler.model.pod import Pod
 
 if TYPE_CHECKING:
-    from pyscheduler.cache.node_info import NodeInfo
-    from pyscheduler.cache.snapshot import Snapshot
+    from pyscheduler.framework.node_info import NodeInfo
+    from pyscheduler.framework.snapshot import Snapshot
     from pyscheduler.framework.waiting_pods import WaitingPod
 
 I64 = npt.NDArray[np.int64]

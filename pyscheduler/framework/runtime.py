@@ -31,8 +31,6 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import structlog
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -64,6 +62,8 @@ from pyscheduler.framework.interfaces import (
     ScorePlugin,
     VolumeClient,
 )
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
 from pyscheduler.framework.waiting_pods import WaitingPod, WaitingPodsMap

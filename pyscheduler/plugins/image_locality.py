@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -37,7 +35,9 @@ from pyscheduler.framework.interfaces import (
     BatchScorePlugin,
     Handle,
 )
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod

@@ -30,8 +30,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -48,7 +46,9 @@ from pyscheduler.framework.interfaces import (
     PreFilterResult,
     PreScorePlugin,
 )
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
     ActionType,

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -22,7 +20,9 @@ from pyscheduler.framework.interfaces import (
     FilterVerdict,
     Handle,
 )
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
     ActionType,

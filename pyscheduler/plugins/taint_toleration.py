@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -35,7 +33,9 @@ from pyscheduler.framework.interfaces import (
     NormalizeScorePlugin,
     PreScorePlugin,
 )
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
     ActionType,

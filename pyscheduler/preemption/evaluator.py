@@ -36,11 +36,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import PluginsRunner, PostFilterResult
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.runtime import Diagnosis
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pdb import PodDisruptionBudget

@@ -132,7 +132,7 @@ class PyScheduler:
     def start(self, timeout: float = 60.0) -> None:
         import structlog
 
-        from pyscheduler import logging as pslog
+        from pyscheduler.cmd import logsetup as pslog
 
         # Its log goes to a file of its own, not into whichever test's output is captured.
         pslog.configure("info", json=True)
@@ -156,8 +156,8 @@ class PyScheduler:
 
     async def _run(self) -> None:
         from pyscheduler.api.client import new_api_client
-        from pyscheduler.app import SchedulerApp
         from pyscheduler.config import parse_config
+        from pyscheduler.scheduler.scheduler import SchedulerApp
 
         config = parse_config(self.config_text)
         client = await new_api_client(self.kubeconfig)

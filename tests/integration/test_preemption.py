@@ -40,7 +40,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from integration.waiting import await_until, wait_until
 from pyscheduler.api.listwatch import PODS, ListWatch
 from pyscheduler.api.types import EventType
-from pyscheduler.app import SchedulerApp
 from pyscheduler.config import parse_config
 from pyscheduler.envtest import ApiError, ControlPlane
 from pyscheduler.envtest.workload import (
@@ -53,6 +52,7 @@ from pyscheduler.envtest.workload import (
     runnable_config_yaml,
 )
 from pyscheduler.model.pod import Pod
+from pyscheduler.scheduler.scheduler import SchedulerApp
 
 PROFILE = "pyscheduler"
 BATCH = "pyscheduler-batch"

@@ -26,7 +26,6 @@ from typing import Any
 import pytest
 
 from integration.waiting import await_until, wait_until
-from pyscheduler.app import SchedulerApp
 from pyscheduler.config import parse_config
 from pyscheduler.envtest import ControlPlane
 from pyscheduler.envtest.workload import (
@@ -39,6 +38,7 @@ from pyscheduler.envtest.workload import (
     runnable_config_yaml,
 )
 from pyscheduler.model.quantity import parse_quantity
+from pyscheduler.scheduler.scheduler import SchedulerApp
 
 OTHER = "some-other-scheduler"
 

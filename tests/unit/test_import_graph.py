@@ -34,10 +34,7 @@ TRANSITIONAL_EDGES: dict[tuple[str, str], str] = {
 }
 
 # Package-level cycles that a later change removes (issue 12, item 3).
-KNOWN_PACKAGE_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"pyscheduler.cache", "pyscheduler.framework"}):
-        "cache/node_info.py imports framework types while the framework imports the cache",
-}
+KNOWN_PACKAGE_CYCLES: dict[frozenset[str], str] = {}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.interfaces import I64, BoolArr, Failure, FilterVerdict
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pod import Pod

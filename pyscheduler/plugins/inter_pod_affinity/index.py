@@ -42,9 +42,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.interfaces import I64, BoolArr
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import NodeTable, Snapshot
 from pyscheduler.plugins.inter_pod_affinity.terms import (
     AffinityTerm,
     Labels,

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.interfaces import I64, MAX_NODE_SCORE
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins.inter_pod_affinity.counts import Counts, Entries
 from pyscheduler.plugins.inter_pod_affinity.filtering import NAME, lut_of

@@ -22,8 +22,6 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -33,7 +31,9 @@ from pyscheduler.framework.interfaces import (
     Handle,
     PreScorePlugin,
 )
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.plugins import validation as v

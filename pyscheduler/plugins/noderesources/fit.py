@@ -27,8 +27,6 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo, parse_allocatable
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -45,7 +43,9 @@ from pyscheduler.framework.interfaces import (
     PreFilterResult,
     PreScorePlugin,
 )
+from pyscheduler.framework.node_info import NodeInfo, parse_allocatable
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
     ActionType,

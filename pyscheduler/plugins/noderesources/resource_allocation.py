@@ -23,9 +23,9 @@ from functools import lru_cache
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.interfaces import I64
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY
 from pyscheduler.plugins import validation as v

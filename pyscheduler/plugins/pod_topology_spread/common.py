@@ -35,9 +35,9 @@ from typing import Protocol
 
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.interfaces import I64, BoolArr
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import LabelSelector, Pod

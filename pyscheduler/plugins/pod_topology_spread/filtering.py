@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.interfaces import I64, BoolArr, Failure, FilterVerdict
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.plugins.pod_topology_spread.common import (

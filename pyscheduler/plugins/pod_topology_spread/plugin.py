@@ -24,8 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -40,7 +38,9 @@ from pyscheduler.framework.interfaces import (
     PreFilterResult,
     PreScorePlugin,
 )
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Status
 from pyscheduler.framework.types import (
     ActionType,

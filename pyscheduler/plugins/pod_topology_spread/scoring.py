@@ -28,9 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.interfaces import I64, MAX_NODE_SCORE, BoolArr
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import LabelCodes, Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.plugins.pod_topology_spread.common import (
     LABEL_HOSTNAME,

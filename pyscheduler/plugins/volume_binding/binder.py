@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import msgspec
 import structlog
 
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod, Volume
 from pyscheduler.model.storage import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod

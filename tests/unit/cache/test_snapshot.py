@@ -6,7 +6,7 @@ from __future__ import annotations
 def test_row_generations_and_node_generation_follow_the_cache() -> None:
     """row_generations mirrors each row's NodeInfo.generation (also after a swap-remove);
     node_generation moves on node changes only, not on pod churn."""
-    from pyscheduler.cache.cache import SchedulerCache
+    from pyscheduler.backend.cache.cache import SchedulerCache
     from pyscheduler.framework.types import PodInfo
     from pyscheduler.model.meta import ObjectMeta
     from pyscheduler.model.node import Node, NodeSpec, NodeStatus
@@ -40,7 +40,7 @@ def test_row_generations_and_node_generation_follow_the_cache() -> None:
 def test_label_codes_per_key_cached_until_labels_change() -> None:
     """Snapshot.label_codes: one code per distinct value (None = absent), go_codes give absent
     rows the code of "", the same object until a node's labels change."""
-    from pyscheduler.cache.cache import SchedulerCache
+    from pyscheduler.backend.cache.cache import SchedulerCache
     from pyscheduler.model.meta import ObjectMeta
     from pyscheduler.model.node import Node, NodeSpec, NodeStatus
 

@@ -19,7 +19,7 @@ from pyscheduler.framework.registry import (
 )
 from pyscheduler.framework.runtime import FrameworkOptions
 from pyscheduler.plugins.registry import IN_TREE, default_registry, new_in_tree_registry
-from pyscheduler.profile import build_frameworks
+from pyscheduler.scheduler.profile import build_frameworks
 
 
 class _Filter:

@@ -7,16 +7,16 @@ import random
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import I64, Failure, FilterVerdict
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.runtime import (
     Diagnosis,
     Framework,
     num_feasible_nodes_to_find,
 )
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo, QueuedPodInfo
 from pyscheduler.model.node import Node

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pyscheduler.api.errors import ServerError
-from pyscheduler.api_dispatcher import ApiDispatcher, LeadershipLostError
-from pyscheduler.leader import LeaderElector
+from pyscheduler.backend.api_dispatcher import ApiDispatcher, LeadershipLostError
+from pyscheduler.cmd.leader import LeaderElector
 
 
 class Calls:

@@ -15,12 +15,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import I64, Lister
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.runtime import MissingDependencyError
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import ContainerPort, Pod

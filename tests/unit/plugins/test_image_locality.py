@@ -12,7 +12,7 @@ import pytest
 from builders import FakeHandle, new_state, pod_info, scores_both
 from test_volume_builders import vpod
 
-from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.model.node import Node
 from pyscheduler.plugins.image_locality import (
     MB,

@@ -25,7 +25,7 @@ from test_inter_pod_affinity_helpers import (
     weighted,
 )
 
-from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.runtime import Diagnosis, Framework
 from pyscheduler.framework.types import ActionType, ClusterEvent, PodInfo, QueueingHint, Resource
 from pyscheduler.plugins import default_binder, priority_sort

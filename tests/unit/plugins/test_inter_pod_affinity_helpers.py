@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 from builders import Outcome, filter_both, make_node, new_state, outcome, scores_both, snapshot_of
 
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import Lister
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.meta import ObjectMeta

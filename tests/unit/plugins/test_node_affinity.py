@@ -20,7 +20,7 @@ from builders import (
     term,
 )
 
-from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.interfaces import PreFilterResult
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import QueueingHint

@@ -28,10 +28,10 @@ from builders import (
     taint,
 )
 
-from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import Lister
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, Indexer, index_by_namespace

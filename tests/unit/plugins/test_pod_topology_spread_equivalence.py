@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_pod_topology_spread import ListerHandle, indexer, spod
 
-from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.cache.node_info import NodeInfo
+from pyscheduler.backend.cache.cache import SchedulerCache
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node

@@ -260,7 +260,7 @@ def test_profile_config_decodes_and_validates_args() -> None:
     from pyscheduler.config.load import parse_config
     from pyscheduler.config.validation import ConfigError
     from pyscheduler.plugins.registry import new_in_tree_registry
-    from pyscheduler.profile import build_frameworks
+    from pyscheduler.scheduler.profile import build_frameworks
 
     reg = {**new_in_tree_registry(), NAME: SPEC}
     doc = """

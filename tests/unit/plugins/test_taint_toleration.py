@@ -19,7 +19,7 @@ from builders import (
     toleration,
 )
 
-from pyscheduler.cache.cache import SchedulerCache
+from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import QueueingHint
 from pyscheduler.plugins.taint_toleration import (

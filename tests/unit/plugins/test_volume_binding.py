@@ -26,9 +26,9 @@ from test_volume_builders import (
 )
 
 from pyscheduler.api.errors import ConflictError
-from pyscheduler.cache.snapshot import Snapshot
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.runtime import Diagnosis, Framework, implemented_points
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo, QueueingHint
 from pyscheduler.model.node import Node

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from pyscheduler.cache.snapshot import Snapshot
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.model.pod import Pod
 from pyscheduler.model.storage import (
     CSI_DRIVERS,

@@ -22,8 +22,8 @@ if _PLUGINS_TESTS not in sys.path:
 from builders import make_node, make_pod  # noqa: E402
 
 from pyscheduler.api.errors import ApiError, NotFoundError  # noqa: E402
-from pyscheduler.cache.cache import SchedulerCache  # noqa: E402
-from pyscheduler.cache.snapshot import Snapshot  # noqa: E402
+from pyscheduler.backend.cache.cache import SchedulerCache  # noqa: E402
+from pyscheduler.backend.queue.nominator import Nominator  # noqa: E402
 from pyscheduler.framework.cycle_state import CycleState  # noqa: E402
 from pyscheduler.framework.interfaces import (  # noqa: E402
     PreFilterExtensions,
@@ -35,6 +35,7 @@ from pyscheduler.framework.runtime import (  # noqa: E402
     FrameworkOptions,
     new_framework,
 )
+from pyscheduler.framework.snapshot import Snapshot  # noqa: E402
 from pyscheduler.framework.status import Code, Status  # noqa: E402
 from pyscheduler.framework.types import PodInfo  # noqa: E402
 from pyscheduler.informers.indexer import Indexer  # noqa: E402
@@ -48,7 +49,6 @@ from pyscheduler.plugins import (  # noqa: E402
 )
 from pyscheduler.plugins.noderesources import fit as node_resources_fit  # noqa: E402
 from pyscheduler.preemption.executor import Executor  # noqa: E402
-from pyscheduler.queue.nominator import Nominator  # noqa: E402
 
 __all__ = ["make_node", "make_pod"]
 

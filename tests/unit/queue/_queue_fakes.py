@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from pyscheduler.backend.queue import PriorityQueue, QueueMetrics
 from pyscheduler.framework.interfaces import PreEnqueuePlugin
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
@@ -29,7 +30,6 @@ from pyscheduler.model.pod import (
     ResourceRequirements,
     Toleration,
 )
-from pyscheduler.queue import PriorityQueue, QueueMetrics
 
 _uids = itertools.count(1)
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyscheduler.queue.backoff import (
+from pyscheduler.backend.queue.backoff import (
     backoff_duration,
     backoff_expiry,
     is_backing_off,

@@ -3,11 +3,7 @@ from __future__ import annotations
 import msgspec
 from _queue_fakes import make_pod
 
-from pyscheduler.framework.types import EVENT_NODE_ADD, ActionType, ClusterEvent, Resource
-from pyscheduler.model.meta import ObjectMeta
-from pyscheduler.model.node import Node, NodeCondition, NodeSpec, NodeStatus, Taint
-from pyscheduler.model.pod import PodCondition, PodSchedulingGate, PodStatus
-from pyscheduler.queue.events import (
+from pyscheduler.backend.queue.events import (
     UPDATE_POD_OTHER,
     event_label,
     is_pod_updated,
@@ -15,6 +11,10 @@ from pyscheduler.queue.events import (
     node_scheduling_properties_change,
     pod_scheduling_properties_change,
 )
+from pyscheduler.framework.types import EVENT_NODE_ADD, ActionType, ClusterEvent, Resource
+from pyscheduler.model.meta import ObjectMeta
+from pyscheduler.model.node import Node, NodeCondition, NodeSpec, NodeStatus, Taint
+from pyscheduler.model.pod import PodCondition, PodSchedulingGate, PodStatus
 
 replace = msgspec.structs.replace
 

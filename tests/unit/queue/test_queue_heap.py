@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyscheduler.queue.heap import KeyedHeap
+from pyscheduler.backend.queue.heap import KeyedHeap
 
 
 @dataclass

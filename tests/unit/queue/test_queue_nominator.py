@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from _queue_fakes import make_pod
 
+from pyscheduler.backend.queue.nominator import Nominator
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pod import Pod
-from pyscheduler.queue.nominator import Nominator
 
 
 def _names(infos: list[PodInfo]) -> list[str]:

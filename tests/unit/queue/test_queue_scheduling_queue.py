@@ -711,7 +711,7 @@ def test_metrics_follow_the_sub_queues() -> None:
 
 
 def test_queues_can_share_one_metrics_object() -> None:
-    from pyscheduler.queue import PriorityQueue
+    from pyscheduler.backend.queue import PriorityQueue
 
     h = make_queue()
     other = PriorityQueue(lambda a, b: False, metrics=h.metrics, clock=h.clock)
@@ -763,8 +763,8 @@ async def test_run_flushes_backoff_and_unschedulable_pods() -> None:
 def test_queues_without_metrics_share_the_global_default() -> None:
     from prometheus_client import REGISTRY
 
-    from pyscheduler.queue import PriorityQueue
-    from pyscheduler.queue.metrics import default_queue_metrics
+    from pyscheduler.backend.queue import PriorityQueue
+    from pyscheduler.backend.queue.metrics import default_queue_metrics
 
     before = REGISTRY.get_sample_value("scheduler_pending_pods", {"queue": "active"}) or 0.0
     q1 = PriorityQueue(lambda a, b: False)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from pyscheduler.model.pod import Pod
 
 if TYPE_CHECKING:
-    from pyscheduler.api_dispatcher import ApiDispatcher
-    from pyscheduler.events import EventReporter
+    from pyscheduler.backend.api_dispatcher import ApiDispatcher
+    from pyscheduler.backend.queue.nominator import Nominator
     from pyscheduler.framework.interfaces import PodActivator
     from pyscheduler.framework.waiting_pods import WaitingPodsMap
-    from pyscheduler.queue.nominator import Nominator
+    from pyscheduler.scheduler.reporter import EventReporter
 
 
 class DispatcherPreemptionClient:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pyscheduler.api_dispatcher import ApiDispatcher
+from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.model.pod import Pod
 
 REPORTING_CONTROLLER = "pyscheduler"

@@ -22,9 +22,9 @@ import structlog
 from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler.api.listwatch import NODES, PODS
-from pyscheduler.api_dispatcher import ApiDispatcher
-from pyscheduler.cache.cache import SchedulerCache
-from pyscheduler.events import EventReporter
+from pyscheduler.backend.api_dispatcher import ApiDispatcher
+from pyscheduler.backend.cache.cache import SchedulerCache
+from pyscheduler.backend.queue.events import node_scheduling_properties_change
 from pyscheduler.framework.interfaces import Lister
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.runtime import Framework, FrameworkOptions
@@ -42,9 +42,9 @@ from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.meta import object_key
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
-from pyscheduler.queue.events import node_scheduling_properties_change
-from pyscheduler.scheduler import Scheduler
-from pyscheduler.watched import WATCHED
+from pyscheduler.scheduler.reporter import EventReporter
+from pyscheduler.scheduler.schedule_one import Scheduler
+from pyscheduler.scheduler.watched import WATCHED
 
 log = structlog.get_logger(__name__)
 
@@ -111,8 +111,8 @@ class SchedulerApp:
         nominator, waiting pods and preemption executor, then one Framework per profile (each
         its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
         plugin registry the configuration was resolved with (in-tree plus out-of-tree)."""
-        from pyscheduler.profile import build_frameworks
-        from pyscheduler.queue.scheduling_queue import PriorityQueue
+        from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
+        from pyscheduler.scheduler.profile import build_frameworks
 
         self.client = client
         self.config = config
@@ -132,9 +132,9 @@ class SchedulerApp:
         )
         self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
         binder = DispatcherBinder(self.dispatcher)
-        from pyscheduler.preemption.api import DispatcherPreemptionClient
+        from pyscheduler.backend.queue.nominator import Nominator
         from pyscheduler.preemption.executor import Executor
-        from pyscheduler.queue.nominator import Nominator
+        from pyscheduler.scheduler.preemption_client import DispatcherPreemptionClient
 
         self.nominator = Nominator(self._lookup_pod)
         self.listers: dict[str, Lister] = {"pods": self.pods.indexer}

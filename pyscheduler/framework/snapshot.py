@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from pyscheduler.cache.node_info import NodeInfo, next_generation
+from pyscheduler.framework.node_info import NodeInfo, next_generation
 from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
 from pyscheduler.model.taints import NO_EXECUTE, NO_SCHEDULE
 

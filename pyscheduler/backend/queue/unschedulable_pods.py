@@ -10,8 +10,8 @@ removed). Not thread-safe, like the queue that owns it.
 
 from __future__ import annotations
 
+from pyscheduler.backend.queue.metrics import GATED, UNSCHEDULABLE, QueueMetrics
 from pyscheduler.framework.types import QueuedPodInfo
-from pyscheduler.queue.metrics import GATED, UNSCHEDULABLE, QueueMetrics
 
 
 class UnschedulablePods:

@@ -25,6 +25,8 @@ from typing import Any
 
 import structlog
 
+from pyscheduler.backend.queue.events import event_label, is_wildcard
+from pyscheduler.backend.queue.in_flight import InFlightLog, InFlightPod
 from pyscheduler.framework.types import (
     ClusterEvent,
     ClusterEventWithHint,
@@ -33,8 +35,6 @@ from pyscheduler.framework.types import (
     QueueingHintFn,
 )
 from pyscheduler.model.pod import Pod
-from pyscheduler.queue.events import event_label, is_wildcard
-from pyscheduler.queue.in_flight import InFlightLog, InFlightPod
 
 log = structlog.get_logger(__name__)
 

@@ -56,6 +56,35 @@ from typing import Any
 
 import structlog
 
+from pyscheduler.backend.queue.backoff import (
+    DEFAULT_POD_INITIAL_BACKOFF_SECONDS,
+    DEFAULT_POD_MAX_BACKOFF_SECONDS,
+    backoff_expiry,
+    validate_backoff,
+)
+from pyscheduler.backend.queue.events import (
+    BACKOFF_COMPLETE,
+    EVENT_UNSCHEDULED_POD_UPDATE,
+    FORCE_ACTIVATE,
+    SCHEDULE_ATTEMPT_FAILURE,
+    event_label,
+    is_pod_updated,
+    is_wildcard,
+    pod_scheduling_properties_change,
+)
+from pyscheduler.backend.queue.heap import KeyedHeap
+from pyscheduler.backend.queue.hints import HintEvaluator, QueueingStrategy
+from pyscheduler.backend.queue.in_flight import InFlightLog, RecordedEvent
+from pyscheduler.backend.queue.metrics import (
+    ACTIVE,
+    BACKOFF,
+    GATED,
+    UNSCHEDULABLE,
+    QueueMetrics,
+    default_queue_metrics,
+)
+from pyscheduler.backend.queue.nominator import Nominator
+from pyscheduler.backend.queue.unschedulable_pods import UnschedulablePods
 from pyscheduler.framework.interfaces import PreEnqueuePlugin
 from pyscheduler.framework.status import Code, Status, is_success
 from pyscheduler.framework.types import (
@@ -70,35 +99,6 @@ from pyscheduler.framework.types import (
     QueuedPodInfo,
 )
 from pyscheduler.model.pod import Pod
-from pyscheduler.queue.backoff import (
-    DEFAULT_POD_INITIAL_BACKOFF_SECONDS,
-    DEFAULT_POD_MAX_BACKOFF_SECONDS,
-    backoff_expiry,
-    validate_backoff,
-)
-from pyscheduler.queue.events import (
-    BACKOFF_COMPLETE,
-    EVENT_UNSCHEDULED_POD_UPDATE,
-    FORCE_ACTIVATE,
-    SCHEDULE_ATTEMPT_FAILURE,
-    event_label,
-    is_pod_updated,
-    is_wildcard,
-    pod_scheduling_properties_change,
-)
-from pyscheduler.queue.heap import KeyedHeap
-from pyscheduler.queue.hints import HintEvaluator, QueueingStrategy
-from pyscheduler.queue.in_flight import InFlightLog, RecordedEvent
-from pyscheduler.queue.metrics import (
-    ACTIVE,
-    BACKOFF,
-    GATED,
-    UNSCHEDULABLE,
-    QueueMetrics,
-    default_queue_metrics,
-)
-from pyscheduler.queue.nominator import Nominator
-from pyscheduler.queue.unschedulable_pods import UnschedulablePods
 
 log = structlog.get_logger(__name__)
 

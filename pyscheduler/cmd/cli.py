@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from pyscheduler import __version__
-from pyscheduler import logging as pslog
+from pyscheduler.cmd import logsetup as pslog
 
 if TYPE_CHECKING:
     from pyscheduler.config import SchedulerConfig
@@ -97,10 +97,10 @@ def _load_config(path: str | None, registry: Registry) -> SchedulerConfig:
 
 async def _run(args: argparse.Namespace) -> int:
     from pyscheduler.api.client import new_api_client
-    from pyscheduler.app import InformersNotSyncedError, SchedulerApp
+    from pyscheduler.cmd.leader import LeaderElector
+    from pyscheduler.cmd.server import HealthServer
     from pyscheduler.config import ConfigError
-    from pyscheduler.leader import LeaderElector
-    from pyscheduler.server import HealthServer
+    from pyscheduler.scheduler.scheduler import InformersNotSyncedError, SchedulerApp
 
     registry = _compose_registry()
     config = _load_config(args.config, registry)

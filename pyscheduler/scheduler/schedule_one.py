@@ -27,7 +27,7 @@ import numpy as np
 import structlog
 
 from pyscheduler import metrics
-from pyscheduler.cache.cache import CacheError, SchedulerCache
+from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import PodNominator
 from pyscheduler.framework.runtime import Diagnosis, FitError, Framework, PluginError

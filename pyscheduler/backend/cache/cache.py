@@ -22,8 +22,8 @@ from typing import Any
 
 import structlog
 
-from pyscheduler.cache.node_info import NodeInfo
-from pyscheduler.cache.snapshot import NodeTable, Snapshot
+from pyscheduler.framework.node_info import NodeInfo
+from pyscheduler.framework.snapshot import NodeTable, Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
