@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from pyscheduler.cache.node_info import NodeInfo
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import MAX_NODE_SCORE, FilterPlugin, Handle, ScorePlugin
+from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.status import Status
 from pyscheduler.framework.types import PodInfo
