@@ -4,9 +4,8 @@ Contract (who owns what; see docs/ARCHITECTURE.md):
 * Everything runs on one asyncio event loop. Informer handlers are plain functions called by
   each informer's processing task; they mutate the cache and the queue synchronously, so there
   is no locking: one handler call or one scheduling cycle runs at a time.
-* The pod informer watches all non-terminal pods (upstream's field selector). Assigned pods feed
-  the cache (all schedulers' pods take node resources); unassigned pods whose schedulerName is
-  one of our profiles feed the queue; other unassigned pods are ignored entirely.
+* The pod informer watches all non-terminal pods (upstream's field selector); eventhandlers.py
+  routes their changes to the cache and the queue.
 * Scheduling starts only after the pod and node informers have synced, so the first cycles see
   a complete cluster.
 """
@@ -24,24 +23,16 @@ from kubernetes_asyncio.client import ApiClient
 from pyscheduler.api.listwatch import NODES, PODS
 from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.backend.cache.cache import SchedulerCache
-from pyscheduler.backend.queue.events import node_scheduling_properties_change
+from pyscheduler.backend.cache.debugger import CacheDebugger
 from pyscheduler.framework.interfaces import Lister
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.runtime import Framework, FrameworkOptions
-from pyscheduler.framework.types import (
-    EVENT_ASSIGNED_POD_DELETE,
-    EVENT_NODE_ADD,
-    ActionType,
-    ClusterEvent,
-)
-from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
-from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
-from pyscheduler.model.meta import object_key
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.scheduler.eventhandlers import EventHandlers
 from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.schedule_one import Scheduler
 from pyscheduler.scheduler.watched import WATCHED
@@ -62,28 +53,6 @@ def _needed_listers(config: Any) -> set[str]:
         for plugin in prof.plugin_names:
             names.update(prof.specs[plugin].listers)
     return {n for n in names if n in WATCHED}
-
-
-def _assigned_filter(obj: Pod | DeletedFinalStateUnknown[Pod]) -> bool:
-    """Pods that take node resources; every tombstone too.
-
-    A pod deleted while we were not watching arrives as a tombstone carrying the last state we
-    saw. If it was bound in that gap (by us: assumed in the cache), that state says
-    "unassigned", and judging by it would leave the pod in the cache for ever, holding its
-    node's resources. The cache removes by UID and ignores a UID it does not hold, so every
-    tombstone goes to it (upstream's assigned-pod filter does the same)."""
-    if isinstance(obj, DeletedFinalStateUnknown):
-        return True
-    return bool(obj.spec.node_name)
-
-
-def _last_state(obj: Pod | DeletedFinalStateUnknown[Pod]) -> Pod | None:
-    """The pod of a delete notification; None (logged) for a tombstone with no state."""
-    if not isinstance(obj, DeletedFinalStateUnknown):
-        return obj
-    if obj.obj is None:
-        log.warning("skipping pod tombstone without a last known state", key=obj.key)
-    return obj.obj
 
 
 def _node_name_index(pod: Pod) -> list[str]:
@@ -187,7 +156,10 @@ class SchedulerApp:
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
             self.nominator,
         )
-        self._wire_handlers()
+        self.handlers = EventHandlers(self.cache, self.queue, self.nominator, self.reporter,
+                                      self.waiting_pods, self.responsible)
+        self.handlers.add_all_event_handlers(self.pods, self.nodes, self.extra_informers)
+        self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer)
         self.synced = False
         self._aborted = asyncio.Event()
 
@@ -208,138 +180,14 @@ class SchedulerApp:
         """Whether one of our profiles schedules ``pod`` (its schedulerName names one)."""
         return pod.spec.scheduler_name in self.frameworks
 
-    def _pending_filter(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> bool:
-        if isinstance(obj, DeletedFinalStateUnknown):
-            # The last known state may be stale (the pod may have been bound since), so do not
-            # judge by its nodeName: clean the queue up anyway (upstream's unassigned filter).
-            return obj.obj is not None and self.responsible(obj.obj)
-        return not obj.spec.node_name and self.responsible(obj)
-
-    # ---- informer handlers (upstream eventhandlers.go) ------------------------------------
-    def _wire_handlers(self) -> None:
-        self.nodes.add_event_handler(self._node_add, self._node_update, self._node_delete)
-        self.pods.add_event_handler(
-            self._assigned_add, self._assigned_update, self._assigned_delete,
-            filter=_assigned_filter,
-        )
-        self.pods.add_event_handler(
-            self._pending_add, self._pending_update, self._pending_delete,
-            filter=self._pending_filter,
-        )
-
-        for name, inf in self.extra_informers.items():
-            res = WATCHED[name].events
-            if res is not None:
-                inf.add_event_handler(*self._cluster_event_handlers(res))
-
-    def _cluster_event_handlers(
-        self, res: EventResource
-    ) -> tuple[Callable[[Any], None], Callable[[Any, Any], None], Callable[[Any], None]]:
-        """Handlers that turn changes of a watched object into queue moves (upstream
-        addAllEventHandlers for the volume/storage kinds)."""
-        add_ev = ClusterEvent(res, ActionType.ADD)
-        upd_ev = ClusterEvent(res, ActionType.UPDATE)
-        del_ev = ClusterEvent(res, ActionType.DELETE)
-
-        def on_add(obj: Any) -> None:
-            self.queue.move_all_to_active_or_backoff(add_ev, None, obj)
-
-        def on_update(old: Any, new: Any) -> None:
-            self.queue.move_all_to_active_or_backoff(upd_ev, old, new)
-
-        def on_delete(obj: Any) -> None:
-            self.queue.move_all_to_active_or_backoff(del_ev, getattr(obj, "obj", obj), None)
-
-        return on_add, on_update, on_delete
-
-    def _node_add(self, node: Node) -> None:
-        self.cache.add_node(node)
-        self.queue.move_all_to_active_or_backoff(EVENT_NODE_ADD, None, node)
-
-    def _node_update(self, old: Node, new: Node) -> None:
-        self.cache.update_node(old, new)
-        for ev in node_scheduling_properties_change(new, old):
-            self.queue.move_all_to_active_or_backoff(ev, old, new)
-
-    def _node_delete(self, node: Any) -> None:
-        node = getattr(node, "obj", node)  # DeletedFinalStateUnknown carries the last state
-        self.cache.remove_node(node)
-
-    def _assigned_add(self, pod: Pod) -> None:
-        self.cache.add_pod(pod)
-        self.nominator.delete_nominated_pod_if_exists(pod)
-        self.queue.assigned_pod_added(pod)
-
-    def _assigned_update(self, old: Pod, new: Pod) -> None:
-        self.cache.update_pod(old, new)
-        self.queue.assigned_pod_updated(old, new)
-
-    def _assigned_delete(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> None:
-        tombstone = isinstance(obj, DeletedFinalStateUnknown)
-        pod = _last_state(obj)
-        if pod is None:
-            return
-        removed = self.cache.remove_pod(pod)
-        self.reporter.forget(pod.metadata.uid)
-        if removed is None and tombstone:
-            return  # a pending pod's tombstone (the pending handler has it): nothing freed
-        self.queue.move_all_to_active_or_backoff(
-            EVENT_ASSIGNED_POD_DELETE, pod if removed is None else removed.pod, None)
-
-    def _pending_add(self, pod: Pod) -> None:
-        self.queue.add(pod)
-
-    def _pending_update(self, old: Pod, new: Pod) -> None:
-        self.queue.update(old, new)
-
-    def _pending_delete(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> None:
-        pod = _last_state(obj)
-        if pod is None:
-            return
-        self.queue.delete(pod)
-        self.reporter.forget(pod.metadata.uid)
-        self.waiting_pods.reject(pod.metadata.uid, "", "pod was deleted")
-
     # ---- debugging (upstream backend/cache/debugger) -------------------------------------
-    def compare_cache(self) -> dict[str, list[str]]:
-        """Differences between the informers and the cache (upstream CacheComparer):
-        assigned pods the cache misses, cache pods the informer lacks (assumed ones aside),
-        pods counted on another node, and nodes missing on either side."""
-        informer_pods = {p.metadata.uid: p for p in self.pods.indexer.list() if p.spec.node_name}
-        cached = self.cache.pod_uids()
-        missed = sorted(object_key(p.metadata) for uid, p in informer_pods.items()
-                        if uid not in cached)
-        redundant = sorted(uid for uid, (_, assumed) in cached.items()
-                           if uid not in informer_pods and not assumed)
-        moved = sorted(f"{object_key(p.metadata)}: informer {p.spec.node_name}, "
-                       f"cache {cached[uid][0]}"
-                       for uid, p in informer_pods.items()
-                       if uid in cached and cached[uid][0] != p.spec.node_name)
-        node_names = {n.metadata.name for n in self.nodes.indexer.list()}
-        cache_nodes = {name for name, info in self.cache.nodes.items() if info.node is not None}
-        return {
-            "missed_pods": missed,
-            "redundant_pods": redundant,
-            "pods_on_other_node": moved,
-            "missed_nodes": sorted(node_names - cache_nodes),
-            "redundant_nodes": sorted(cache_nodes - node_names),
-        }
-
     def debug_dump(self) -> dict[str, Any]:
         """What /debug/cache serves: the cache's dump plus its comparison with the informers."""
-        out = self.cache.dump()
-        out["comparison"] = self.compare_cache()
-        return out
+        return self.debugger.dump()
 
     def log_cache_comparison(self) -> None:
         """SIGUSR2: log the cache comparison and a per-node summary (upstream's debugger)."""
-        diff = self.compare_cache()
-        if any(diff.values()):
-            log.warning("cache mismatch", **diff)
-        else:
-            log.info("cache comparer: cache and informers agree",
-                     pods=self.cache.pod_count, assumed=self.cache.assumed_count)
-        log.info("cache dump", **self.cache.dump())
+        self.debugger.log_comparison()
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start_informers(self, timeout: float = 120.0) -> None:
