@@ -165,10 +165,11 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     variant = ""
     if params is not None:
         variant = ",".join(f"{k}={v}" for k, v in params.params.items() if k != "rep")
+    report: dict[str, Any] = item.stash.get(_REPORT, {})
     _RESULTS.append({
         "scenario": name + (f"[{variant}]" if variant else ""),
         "outcome": item.stash.get(_OUTCOME, "failed"),
-        **item.stash.get(_REPORT, {}),
+        **report,
     })
 
 
@@ -185,7 +186,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         kinds: Counter[str] = Counter()
         for r in runs:
             kinds.update(r.get("violation_kinds") or {})
-        secs = [r.get("seconds") for r in runs if r.get("seconds") is not None]
+        secs = [float(r["seconds"]) for r in runs if r.get("seconds") is not None]
         tr.write_line(
             f"{scenario}: {passed}/{len(runs)} passed"
             + (f"; violations by kind over all runs: {dict(kinds)}" if kinds else "")
