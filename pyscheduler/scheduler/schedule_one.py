@@ -61,7 +61,7 @@ class Queue(Protocol):
 
     def scheduling_cycle(self) -> int: ...
 
-    def add_unschedulable_if_not_present(self, qpi: QueuedPodInfo, cycle: int) -> None: ...
+    def add_unschedulable_if_not_present(self, queued: QueuedPodInfo, cycle: int) -> None: ...
 
     async def pop(self) -> QueuedPodInfo | None: ...
 
@@ -102,16 +102,16 @@ class Scheduler:
     # ---- main loop ------------------------------------------------------------------------
     async def run(self) -> None:
         while not self._stopping:
-            qpi = await self.queue.pop()
-            if qpi is None:
+            queued = await self.queue.pop()
+            if queued is None:
                 break
             try:
-                self.schedule_one(qpi)
+                self.schedule_one(queued)
             except Exception:  # never let one pod kill the loop, nor lose the pod
-                log.exception("unexpected error scheduling pod", pod=qpi.key)
-                qpi.unschedulable_plugins = set()
-                qpi.pending_plugins = set()
-                self.queue.add_unschedulable_if_not_present(qpi, self.queue.scheduling_cycle())
+                log.exception("unexpected error scheduling pod", pod=queued.key)
+                queued.unschedulable_plugins = set()
+                queued.pending_plugins = set()
+                self.queue.add_unschedulable_if_not_present(queued, self.queue.scheduling_cycle())
             # Give binding tasks and informer handlers a turn between cycles.
             await asyncio.sleep(0)
 
@@ -145,73 +145,73 @@ class Scheduler:
         log.warning("binding cycles cancelled after losing the leader lease",
                     in_flight=len(self.binding_tasks))
 
-    def schedule_one(self, qpi: QueuedPodInfo) -> None:
-        pi = qpi.pod_info
-        pod = pi.pod
+    def schedule_one(self, queued: QueuedPodInfo) -> None:
+        pod_info = queued.pod_info
+        pod = pod_info.pod
         fwk = self.frameworks.get(pod.spec.scheduler_name)
         if fwk is None:
-            log.error("no profile for pod's schedulerName", pod=pi.key,
+            log.error("no profile for pod's schedulerName", pod=pod_info.key,
                       scheduler_name=pod.spec.scheduler_name)
-            self.queue.done(pi.uid)
+            self.queue.done(pod_info.uid)
             return
-        if pod.metadata.deletion_timestamp is not None or self.cache.is_assumed(pi.uid):
+        if pod.metadata.deletion_timestamp is not None or self.cache.is_assumed(pod_info.uid):
             # Upstream skipPodSchedule: being deleted, or already assumed by an earlier cycle.
-            self.queue.done(pi.uid)
+            self.queue.done(pod_info.uid)
             return
-        bound = log.bind(pod=pi.key)
+        bound = log.bind(pod=pod_info.key)
         start = time.perf_counter()
         state = CycleState()
         cycle = self.queue.scheduling_cycle()
         try:
-            result = self.schedule_pod(fwk, state, pi)
+            result = self.schedule_pod(fwk, state, pod_info)
         except FitError as fe:
-            nominated = self._post_filter(fwk, state, pi, fe.diagnosis)
-            qpi.unschedulable_plugins = set(fe.diagnosis.unschedulable_plugins)
-            qpi.pending_plugins = set(fe.diagnosis.pending_plugins)
-            self._fail(fwk, qpi, cycle, REASON_UNSCHEDULABLE, fe.diagnosis.message(),
+            nominated = self._post_filter(fwk, state, pod_info, fe.diagnosis)
+            queued.unschedulable_plugins = set(fe.diagnosis.unschedulable_plugins)
+            queued.pending_plugins = set(fe.diagnosis.pending_plugins)
+            self._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, fe.diagnosis.message(),
                        nominated, start, "unschedulable")
             bound.debug("unschedulable", message=fe.diagnosis.message())
             return
         except PluginError as pe:
-            self._fail(fwk, qpi, cycle, REASON_SCHEDULER_ERROR, pe.status.message(), None,
+            self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, pe.status.message(), None,
                        start, "error")
             return
         host = result.suggested_host
         try:
-            self.cache.assume_pod(pi, host)
+            self.cache.assume_pod(pod_info, host)
         except CacheError as err:
-            self._fail(fwk, qpi, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
+            self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
             return
-        st = fwk.run_reserve(state, pi, host)
+        st = fwk.run_reserve(state, pod_info, host)
         if st is not None:
-            self._undo(fwk, state, pi, host)
-            self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))
+            self._undo(fwk, state, pod_info, host)
+            self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
             return
-        st, waits = fwk.run_permit(state, pi, host)
+        st, waits = fwk.run_permit(state, pod_info, host)
         if st is not None:
-            self._undo(fwk, state, pi, host)
-            self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))
+            self._undo(fwk, state, pod_info, host)
+            self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
             return
         if self.nominator is not None:
             # The pod goes to the binding cycle: it no longer needs its nomination.
             self.nominator.delete_nominated_pod_if_exists(pod)
         task = asyncio.get_running_loop().create_task(
-            self.binding_cycle(fwk, state, qpi, host, waits, start, cycle),
-            name=f"bind {pi.key}",
+            self.binding_cycle(fwk, state, queued, host, waits, start, cycle),
+            name=f"bind {pod_info.key}",
         )
         self.binding_tasks.add(task)
         task.add_done_callback(self.binding_tasks.discard)
 
-    def schedule_pod(self, fwk: Framework, state: CycleState, pi: PodInfo) -> ScheduleResult:
+    def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> ScheduleResult:
         """Upstream schedulePod: filter, then score and pick; raises FitError."""
         start = time.perf_counter()
         snapshot = self.cache.update_snapshot()
         n = snapshot.num_nodes
         diagnosis = Diagnosis(num_all_nodes=n)
         if n == 0:
-            raise FitError(pi, diagnosis)
+            raise FitError(pod_info, diagnosis)
         pre_res, st, narrowing = fwk.run_pre_filter(
-            state, pi, snapshot, diagnosis.unschedulable_plugins)
+            state, pod_info, snapshot, diagnosis.unschedulable_plugins)
         if st is not None:
             if st.code not in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE):
                 raise PluginError(st)
@@ -221,13 +221,14 @@ class Scheduler:
                 # (upstream SetAbsentNodesStatus).
                 diagnosis.resolvable_rows = [snapshot.all_rows()]
                 diagnosis.node_infos = snapshot.node_infos
-            raise FitError(pi, diagnosis)
+            raise FitError(pod_info, diagnosis)
         # A pod nominated earlier tries its nominated node first (evaluateNominatedNode).
-        nnn = pi.pod.status.nominated_node_name
-        if nnn and pre_res is None:
-            info = snapshot.get(nnn)
-            if info is not None and fwk.run_filter_with_nominated_pods(state, pi, info) is None:
-                return ScheduleResult(nnn, 1, 1)
+        nominated_node = pod_info.pod.status.nominated_node_name
+        if nominated_node and pre_res is None:
+            info = snapshot.get(nominated_node)
+            if (info is not None
+                    and fwk.run_filter_with_nominated_pods(state, pod_info, info) is None):
+                return ScheduleResult(nominated_node, 1, 1)
         if pre_res is not None and pre_res.node_names is not None:
             index = snapshot.table.index
             rows = np.fromiter(
@@ -243,89 +244,89 @@ class Scheduler:
                 # Sampling: rotate where the search starts, as upstream's nextStartNodeIndex.
                 # Evaluating every node needs no rotation (ties are broken at random).
                 rows = np.roll(rows, -(fwk.next_start_row % n))
-        feasible = fwk.find_nodes_that_pass_filters(state, pi, snapshot, rows, diagnosis)
+        feasible = fwk.find_nodes_that_pass_filters(state, pod_info, snapshot, rows, diagnosis)
         if fwk.percentage_of_nodes_to_score is not None and len(rows) == n:
             fwk.next_start_row = (fwk.next_start_row + len(rows)) % n
         if len(feasible) == 0:
-            raise FitError(pi, diagnosis)
+            raise FitError(pod_info, diagnosis)
         if len(feasible) == 1:
             host = snapshot.node_infos[int(feasible[0])].name
             metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
             return ScheduleResult(host, diagnosis.evaluated, 1)
-        st = fwk.run_pre_score(state, pi, snapshot, feasible)
+        st = fwk.run_pre_score(state, pod_info, snapshot, feasible)
         if st is not None:
             raise PluginError(st)
-        scores = fwk.run_score(state, pi, snapshot, feasible)
+        scores = fwk.run_score(state, pod_info, snapshot, feasible)
         host = fwk.select_host(snapshot, feasible, scores)
         metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
         return ScheduleResult(host, diagnosis.evaluated, len(feasible))
 
-    def _post_filter(self, fwk: Framework, state: CycleState, pi: PodInfo,
+    def _post_filter(self, fwk: Framework, state: CycleState, pod_info: PodInfo,
                      diagnosis: Diagnosis) -> str | None:
         if not fwk.post_filter:
             return None
-        result, st = fwk.run_post_filter(state, pi, diagnosis)
+        result, st = fwk.run_post_filter(state, pod_info, diagnosis)
         if result is None:
             return None  # nothing said: the pod keeps any nomination it has
         if st is None and result.nominated_node_name:
             if self.nominator is not None:
-                self.nominator.add_nominated_pod(pi, result.nominated_node_name)
+                self.nominator.add_nominated_pod(pod_info, result.nominated_node_name)
             return result.nominated_node_name
         if not result.nominated_node_name:
             # Preemption cannot help any more: clear the nomination, in memory and on the pod,
             # so the pod is never left with a stale nominatedNodeName.
             if self.nominator is not None:
-                self.nominator.delete_nominated_pod_if_exists(pi.pod)
+                self.nominator.delete_nominated_pod_if_exists(pod_info.pod)
             return ""
         return None
 
     # ---- binding cycle --------------------------------------------------------------------
-    async def binding_cycle(self, fwk: Framework, state: CycleState, qpi: QueuedPodInfo,
+    async def binding_cycle(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
                             host: str, waits: dict[str, float], start: float,
                             cycle: int) -> None:
-        pi = qpi.pod_info
+        pod_info = queued.pod_info
         metrics.GOROUTINES.labels("binding").inc()
         try:
             st: Status | None = None
             if waits:
-                st = await fwk.wait_on_permit(pi, waits)
+                st = await fwk.wait_on_permit(pod_info, waits)
             if st is None:
-                st = await fwk.run_pre_bind(state, pi, host)
+                st = await fwk.run_pre_bind(state, pod_info, host)
             if st is None:
-                st = await fwk.run_bind(state, pi, host)
+                st = await fwk.run_bind(state, pod_info, host)
                 if st is not None:
                     # 403, 5xx after retries, 409: say so; the failure path requeues or drops.
-                    log.warning("failed to bind pod", pod=pi.key, node=host,
+                    log.warning("failed to bind pod", pod=pod_info.key, node=host,
                                 code=st.code.name, error=st.message())
             if st is not None:
-                self._undo(fwk, state, pi, host)
-                self._fail(fwk, qpi, cycle, *self._reason(st), None, start, self._result(st))
+                self._undo(fwk, state, pod_info, host)
+                self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
                 return
-            self.cache.finish_binding(pi.uid)
+            self.cache.finish_binding(pod_info.uid)
             elapsed = time.perf_counter() - start
             self._attempts("scheduled", fwk.profile_name).inc()
             self._attempt_duration("scheduled", fwk.profile_name).observe(
                 elapsed
             )
-            metrics.POD_SCHEDULING_ATTEMPTS.observe(qpi.attempts)
-            if qpi.initial_attempt_timestamp is not None:
-                metrics.POD_SCHEDULING_SLI_DURATION.labels(str(min(qpi.attempts, 15))).observe(
-                    time.monotonic() - qpi.initial_attempt_timestamp
+            metrics.POD_SCHEDULING_ATTEMPTS.observe(queued.attempts)
+            if queued.initial_attempt_timestamp is not None:
+                metrics.POD_SCHEDULING_SLI_DURATION.labels(str(min(queued.attempts, 15))).observe(
+                    time.monotonic() - queued.initial_attempt_timestamp
                 )
-            self.reporter.scheduled(pi.pod, host)
-            fwk.run_post_bind(state, pi, host)
+            self.reporter.scheduled(pod_info.pod, host)
+            fwk.run_post_bind(state, pod_info, host)
         except Exception as err:
-            log.exception("binding cycle failed unexpectedly", pod=pi.key)
-            self._undo(fwk, state, pi, host)
-            self._fail(fwk, qpi, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
+            log.exception("binding cycle failed unexpectedly", pod=pod_info.key)
+            self._undo(fwk, state, pod_info, host)
+            self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
         finally:
             metrics.GOROUTINES.labels("binding").dec()
-            self.queue.done(pi.uid)
+            self.queue.done(pod_info.uid)
 
     # ---- failure --------------------------------------------------------------------------
-    def _undo(self, fwk: Framework, state: CycleState, pi: PodInfo, host: str) -> None:
-        fwk.run_unreserve(state, pi, host)
-        self.cache.forget_pod(pi.uid)
+    def _undo(self, fwk: Framework, state: CycleState, pod_info: PodInfo, host: str) -> None:
+        fwk.run_unreserve(state, pod_info, host)
+        self.cache.forget_pod(pod_info.uid)
 
     @staticmethod
     def _reason(st: Status) -> tuple[str, str]:
@@ -337,28 +338,28 @@ class Scheduler:
     def _result(st: Status) -> str:
         return "unschedulable" if st.is_rejected() else "error"
 
-    def _fail(self, fwk: Framework, qpi: QueuedPodInfo, cycle: int, reason: str, message: str,
+    def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str, message: str,
               nominated: str | None, start: float, result: str) -> None:
         """Upstream handleSchedulingFailure: requeue unless gone or bound, and report."""
         self._attempts(result, fwk.profile_name).inc()
         self._attempt_duration(result, fwk.profile_name).observe(
             time.perf_counter() - start
         )
-        pi = qpi.pod_info
-        latest = self.get_pod(pi.key)
-        if latest is None or latest.metadata.uid != pi.uid:
-            log.info("pod doesn't exist in informer cache; not requeued", pod=pi.key)
-            self.queue.done(pi.uid)
+        pod_info = queued.pod_info
+        latest = self.get_pod(pod_info.key)
+        if latest is None or latest.metadata.uid != pod_info.uid:
+            log.info("pod doesn't exist in informer cache; not requeued", pod=pod_info.key)
+            self.queue.done(pod_info.uid)
             return
         if latest.spec.node_name:
-            log.info("pod has been assigned to a node; not requeued", pod=pi.key,
+            log.info("pod has been assigned to a node; not requeued", pod=pod_info.key,
                      node=latest.spec.node_name)
-            self.queue.done(pi.uid)
+            self.queue.done(pod_info.uid)
             return
-        if latest is not pi.pod:
-            qpi.pod_info = PodInfo.of(latest)
+        if latest is not pod_info.pod:
+            queued.pod_info = PodInfo.of(latest)
         if reason == REASON_SCHEDULER_ERROR:
             # An error says nothing about which events could help: retry after backoff.
-            qpi.unschedulable_plugins = set()
-        self.queue.add_unschedulable_if_not_present(qpi, cycle)
+            queued.unschedulable_plugins = set()
+        self.queue.add_unschedulable_if_not_present(queued, cycle)
         self.reporter.failed(latest, reason, message, nominated)

@@ -7,7 +7,7 @@ Contract:
   plugins without EnqueueExtensions; a plugin mapped to an empty list is interested in none.
   The first pod rejected by such an unknown plugin is remembered in ``unknown_rejectors`` (and
   logged): from then on no event may be dropped early.
-* ``worth_requeuing(qpi, event, old, new)`` asks the hints of the pod's rejector plugins: no
+* ``worth_requeuing(queued, event, old, new)`` asks the hints of the pod's rejector plugins: no
   rejectors (an Error) → AFTER_BACKOFF; a wildcard event → AFTER_BACKOFF (one carrying a pod
   concerns that pod only); otherwise a Queue from a *pending* plugin → IMMEDIATELY, from an
   unschedulable one → AFTER_BACKOFF, none → SKIP. No hint means Queue; a hint that raises
@@ -64,9 +64,9 @@ class HintEvaluator:
         # every event may concern some pod, so none can be dropped early.
         self.unknown_rejectors: set[str] = set()
 
-    def gating_plugin_interested(self, qpi: QueuedPodInfo, event: ClusterEvent) -> bool:
-        """The plugin that gated ``qpi`` registered ``event`` (or registered nothing)."""
-        registered = self.events_by_plugin.get(qpi.gating_plugin)
+    def gating_plugin_interested(self, queued: QueuedPodInfo, event: ClusterEvent) -> bool:
+        """The plugin that gated ``queued`` registered ``event`` (or registered nothing)."""
+        registered = self.events_by_plugin.get(queued.gating_plugin)
         if registered is None:
             return True
         return any(r.event.matches(event) for r in registered)
@@ -85,24 +85,24 @@ class HintEvaluator:
             self._match_cache[event] = result
         return result
 
-    def note_unknown_rejectors(self, qpi: QueuedPodInfo) -> None:
+    def note_unknown_rejectors(self, queued: QueuedPodInfo) -> None:
         """Remember (and log once) rejector plugins that registered no events."""
-        for plugin in (*qpi.unschedulable_plugins, *qpi.pending_plugins):
+        for plugin in (*queued.unschedulable_plugins, *queued.pending_plugins):
             if plugin not in self.events_by_plugin and plugin not in self.unknown_rejectors:
                 self.unknown_rejectors.add(plugin)
                 log.warning("plugin registered no events; any cluster event will requeue "
                             "the pods it rejects", plugin=plugin)
 
-    def worth_requeuing(self, qpi: QueuedPodInfo, event: ClusterEvent, old: Any,
+    def worth_requeuing(self, queued: QueuedPodInfo, event: ClusterEvent, old: Any,
                         new: Any) -> QueueingStrategy:
         """Upstream isPodWorthRequeuing: ask the rejector plugins' hints about ``event``."""
-        pending = qpi.pending_plugins
-        rejectors = qpi.unschedulable_plugins | pending
+        pending = queued.pending_plugins
+        rejectors = queued.unschedulable_plugins | pending
         if not rejectors:
             return QueueingStrategy.AFTER_BACKOFF
         if is_wildcard(event):
             # A wildcard event carrying a pod (ForceActivate) concerns that pod only.
-            if new is not None and (not isinstance(new, Pod) or new.metadata.uid != qpi.uid):
+            if new is not None and (not isinstance(new, Pod) or new.metadata.uid != queued.uid):
                 return QueueingStrategy.SKIP
             return QueueingStrategy.AFTER_BACKOFF
         matching = self.matching(event)
@@ -116,7 +116,7 @@ class HintEvaluator:
             else:
                 hints = [None]
             for hint in hints:
-                if self.run_hint(plugin, hint, qpi, event, old, new) == QueueingHint.SKIP:
+                if self.run_hint(plugin, hint, queued, event, old, new) == QueueingHint.SKIP:
                     continue
                 if plugin in pending:
                     return QueueingStrategy.IMMEDIATELY
@@ -125,34 +125,34 @@ class HintEvaluator:
                 strategy = QueueingStrategy.AFTER_BACKOFF
         return strategy
 
-    def run_hint(self, plugin: str, hint: QueueingHintFn | None, qpi: QueuedPodInfo,
+    def run_hint(self, plugin: str, hint: QueueingHintFn | None, queued: QueuedPodInfo,
                  event: ClusterEvent, old: Any, new: Any) -> QueueingHint:
         """One hint's answer: Queue when there is no hint or when it raises (logged)."""
         if hint is None:
             return QueueingHint.QUEUE
         try:
-            return hint(qpi.pod, old, new)
+            return hint(queued.pod, old, new)
         except Exception:
             # Queue rather than risk leaving the pod stuck in the pool (upstream does this).
             log.exception("queueing hint failed; requeuing the pod", plugin=plugin,
-                          pod=qpi.key, cluster_event=event_label(event))
+                          pod=queued.key, cluster_event=event_label(event))
             return QueueingHint.QUEUE
 
-    def strategy_for_in_flight(self, qpi: QueuedPodInfo, rec: InFlightPod,
+    def strategy_for_in_flight(self, queued: QueuedPodInfo, rec: InFlightPod,
                                in_flight: InFlightLog) -> QueueingStrategy:
         """Upstream determineSchedulingHintForInFlightPod, plus the pod's own updates."""
-        if not qpi.unschedulable_plugins and not qpi.pending_plugins:
+        if not queued.unschedulable_plugins and not queued.pending_plugins:
             return QueueingStrategy.AFTER_BACKOFF
         # The pod itself changed meaningfully while in flight: as for an update in the pool.
         strategy = QueueingStrategy.AFTER_BACKOFF if rec.updated else QueueingStrategy.SKIP
-        if strategy and not qpi.pending_plugins:
+        if strategy and not queued.pending_plugins:
             return strategy
         for ev in in_flight.events_since(rec):
-            s = self.worth_requeuing(qpi, ev.event, ev.old, ev.new)
+            s = self.worth_requeuing(queued, ev.event, ev.old, ev.new)
             if s == QueueingStrategy.IMMEDIATELY:
                 return s
             if s > strategy:
                 strategy = s
-                if not qpi.pending_plugins:
+                if not queued.pending_plugins:
                     return strategy
         return strategy

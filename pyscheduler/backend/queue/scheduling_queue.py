@@ -124,16 +124,16 @@ Clock = Callable[[], float]
 
 @dataclass(slots=True)
 class _BackoffEntry:
-    qpi: QueuedPodInfo
+    queued: QueuedPodInfo
     expiry: float
 
 
-def _uid(qpi: QueuedPodInfo) -> str:
-    return qpi.uid
+def _uid(queued: QueuedPodInfo) -> str:
+    return queued.uid
 
 
 def _backoff_uid(entry: _BackoffEntry) -> str:
-    return entry.qpi.uid
+    return entry.queued.uid
 
 
 def _backoff_less(a: _BackoffEntry, b: _BackoffEntry) -> bool:
@@ -263,8 +263,8 @@ class PriorityQueue:
             # Re-delivered add (e.g. after a relist): keep one record, treat it as an update.
             self.update(existing, pod)
             return
-        qpi = QueuedPodInfo(PodInfo.of(pod), timestamp=self._clock())
-        if self._move_to_active(qpi, _POD_ADD, nominate=True):
+        queued = QueuedPodInfo(PodInfo.of(pod), timestamp=self._clock())
+        if self._move_to_active(queued, _POD_ADD, nominate=True):
             self._wake()
 
     def update(self, old: Pod, new: Pod) -> None:
@@ -284,36 +284,36 @@ class PriorityQueue:
             self.nominator.update_nominated_pod(old, rec.latest)
             return
 
-        qpi = self._active.get(uid)
-        if qpi is not None:
-            qpi.pod_info = PodInfo.of(new)
-            self._active.add_or_update(qpi)  # re-sift: the sort key may depend on the pod
-            self.nominator.update_nominated_pod(old, qpi.pod_info)
+        queued = self._active.get(uid)
+        if queued is not None:
+            queued.pod_info = PodInfo.of(new)
+            self._active.add_or_update(queued)  # re-sift: the sort key may depend on the pod
+            self.nominator.update_nominated_pod(old, queued.pod_info)
             return
 
         entry = self._backoff.get(uid)
         if entry is not None:
             # The expiry depends on attempts and the failure time only: no re-sift needed.
-            entry.qpi.pod_info = PodInfo.of(new)
-            self.nominator.update_nominated_pod(old, entry.qpi.pod_info)
+            entry.queued.pod_info = PodInfo.of(new)
+            self.nominator.update_nominated_pod(old, entry.queued.pod_info)
             return
 
-        qpi = self._pool.get(uid)
-        if qpi is not None:
-            qpi.pod_info = PodInfo.of(new)
-            self.nominator.update_nominated_pod(old, qpi.pod_info)
+        queued = self._pool.get(uid)
+        if queued is not None:
+            queued.pod_info = PodInfo.of(new)
+            self.nominator.update_nominated_pod(old, queued.pod_info)
             if is_pod_updated(old, new):
-                where = self._requeue(qpi, QueueingStrategy.AFTER_BACKOFF, _POD_UPDATE)
+                where = self._requeue(queued, QueueingStrategy.AFTER_BACKOFF, _POD_UPDATE)
                 if where == ACTIVE:
                     self._wake()
             else:
                 # Keep it where it is, with the new object (gated state unchanged).
-                self._pool.add_or_update(qpi, _POD_UPDATE)
+                self._pool.add_or_update(queued, _POD_UPDATE)
             return
 
         # Not known: an update that became relevant (e.g. schedulerName changed to ours).
-        qpi = QueuedPodInfo(PodInfo.of(new), timestamp=self._clock())
-        if self._move_to_active(qpi, _POD_UPDATE, nominate=True):
+        queued = QueuedPodInfo(PodInfo.of(new), timestamp=self._clock())
+        if self._move_to_active(queued, _POD_UPDATE, nominate=True):
             self._wake()
 
     def delete(self, pod: Pod) -> None:
@@ -359,7 +359,8 @@ class PriorityQueue:
             # No enabled plugin cares: do not even look at the pool (or record the event).
             return
         candidates = [
-            qpi for qpi in self._pool.pods.values() if precheck is None or precheck(qpi.pod)
+            queued for queued in self._pool.pods.values()
+            if precheck is None or precheck(queued.pod)
         ]
         self._move_pods(candidates, event, old, new)
 
@@ -372,14 +373,14 @@ class PriorityQueue:
         activated = False
         for pod in pods:
             uid = pod.metadata.uid
-            qpi = self._pool.get(uid)
-            if qpi is None:
+            queued = self._pool.get(uid)
+            if queued is None:
                 entry = self._backoff.delete(uid)
                 if entry is not None:
                     self._gauge_backoff.dec()
-                    qpi = entry.qpi
-            if qpi is not None:
-                activated |= self._move_to_active(qpi, FORCE_ACTIVATE)
+                    queued = entry.queued
+            if queued is not None:
+                activated |= self._move_to_active(queued, FORCE_ACTIVATE)
                 continue
             if uid in self._in_flight:
                 self._in_flight.record(EVENT_FORCE_ACTIVATE, None, pod)
@@ -391,9 +392,9 @@ class PriorityQueue:
     async def pop(self) -> QueuedPodInfo | None:
         """The head of activeQ, waiting for one; None once the queue is closed."""
         while True:
-            qpi = self.try_pop()
-            if qpi is not None:
-                return qpi
+            queued = self.try_pop()
+            if queued is not None:
+                return queued
             if self._closed:
                 return None
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -409,62 +410,62 @@ class PriorityQueue:
         if self._closed:
             return None
         while True:
-            qpi = self._active.pop()
-            if qpi is None:
+            queued = self._active.pop()
+            if queued is None:
                 return None
             self._gauge_active.dec()
-            if qpi.uid in self._in_flight:
+            if queued.uid in self._in_flight:
                 # Upstream discards such a duplicate too; add() routes known UIDs to update(),
                 # so reaching this is a bug worth a loud log rather than a second attempt.
-                log.error("pod is already in flight; discarding the duplicate", pod=qpi.key)
+                log.error("pod is already in flight; discarding the duplicate", pod=queued.key)
                 continue
-            qpi.attempts += 1
+            queued.attempts += 1
             # The scheduler reports this attempt's rejectors afresh on failure.
-            qpi.unschedulable_plugins = set()
-            qpi.pending_plugins = set()
+            queued.unschedulable_plugins = set()
+            queued.pending_plugins = set()
             self._cycle += 1
-            self._in_flight.start(qpi.uid, qpi.pod_info, self._cycle)
-            return qpi
+            self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
+            return queued
 
     def done(self, uid: str) -> None:
         """The scheduling (and binding) of a popped pod finished; release its in-flight record."""
         self._in_flight.finish(uid)
 
-    def add_unschedulable_if_not_present(self, qpi: QueuedPodInfo,
+    def add_unschedulable_if_not_present(self, queued: QueuedPodInfo,
                                          scheduling_cycle: int = 0) -> None:
         """Requeue a pod whose attempt failed (``where(uid)`` tells where it went).
 
-        The scheduler sets ``qpi.unschedulable_plugins`` / ``pending_plugins`` to the plugins
+        The scheduler sets ``queued.unschedulable_plugins`` / ``pending_plugins`` to the plugins
         that rejected it (both empty for an Error). Calls ``done(uid)``. ``scheduling_cycle``
         is accepted for upstream parity: the in-flight event log makes it unnecessary.
         """
         del scheduling_cycle
-        uid = qpi.uid
+        uid = queued.uid
         rec = self._in_flight.get(uid)
         try:
             if rec is not None and rec.deleted:
-                log.debug("pod was deleted while in flight; not requeuing", pod=qpi.key)
+                log.debug("pod was deleted while in flight; not requeuing", pod=queued.key)
                 return
             if uid in self._active or uid in self._backoff or uid in self._pool:
-                log.error("pod is already queued; not adding it again", pod=qpi.key)
+                log.error("pod is already queued; not adding it again", pod=queued.key)
                 return
             if rec is not None and rec.latest is not None:
-                qpi.pod_info = rec.latest
-            qpi.gated = False
-            qpi.gating_plugin = ""
+                queued.pod_info = rec.latest
+            queued.gated = False
+            queued.gating_plugin = ""
             # The failure time: backoff and the unschedulable timeout count from here.
-            qpi.timestamp = self._clock()
-            self._hints.note_unknown_rejectors(qpi)
+            queued.timestamp = self._clock()
+            self._hints.note_unknown_rejectors(queued)
             if rec is None:
                 # Not popped, or done() already called: we cannot know what happened meanwhile,
                 # so retry after backoff rather than risk parking it (upstream does the same).
                 # close() releases every record, so after it this is the normal shutdown path.
                 if not self._closed:
-                    log.warning("pod was not in flight; requeuing after backoff", pod=qpi.key)
+                    log.warning("pod was not in flight; requeuing after backoff", pod=queued.key)
                 strategy = QueueingStrategy.AFTER_BACKOFF
             else:
-                strategy = self._hints.strategy_for_in_flight(qpi, rec, self._in_flight)
-            if self._requeue(qpi, strategy, SCHEDULE_ATTEMPT_FAILURE) == ACTIVE:
+                strategy = self._hints.strategy_for_in_flight(queued, rec, self._in_flight)
+            if self._requeue(queued, strategy, SCHEDULE_ATTEMPT_FAILURE) == ACTIVE:
                 self._wake()
         finally:
             self.done(uid)
@@ -490,7 +491,7 @@ class PriorityQueue:
                 break
             self._backoff.pop()
             self._gauge_backoff.dec()
-            activated |= self._move_to_active(head.qpi, BACKOFF_COMPLETE)
+            activated |= self._move_to_active(head.queued, BACKOFF_COMPLETE)
         if activated:
             self._wake()
 
@@ -498,8 +499,8 @@ class PriorityQueue:
         """Requeue pool pods not retried for pod_max_in_unschedulable_pods_duration."""
         now = self._clock()
         stale = [
-            qpi for qpi in self._pool.pods.values()
-            if now - qpi.timestamp > self._max_in_unschedulable
+            queued for queued in self._pool.pods.values()
+            if now - queued.timestamp > self._max_in_unschedulable
         ]
         if stale:
             self._move_pods(stale, EVENT_UNSCHEDULABLE_TIMEOUT, None, None)
@@ -512,9 +513,9 @@ class PriorityQueue:
             return ACTIVE
         if uid in self._backoff:
             return BACKOFF
-        qpi = self._pool.get(uid)
-        if qpi is not None:
-            return GATED if qpi.gated else UNSCHEDULABLE
+        queued = self._pool.get(uid)
+        if queued is not None:
+            return GATED if queued.gated else UNSCHEDULABLE
         rec = self._in_flight.get(uid)
         if rec is not None and not rec.deleted:
             return IN_FLIGHT
@@ -522,12 +523,12 @@ class PriorityQueue:
 
     def get(self, uid: str) -> QueuedPodInfo | None:
         """The queued record of a pod that is not in flight."""
-        qpi = self._active.get(uid)
-        if qpi is not None:
-            return qpi
+        queued = self._active.get(uid)
+        if queued is not None:
+            return queued
         entry = self._backoff.get(uid)
         if entry is not None:
-            return entry.qpi
+            return entry.queued
         return self._pool.get(uid)
 
     def backoff_expiry(self, uid: str) -> float | None:
@@ -537,15 +538,15 @@ class PriorityQueue:
 
     def pods_in_active_q(self) -> list[Pod]:
         """Pods in activeQ, in no particular order."""
-        return [qpi.pod for qpi in self._active]
+        return [queued.pod for queued in self._active]
 
     def pods_in_backoff_q(self) -> list[Pod]:
         """Pods in backoffQ, in no particular order."""
-        return [entry.qpi.pod for entry in self._backoff]
+        return [entry.queued.pod for entry in self._backoff]
 
     def unschedulable_pods(self) -> list[Pod]:
         """Pods in the unschedulable pool, gated ones included (as upstream)."""
-        return [qpi.pod for qpi in self._pool.pods.values()]
+        return [queued.pod for queued in self._pool.pods.values()]
 
     def in_flight_pods(self) -> list[Pod]:
         """Popped pods whose attempt is not done (deleted ones left out)."""
@@ -573,94 +574,94 @@ class PriorityQueue:
                 fut.set_result(None)
 
     def _current_pod(self, uid: str) -> Pod | None:
-        qpi = self.get(uid)
-        if qpi is not None:
-            return qpi.pod
+        queued = self.get(uid)
+        if queued is not None:
+            return queued.pod
         rec = self._in_flight.get(uid)
         if rec is not None and not rec.deleted:
             return (rec.latest or rec.pod_info).pod
         return None
 
-    def _is_backing_off(self, qpi: QueuedPodInfo) -> bool:
-        return self._expiry(qpi) > self._clock()
+    def _is_backing_off(self, queued: QueuedPodInfo) -> bool:
+        return self._expiry(queued) > self._clock()
 
-    def _expiry(self, qpi: QueuedPodInfo) -> float:
-        return backoff_expiry(qpi.timestamp, qpi.attempts, self._initial_backoff,
+    def _expiry(self, queued: QueuedPodInfo) -> float:
+        return backoff_expiry(queued.timestamp, queued.attempts, self._initial_backoff,
                               self._max_backoff)
 
-    def _add_to_active(self, qpi: QueuedPodInfo, event: str) -> None:
-        if self._active.add_or_update(qpi):
+    def _add_to_active(self, queued: QueuedPodInfo, event: str) -> None:
+        if self._active.add_or_update(queued):
             self._gauge_active.inc()
         self._metrics.incoming_pods.labels(queue=ACTIVE, event=event).inc()
 
-    def _add_to_backoff(self, qpi: QueuedPodInfo, event: str) -> None:
-        if self._backoff.add_or_update(_BackoffEntry(qpi, self._expiry(qpi))):
+    def _add_to_backoff(self, queued: QueuedPodInfo, event: str) -> None:
+        if self._backoff.add_or_update(_BackoffEntry(queued, self._expiry(queued))):
             self._gauge_backoff.inc()
         self._metrics.incoming_pods.labels(queue=BACKOFF, event=event).inc()
 
-    def _run_pre_enqueue(self, qpi: QueuedPodInfo) -> bool:
+    def _run_pre_enqueue(self, queued: QueuedPodInfo) -> bool:
         """Run PreEnqueue plugins, the gating one first; False (and gated) on a rejection."""
         if self._pre_enqueue:
             order = list(self._pre_enqueue.items())
-            if qpi.gating_plugin in self._pre_enqueue:
+            if queued.gating_plugin in self._pre_enqueue:
                 # The plugin that gated it last is the likeliest to gate it again.
-                order.sort(key=lambda item: item[0] != qpi.gating_plugin)
+                order.sort(key=lambda item: item[0] != queued.gating_plugin)
             for name, plugin in order:
                 status: Status | None
                 try:
-                    status = plugin.pre_enqueue(qpi.pod)
+                    status = plugin.pre_enqueue(queued.pod)
                 except Exception as err:
                     status = Status.as_error(err, name)
                 if is_success(status):
                     continue
                 assert status is not None
-                qpi.unschedulable_plugins.add(name)
-                qpi.gated = True
-                qpi.gating_plugin = name
-                self._hints.note_unknown_rejectors(qpi)
+                queued.unschedulable_plugins.add(name)
+                queued.gated = True
+                queued.gating_plugin = name
+                self._hints.note_unknown_rejectors(queued)
                 if status.code == Code.ERROR:
-                    log.error("PreEnqueue plugin failed; pod stays gated", pod=qpi.key,
+                    log.error("PreEnqueue plugin failed; pod stays gated", pod=queued.key,
                               plugin=name, error=status.message(), exc_info=status.error)
                 else:
-                    log.debug("pod gated by PreEnqueue", pod=qpi.key, plugin=name,
+                    log.debug("pod gated by PreEnqueue", pod=queued.key, plugin=name,
                               reason=status.message())
                 return False
-        qpi.gated = False
-        qpi.gating_plugin = ""
+        queued.gated = False
+        queued.gating_plugin = ""
         return True
 
-    def _move_to_active(self, qpi: QueuedPodInfo, event: str, nominate: bool = False,
+    def _move_to_active(self, queued: QueuedPodInfo, event: str, nominate: bool = False,
                         pre_enqueued: bool = False) -> bool:
         """PreEnqueue (unless the caller just ran it), then activeQ; a gated pod goes to (or
         stays in) the pool instead."""
-        uid = qpi.uid
-        if not pre_enqueued and not self._run_pre_enqueue(qpi):
+        uid = queued.uid
+        if not pre_enqueued and not self._run_pre_enqueue(queued):
             if uid not in self._active and uid not in self._backoff:
-                self._pool.add_or_update(qpi, event)
+                self._pool.add_or_update(queued, event)
             return False
-        if qpi.initial_attempt_timestamp is None:
-            qpi.initial_attempt_timestamp = self._clock()
+        if queued.initial_attempt_timestamp is None:
+            queued.initial_attempt_timestamp = self._clock()
         self._pool.remove(uid)
         if self._backoff.delete(uid) is not None:
             self._gauge_backoff.dec()
-        self._add_to_active(qpi, event)
-        if nominate and qpi.pod.status.nominated_node_name:
+        self._add_to_active(queued, event)
+        if nominate and queued.pod.status.nominated_node_name:
             # Only a nomination carried by the object is (re)installed: a pod update without
             # the field must not wipe one made in memory (see Nominator.update_nominated_pod).
-            self.nominator.add_nominated_pod(qpi.pod_info)
+            self.nominator.add_nominated_pod(queued.pod_info)
         return True
 
-    def _requeue(self, qpi: QueuedPodInfo, strategy: QueueingStrategy, event: str,
+    def _requeue(self, queued: QueuedPodInfo, strategy: QueueingStrategy, event: str,
                  pre_enqueued: bool = False) -> str:
         """Put a pod (already out of activeQ/backoffQ) where ``strategy`` says; returns where."""
         if strategy == QueueingStrategy.SKIP:
-            self._pool.add_or_update(qpi, event)
+            self._pool.add_or_update(queued, event)
             return UNSCHEDULABLE
-        if strategy == QueueingStrategy.AFTER_BACKOFF and self._is_backing_off(qpi):
-            self._pool.remove(qpi.uid)
-            self._add_to_backoff(qpi, event)
+        if strategy == QueueingStrategy.AFTER_BACKOFF and self._is_backing_off(queued):
+            self._pool.remove(queued.uid)
+            self._add_to_backoff(queued, event)
             return BACKOFF
-        if self._move_to_active(qpi, event, nominate=event == _POD_UPDATE,
+        if self._move_to_active(queued, event, nominate=event == _POD_UPDATE,
                                 pre_enqueued=pre_enqueued):
             return ACTIVE
         return GATED
@@ -669,22 +670,22 @@ class PriorityQueue:
                    new: Any) -> None:
         label = event_label(event)
         activated = False
-        for qpi in candidates:
-            if qpi.gated and not self._hints.gating_plugin_interested(qpi, event):
+        for queued in candidates:
+            if queued.gated and not self._hints.gating_plugin_interested(queued, event):
                 continue
-            strategy = self._hints.worth_requeuing(qpi, event, old, new)
+            strategy = self._hints.worth_requeuing(queued, event, old, new)
             if strategy == QueueingStrategy.SKIP:
                 continue
             passed = False
-            if qpi.gated:
+            if queued.gated:
                 # Upstream moveToActiveQ leaves a still-gated pod where it is. Checking first
                 # also spares the pool a remove/add (and the incoming-pods metric a count) per
                 # event, which is most of the queue's work while preemptors wait for victims.
-                if not self._run_pre_enqueue(qpi):
+                if not self._run_pre_enqueue(queued):
                     continue
                 passed = True
-            self._pool.remove(qpi.uid)
-            activated |= self._requeue(qpi, strategy, label, pre_enqueued=passed) == ACTIVE
+            self._pool.remove(queued.uid)
+            activated |= self._requeue(queued, strategy, label, pre_enqueued=passed) == ACTIVE
         # Pods being scheduled now will evaluate this event if their attempt fails.
         self._in_flight.record(event, old, new)
         if activated:
