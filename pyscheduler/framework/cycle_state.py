@@ -13,7 +13,9 @@ from typing import Any, Protocol
 
 
 class StateData(Protocol):
-    def clone(self) -> StateData: ...
+    def clone(self) -> StateData:
+        """Upstream StateData.Clone: a copy the clone's owner may mutate freely."""
+        ...
 
 
 @dataclass(slots=True)
@@ -30,15 +32,19 @@ class CycleState:
         return self._data[key]
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value stored under ``key``, or ``default`` when nothing is."""
         return self._data.get(key, default)
 
     def write(self, key: str, value: Any) -> None:
+        """Upstream CycleState.Write: store ``value`` under ``key``, replacing any."""
         self._data[key] = value
 
     def delete(self, key: str) -> None:
+        """Upstream CycleState.Delete: remove ``key``; a no-op when absent."""
         self._data.pop(key, None)
 
     def clone(self) -> CycleState:
+        """Upstream CycleState.Clone: values with ``clone()`` cloned, others shared."""
         data = {k: (v.clone() if hasattr(v, "clone") else v) for k, v in self._data.items()}
         return CycleState(
             data, set(self.skip_filter_plugins), set(self.skip_score_plugins),

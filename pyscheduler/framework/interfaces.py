@@ -69,6 +69,7 @@ class PreFilterResult:
     node_names: set[str] | None = None
 
     def merge(self, other: PreFilterResult | None) -> PreFilterResult:
+        """Upstream PreFilterResult.Merge: the intersection; None (all nodes) is neutral."""
         if other is None or other.node_names is None:
             return self
         if self.node_names is None:
@@ -228,11 +229,17 @@ class PostBindPlugin(Plugin, Protocol):
 class Lister(Protocol):
     """Read access to an informer's indexer."""
 
-    def get_by_key(self, key: str) -> Any | None: ...
+    def get_by_key(self, key: str) -> Any | None:
+        """The object stored under 'namespace/name' (or 'name'), or None."""
+        ...
 
-    def list(self) -> list[Any]: ...
+    def list(self) -> list[Any]:
+        """Every object the indexer holds."""
+        ...
 
-    def by_index(self, index_name: str, value: str) -> builtins.list[Any]: ...
+    def by_index(self, index_name: str, value: str) -> builtins.list[Any]:
+        """Upstream ByIndex: the objects ``index_name``'s function maps to ``value``."""
+        ...
 
 
 class BindingClient(Protocol):
@@ -300,10 +307,14 @@ class PreemptionCandidate(Protocol):
     """A node and the pods to evict there (preemption/candidates.Candidate)."""
 
     @property
-    def node_name(self) -> str: ...
+    def node_name(self) -> str:
+        """The node where the victims would be evicted."""
+        ...
 
     @property
-    def victims(self) -> builtins.list[PodInfo]: ...
+    def victims(self) -> builtins.list[PodInfo]:
+        """The pods to evict on that node."""
+        ...
 
 
 class PreemptionExecutor(Protocol):

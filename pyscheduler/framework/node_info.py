@@ -26,6 +26,7 @@ def next_generation() -> int:
 
 
 def parse_allocatable(node: Node) -> dict[str, int]:
+    """status.allocatable as integers per resource; an unparsable entry is skipped."""
     out: dict[str, int] = {}
     for name, q in node.status.allocatable.items():
         try:
@@ -72,18 +73,22 @@ class NodeInfo:
 
     @property
     def allowed_pod_number(self) -> int:
+        """Upstream Allocatable.AllowedPodNumber: allocatable pods (0 if unset)."""
         return self.allocatable.get(PODS, 0)
 
     def set_node(self, node: Node) -> None:
+        """Upstream SetNode: replace the node object, re-parse allocatable, bump generation."""
         self.node = node
         self.allocatable = parse_allocatable(node)
         self.generation = next_generation()
 
     def add_pod(self, pi: PodInfo) -> None:
+        """Upstream AddPodInfo: count the pod's requests, ports and volumes; store it by UID."""
         self._update(pi, +1)
         self.pods[pi.uid] = pi
 
     def remove_pod(self, uid: str) -> PodInfo | None:
+        """Upstream RemovePod: uncount and return the pod with this UID; None if absent."""
         pi = self.pods.pop(uid, None)
         if pi is not None:
             self._update(pi, -1)
@@ -136,4 +141,5 @@ class NodeInfo:
 
     @property
     def labels(self) -> dict[str, str]:
+        """The node's labels; empty for a ghost NodeInfo (no node object)."""
         return self.node.metadata.labels if self.node is not None else {}

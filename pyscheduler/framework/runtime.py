@@ -124,10 +124,12 @@ class Diagnosis:
 
     @property
     def resolvable_nodes(self) -> list[str]:
+        """Nodes rejected with a resolvable status (preemption's candidates)."""
         names = [self.node_infos[int(r)].name for rows in self.resolvable_rows for r in rows]
         return names + self.resolvable_names
 
     def message(self) -> str:
+        """Upstream FitError.Error: '0/N nodes are available: ...', with PostFilter's part."""
         msg = NO_NODE_AVAILABLE_MSG.format(self.num_all_nodes) + ":"
         if self.pre_filter_msg:
             msg += f" {self.pre_filter_msg}."
@@ -171,15 +173,19 @@ class _NoNominations:
     """The nominator of a Framework built without one (unit tests): nothing is nominated."""
 
     def add_nominated_pod(self, pod_info: PodInfo, node_name: str | None = None) -> None:
+        """Nothing is nominated: does nothing."""
         return None
 
     def delete_nominated_pod_if_exists(self, pod: Pod) -> None:
+        """Nothing is nominated: does nothing."""
         return None
 
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        """Nothing is nominated: always empty."""
         return []
 
     def nominated_nodes(self) -> Iterable[str]:
+        """Nothing is nominated: always empty."""
         return ()
 
 
@@ -359,12 +365,15 @@ class Framework:
 
     # ---- queue-facing ---------------------------------------------------------------------
     def less(self, a: QueuedPodInfo, b: QueuedPodInfo) -> bool:
+        """Upstream QueueSortFunc: the QueueSort plugin's order of two queued pods."""
         return self.queue_sort.less(a, b)
 
     def pre_enqueue_plugins(self) -> dict[str, PreEnqueuePlugin]:
+        """Upstream PreEnqueuePlugins: this profile's PreEnqueue plugins by name."""
         return {p.name: p for p in self.pre_enqueue}
 
     def events_by_plugin(self) -> dict[str, list[ClusterEventWithHint]]:
+        """Upstream EnqueueExtensions: each plugin's EventsToRegister, by name."""
         out: dict[str, list[ClusterEventWithHint]] = {}
         for name, p in self.plugins.items():
             if isinstance(p, EnqueueExtensions):
@@ -606,6 +615,7 @@ class Framework:
 
     def run_post_filter(self, state: CycleState, pod: PodInfo,
                         diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
+        """Upstream RunPostFilterPlugins: the first Success, else the last failure."""
         start = time.perf_counter()
         last: Status | None = Status.unschedulable()
         result: PostFilterResult | None = None
@@ -642,6 +652,7 @@ class Framework:
     # ---- scoring --------------------------------------------------------------------------
     def run_pre_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                       rows: I64) -> Status | None:
+        """Upstream RunPreScorePlugins: first failure, else None; Skip skips its Score."""
         start = time.perf_counter()
         status: Status | None = None
         for p in self.pre_score:
@@ -678,12 +689,14 @@ class Framework:
         return total
 
     def select_host(self, snapshot: Snapshot, rows: I64, scores: I64) -> str:
+        """Upstream selectHost: a highest-scoring row's node, ties broken at random."""
         best = np.flatnonzero(scores == scores.max())
         pick = int(best[0]) if len(best) == 1 else int(best[self.rng.randrange(len(best))])
         return snapshot.node_infos[int(rows[pick])].name
 
     # ---- reserve / permit -----------------------------------------------------------------
     def run_reserve(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream RunReservePluginsReserve: first failure (raise = Error), else None."""
         start = time.perf_counter()
         status: Status | None = None
         for p in self.reserve:
@@ -698,6 +711,7 @@ class Framework:
         return status
 
     def run_unreserve(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        """Upstream RunReservePluginsUnreserve: all plugins, reverse order, never raises."""
         # Reverse order, as upstream, and every plugin runs even if one raises.
         for p in reversed(self.reserve):
             try:
@@ -741,6 +755,7 @@ class Framework:
             self.waiting_pods.remove(pod.uid)
 
     async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream RunPreBindPlugins: first failure (raise = Error), else None."""
         start = time.perf_counter()
         status: Status | None = None
         for p in self.pre_bind:
@@ -755,6 +770,7 @@ class Framework:
         return status
 
     async def run_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
+        """Upstream RunBindPlugins: the first plugin not skipping decides; all Skip: Error."""
         start = time.perf_counter()
         status: Status | None = Status(Code.SKIP)
         for p in self.bind:
@@ -772,6 +788,7 @@ class Framework:
         return status
 
     def run_post_bind(self, state: CycleState, pod: PodInfo, node: str) -> None:
+        """Upstream RunPostBindPlugins: all plugins, informational, never raises."""
         for p in self.post_bind:
             try:
                 p.post_bind(state, pod, node)

@@ -68,26 +68,32 @@ class NodeTable:
     # ---- views over live rows -------------------------------------------------------------
     @property
     def alloc(self) -> I64:
+        """Allocatable per live row and resource column (a view: copy it to keep it)."""
         return self._alloc[: self.n]
 
     @property
     def req(self) -> I64:
+        """Requested per live row and resource column (a view: copy it to keep it)."""
         return self._req[: self.n]
 
     @property
     def nz(self) -> I64:
+        """Non-zero (cpu, memory) requests per live row (a view: copy it to keep it)."""
         return self._nz[: self.n]
 
     @property
     def pod_count(self) -> I64:
+        """Pods counted on each live row (a view: copy it to keep it)."""
         return self._pods[: self.n]
 
     @property
     def max_pods(self) -> I64:
+        """Each live row's allocatable pod count (a view: copy it to keep it)."""
         return self._max_pods[: self.n]
 
     @property
     def unschedulable(self) -> BoolArr:
+        """Rows whose node has spec.unschedulable set (a view: copy it to keep it)."""
         return self._unschedulable[: self.n]
 
     @property
@@ -132,6 +138,7 @@ class NodeTable:
         self._gen = grow(self._gen)  # type: ignore[assignment]
 
     def add(self, info: NodeInfo) -> None:
+        """Append a row for ``info`` (only re-sync if it has one); bumps topology generation."""
         if info.row >= 0:
             self.sync(info)
             return
@@ -145,6 +152,7 @@ class NodeTable:
         self.sync(info, node_changed=True)
 
     def remove(self, info: NodeInfo) -> None:
+        """Drop ``info``'s row, moving the last row into it; a no-op if it has none."""
         row = info.row
         if row < 0:
             return

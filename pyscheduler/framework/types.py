@@ -57,6 +57,7 @@ class PodInfo:
 
     @classmethod
     def of(cls, pod: Pod) -> PodInfo:
+        """Upstream NewPodInfo: key, priority, requests, ports precomputed; bad quantities: 0."""
         try:
             requests = pod_requests(pod)
             nz_cpu, nz_mem = pod_non_zero_requests(pod)
@@ -97,14 +98,17 @@ class QueuedPodInfo:
 
     @property
     def pod(self) -> Pod:
+        """The current pod object (follows ``pod_info`` when the queue replaces it)."""
         return self.pod_info.pod
 
     @property
     def key(self) -> str:
+        """The pod's 'namespace/name'."""
         return self.pod_info.key
 
     @property
     def uid(self) -> str:
+        """The pod's UID: the queue's identity for it."""
         return self.pod_info.uid
 
 
