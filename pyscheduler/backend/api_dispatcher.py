@@ -82,6 +82,7 @@ class ApiDispatcher:
         self._workers: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
+        """Start the fixed set of worker tasks on the running event loop."""
         loop = asyncio.get_running_loop()
         self._workers = [
             loop.create_task(self._worker(), name=f"api-dispatcher-{i}")
@@ -89,6 +90,7 @@ class ApiDispatcher:
         ]
 
     async def shutdown(self) -> None:
+        """SIGTERM path: stop taking work, drain it, fail leftovers with ShuttingDown."""
         await self._queue.shut_down_with_drain()
         for t in self._workers:
             t.cancel()
@@ -152,6 +154,7 @@ class ApiDispatcher:
 
     @property
     def pending(self) -> int:
+        """Calls queued (retries included) or running."""
         return len(self._pending) + len(self._running)
 
     # ---- workers --------------------------------------------------------------------------
@@ -221,6 +224,7 @@ class ApiDispatcher:
 
     # ---- the calls the scheduler makes ------------------------------------------------------
     async def bind(self, namespace: str, name: str, uid: str, node: str) -> None:
+        """POST pods/binding (UID in the body); raises the final error (409: bound)."""
         body = {
             "apiVersion": "v1",
             "kind": "Binding",
@@ -240,6 +244,7 @@ class ApiDispatcher:
         return self.submit(f"{kind}/{uid}", _req("PATCH", path, patch, STRATEGIC_MERGE))
 
     async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
+        """DELETE the pod with a UID precondition; raises the call's final error."""
         path = f"/api/v1/namespaces/{namespace}/pods/{name}"
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
         await self.call(f"delete/{uid}", _req("DELETE", path, body))
@@ -253,6 +258,7 @@ class ApiDispatcher:
                   reason=body.get("reason"), note=body.get("note"))
 
     def patch_event(self, key: str, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch an Event (its series); a final failure is only logged."""
         path = f"/apis/events.k8s.io/v1/namespaces/{namespace}/events/{name}"
         self.fire(key, _req("PATCH", path, patch, MERGE_PATCH))
 

@@ -52,6 +52,7 @@ class SchedulerCache:
 
     # ---- nodes ----------------------------------------------------------------------------
     def add_node(self, node: Node) -> NodeInfo:
+        """Upstream AddNode: set the node on its NodeInfo (a ghost becomes real), sync."""
         name = node.metadata.name
         info = self.nodes.get(name)
         if info is None:
@@ -65,6 +66,7 @@ class SchedulerCache:
         return info
 
     def update_node(self, old: Node | None, new: Node) -> NodeInfo:
+        """Upstream UpdateNode: as add_node; topology bumps on labels, taints, unschedulable."""
         info = self.nodes.get(new.metadata.name)
         if info is None or info.node is None:
             return self.add_node(new)
@@ -79,6 +81,7 @@ class SchedulerCache:
         return info
 
     def remove_node(self, node: Node) -> None:
+        """Upstream RemoveNode: drop the node's row; a NodeInfo with pods stays a ghost."""
         name = node.metadata.name
         info = self.nodes.get(name)
         if info is None:
@@ -113,17 +116,20 @@ class SchedulerCache:
             self.table.sync(info)
 
     def assume_pod(self, pi: PodInfo, node: str) -> None:
+        """Upstream AssumePod: count the pod on ``node`` now; CacheError if UID known."""
         if pi.uid in self._pods:
             raise CacheError(f"pod {pi.key} ({pi.uid}) is in the cache, so can't be assumed")
         self._add_to_node(pi, node)
         self._pods[pi.uid] = _PodState(pi, node, assumed=True)
 
     def finish_binding(self, uid: str) -> None:
+        """Upstream FinishBinding: mark an assumed pod's bind done (it never expires)."""
         st = self._pods.get(uid)
         if st is not None and st.assumed:
             st.binding_finished = True
 
     def forget_pod(self, uid: str) -> None:
+        """Upstream ForgetPod: undo assume_pod; a no-op unless the UID is assumed."""
         st = self._pods.get(uid)
         if st is None or not st.assumed:
             return
@@ -131,6 +137,7 @@ class SchedulerCache:
         del self._pods[uid]
 
     def is_assumed(self, uid: str) -> bool:
+        """Upstream IsAssumedPod: assumed and not yet confirmed by the informer."""
         st = self._pods.get(uid)
         return st is not None and st.assumed
 
@@ -150,6 +157,7 @@ class SchedulerCache:
         return pi
 
     def update_pod(self, old: Pod, new: Pod) -> PodInfo:
+        """Upstream UpdatePod: ``new`` replaces whatever is counted for its UID."""
         return self.add_pod(new)
 
     def remove_pod(self, pod: Pod) -> PodInfo | None:
@@ -171,19 +179,23 @@ class SchedulerCache:
         return st.info
 
     def get_pod(self, uid: str) -> PodInfo | None:
+        """The PodInfo counted for this UID (assumed or confirmed), or None."""
         st = self._pods.get(uid)
         return None if st is None else st.info
 
     def pod_node(self, uid: str) -> str | None:
+        """The node the cache counts this UID on, or None."""
         st = self._pods.get(uid)
         return None if st is None else st.node
 
     @property
     def pod_count(self) -> int:
+        """Pods the cache counts, assumed ones included."""
         return len(self._pods)
 
     @property
     def assumed_count(self) -> int:
+        """Assumed pods not yet confirmed by the informer (O(pods))."""
         return sum(1 for s in self._pods.values() if s.assumed)
 
     def dump(self) -> dict[str, Any]:

@@ -46,4 +46,5 @@ def backoff_expiry(timestamp: float, attempts: int, initial: float, maximum: flo
 
 
 def is_backing_off(expiry: float, now: float) -> bool:
+    """Upstream BackoffExpiration.After(now): True strictly before ``expiry``."""
     return expiry > now

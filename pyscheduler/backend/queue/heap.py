@@ -37,10 +37,12 @@ class KeyedHeap(Generic[T]):
         return iter(self._items)
 
     def get(self, key: str) -> T | None:
+        """The item stored under ``key``, or None; the heap is unchanged."""
         i = self._index.get(key)
         return None if i is None else self._items[i]
 
     def peek(self) -> T | None:
+        """The least item, or None when empty; not removed."""
         return self._items[0] if self._items else None
 
     def add_or_update(self, item: T) -> bool:
@@ -57,11 +59,13 @@ class KeyedHeap(Generic[T]):
         return True
 
     def pop(self) -> T | None:
+        """Remove and return the least item, or None when empty; O(log n)."""
         if not self._items:
             return None
         return self._remove_at(0)
 
     def delete(self, key: str) -> T | None:
+        """Remove and return the item under ``key``, or None if absent; O(log n)."""
         i = self._index.get(key)
         return None if i is None else self._remove_at(i)
 

@@ -76,12 +76,15 @@ class Nominator:
         self.add_nominated_pod(new_pod_info, node)
 
     def delete_nominated_pod_if_exists(self, pod: Pod) -> None:
+        """Upstream DeleteNominatedPodIfExists: drop the in-memory nomination."""
         self._delete(pod.metadata.uid)
 
     def nominated_node_name(self, uid: str) -> str | None:
+        """The node this UID is nominated to in memory, or None."""
         return self._node_of.get(uid)
 
     def nominated_pods_for_node(self, node_name: str) -> list[PodInfo]:
+        """Upstream NominatedPodsForNode: the node's pods (a copy), in nomination order."""
         pods = self._by_node.get(node_name)
         return list(pods.values()) if pods else []
 
