@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``pyscheduler`` command: runs ``version`` or ``run``; returns the exit code."""
     args = _parser().parse_args(argv)
     pslog.configure(args.log_level)
     if args.command == "version":

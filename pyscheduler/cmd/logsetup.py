@@ -13,6 +13,7 @@ import structlog
 
 
 def configure(level: str = "info", *, json: bool | None = None) -> None:
+    """structlog to stderr at ``level`` (JSON unless a tty); stdlib logs from WARNING."""
     lvl = getattr(logging, level.upper(), logging.INFO)
     use_json = (not sys.stderr.isatty()) if json is None else json
     processors: list[structlog.types.Processor] = [

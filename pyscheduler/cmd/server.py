@@ -26,6 +26,7 @@ class HealthServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> int:
+        """Serve /healthz, /livez, /readyz, /metrics (+ /debug/cache); returns the bound port."""
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._healthz)
@@ -44,6 +45,7 @@ class HealthServer:
         return self.port
 
     async def stop(self) -> None:
+        """Stop serving; a no-op if never started."""
         if self._runner is not None:
             await self._runner.cleanup()
 

@@ -30,15 +30,18 @@ class DispatcherPreemptionClient:
         self.activator = activator
 
     async def patch_pod_status(self, pod: Pod, patch: dict[str, Any]) -> None:
+        """Strategic-merge pods/status as kind 'disruption' (coalesced apart from other writers)."""
         m = pod.metadata
         await self.dispatcher.patch_pod_status(m.namespace, m.name, m.uid, patch,
                                                kind="disruption")
 
     async def delete_pod(self, pod: Pod) -> None:
+        """DELETE with a UID precondition; raises the final error."""
         m = pod.metadata
         await self.dispatcher.delete_pod(m.namespace, m.name, m.uid)
 
     async def clear_nominated_node_name(self, pod: Pod) -> None:
+        """Drop the in-memory nomination; clear status.nominatedNodeName if set."""
         self.nominator.delete_nominated_pod_if_exists(pod)
         if pod.status.nominated_node_name:
             m = pod.metadata
@@ -48,12 +51,15 @@ class DispatcherPreemptionClient:
 
     def record_event(self, regarding: Pod, related: Pod | None, type_: str, reason: str,
                      action: str, note: str) -> None:
+        """An Event through the EventReporter (series apply)."""
         self.reporter.event(regarding, type_, reason, action, note, related=related)
 
     def reject_waiting_pod(self, uid: str, plugin: str, message: str) -> bool:
+        """Reject the pod held at Permit; False if none is waiting."""
         return self.waiting_pods.reject(uid, plugin, message)
 
     def activate(self, pod: Pod) -> None:
+        """Move the pod to activeQ through the queue's activator."""
         self.activator.activate([pod])
 
 

@@ -36,6 +36,7 @@ def micro_time(ts: float | None = None) -> str:
 
 
 def rfc3339(ts: float | None = None) -> str:
+    """metav1.Time's wire format (whole seconds, UTC)."""
     dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -68,12 +69,14 @@ class EventReporter:
 
     # ---- Reporter protocol ----------------------------------------------------------------
     def scheduled(self, pod: Pod, node: str) -> None:
+        """Normal Event Scheduled; forgets the PodScheduled condition it last wrote."""
         m = pod.metadata
         self._conditions.pop(m.uid, None)
         self.event(pod, "Normal", "Scheduled", "Binding",
                    f"Successfully assigned {m.namespace}/{m.name} to {node}")
 
     def failed(self, pod: Pod, reason: str, message: str, nominated_node: str | None) -> None:
+        """FailedScheduling Event and PodScheduled=False patch (skipped if unchanged)."""
         self.event(pod, "Warning", "FailedScheduling", "Scheduling", message)
         m = pod.metadata
         want = (reason, message, nominated_node)
@@ -107,6 +110,7 @@ class EventReporter:
     # ---- events ---------------------------------------------------------------------------
     def event(self, pod: Pod, type_: str, reason: str, action: str, note: str,
               related: Pod | None = None) -> None:
+        """Create an Event, or count it into an identical one's series within ``series_window``."""
         m = pod.metadata
         now = time.time()
         key = (m.uid, type_, reason, note)

@@ -51,19 +51,31 @@ class ScheduleResult:
 class Reporter(Protocol):
     """Where users learn the outcome: events and the PodScheduled condition."""
 
-    def scheduled(self, pod: Pod, node: str) -> None: ...
+    def scheduled(self, pod: Pod, node: str) -> None:
+        """The pod was bound to ``node``: tell its users."""
+        ...
 
-    def failed(self, pod: Pod, reason: str, message: str, nominated_node: str | None) -> None: ...
+    def failed(self, pod: Pod, reason: str, message: str, nominated_node: str | None) -> None:
+        """The attempt failed; ``nominated_node`` None keeps, '' clears the nomination."""
+        ...
 
 
 class Queue(Protocol):
-    def done(self, uid: str) -> None: ...
+    def done(self, uid: str) -> None:
+        """Upstream SchedulingQueue.Done: the popped pod's attempt fully ended."""
+        ...
 
-    def scheduling_cycle(self) -> int: ...
+    def scheduling_cycle(self) -> int:
+        """Upstream SchedulingCycle: the number of pods popped so far."""
+        ...
 
-    def add_unschedulable_if_not_present(self, queued: QueuedPodInfo, cycle: int) -> None: ...
+    def add_unschedulable_if_not_present(self, queued: QueuedPodInfo, cycle: int) -> None:
+        """Upstream AddUnschedulableIfNotPresent: requeue where its hints say."""
+        ...
 
-    async def pop(self) -> QueuedPodInfo | None: ...
+    async def pop(self) -> QueuedPodInfo | None:
+        """Upstream Pop: the next pod, waiting for one; None once the queue is closed."""
+        ...
 
 
 PodGetter = Callable[[str], Pod | None]  # "ns/name" -> latest pod from the informer
@@ -101,6 +113,7 @@ class Scheduler:
 
     # ---- main loop ------------------------------------------------------------------------
     async def run(self) -> None:
+        """Upstream's ScheduleOne loop: one pod at a time until stopped or the queue closes."""
         while not self._stopping:
             queued = await self.queue.pop()
             if queued is None:
@@ -146,6 +159,7 @@ class Scheduler:
                     in_flight=len(self.binding_tasks))
 
     def schedule_one(self, queued: QueuedPodInfo) -> None:
+        """Upstream ScheduleOne: one cycle without awaiting, then a binding task."""
         pod_info = queued.pod_info
         pod = pod_info.pod
         fwk = self.frameworks.get(pod.spec.scheduler_name)
@@ -284,6 +298,7 @@ class Scheduler:
     async def binding_cycle(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
                             host: str, waits: dict[str, float], start: float,
                             cycle: int) -> None:
+        """Upstream bindingCycle: WaitOnPermit, PreBind, Bind, PostBind; undo on failure."""
         pod_info = queued.pod_info
         metrics.GOROUTINES.labels("binding").inc()
         try:

@@ -66,6 +66,7 @@ class DispatcherBinder:
         self.dispatcher = dispatcher
 
     async def bind(self, pod: Pod, node_name: str) -> None:
+        """POST pods/binding through the dispatcher; raises the call's final error."""
         m = pod.metadata
         await self.dispatcher.bind(m.namespace, m.name, m.uid, node_name)
 
@@ -165,6 +166,7 @@ class SchedulerApp:
 
     # ---- lookups --------------------------------------------------------------------------
     def get_pod(self, key: str) -> Pod | None:
+        """The informer's current pod for 'namespace/name', or None."""
         obj: Pod | None = self.pods.indexer.get_by_key(key)
         return obj
 
@@ -191,6 +193,7 @@ class SchedulerApp:
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start_informers(self, timeout: float = 120.0) -> None:
+        """Start the informers, wait for sync; InformersNotSyncedError on timeout."""
         self.factory.start()
         if not await self.factory.wait_for_cache_sync(timeout=timeout):
             raise InformersNotSyncedError(f"informers did not sync within {timeout:.0f}s")

@@ -36,6 +36,7 @@ class Watched:
     indexers: dict[str, IndexFunc] = field(default_factory=dict)
 
     def all_indexers(self) -> dict[str, IndexFunc]:
+        """The declared indexers, plus the namespace index for a namespaced resource."""
         if not self.api.namespaced:
             return dict(self.indexers)
         return {NAMESPACE_INDEX: index_by_namespace, **self.indexers}
