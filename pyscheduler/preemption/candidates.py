@@ -37,6 +37,7 @@ class Candidate:
 
     @property
     def victim_pods(self) -> list[Pod]:
+        """The victims' Pod objects, in victim order."""
         return [v.pod for v in self.victims]
 
 
@@ -62,6 +63,7 @@ def importance_key(pi: PodInfo, now: float) -> tuple[int, float]:
 
 
 def more_important(a: PodInfo, b: PodInfo, now: float | None = None) -> bool:
+    """Upstream MoreImportantPod: higher priority, then earlier start (unstarted: now)."""
     if a.priority != b.priority:
         return a.priority > b.priority
     t = time.time() if now is None else now
@@ -97,6 +99,7 @@ def default_score_funcs(now: float) -> list[ScoreFunc]:
 def pick_one_node_for_preemption(candidates: Sequence[Candidate],
                                  score_funcs: Sequence[ScoreFunc] | None = None,
                                  now: float | None = None) -> Candidate | None:
+    """Upstream pickOneNodeForPreemption: keep the best per criterion in turn; None if empty."""
     if not candidates:
         return None
     funcs = score_funcs or default_score_funcs(time.time() if now is None else now)
@@ -111,6 +114,7 @@ def pick_one_node_for_preemption(candidates: Sequence[Candidate],
 
 
 def num_candidates(num_nodes: int, percentage: int, absolute: int) -> int:
+    """Upstream calculateNumCandidates: percentage, at least ``absolute``, at most all."""
     n = num_nodes * percentage // 100
     if n < absolute:
         n = absolute

@@ -154,6 +154,7 @@ class Evaluator:
     # ---- Interface methods (upstream DefaultPreemption) -------------------------------------
     def is_preemption_allowed(self, node_info: NodeInfo, victim: PodInfo, preemptor: Pod,
                               preemptor_priority: int | None = None) -> bool:
+        """Upstream isPreemptionAllowed: lower priority than the preemptor and eligible."""
         prio = pod_priority(preemptor) if preemptor_priority is None else preemptor_priority
         return victim.priority < prio and self.is_eligible_pod(node_info, victim, preemptor)
 
@@ -178,6 +179,7 @@ class Evaluator:
         return True, ""
 
     def get_offset_and_num_candidates(self, num_nodes: int) -> tuple[int, int]:
+        """Upstream GetOffsetAndNumCandidates: a random start and how many to find."""
         offset = self.rng.randrange(num_nodes) if num_nodes > 0 else 0
         return offset, num_candidates(num_nodes, self.min_candidate_nodes_percentage,
                                       self.min_candidate_nodes_absolute)
@@ -266,6 +268,7 @@ class Evaluator:
         return out
 
     def select_candidate(self, candidates: Sequence[Candidate]) -> Candidate | None:
+        """Upstream SelectCandidate: the best by pickOneNodeForPreemption, or None."""
         if not candidates:
             return None
         if len(candidates) == 1:

@@ -55,10 +55,12 @@ PodGetter = Callable[[str], Pod | None]  # "ns/name" -> the informer's current p
 
 
 def disruption_message(scheduler_name: str) -> str:
+    """The DisruptionTarget condition's message upstream writes on a victim."""
     return f"{scheduler_name}: preempting to accommodate a higher priority pod"
 
 
 def preempted_note(preemptor: Pod, node_name: str) -> str:
+    """The note of the Preempted Event regarding a victim."""
     return f"Preempted by pod {preemptor.metadata.uid} on node {node_name}"
 
 
@@ -105,6 +107,7 @@ class Executor:
 
     # ---- queue-facing ---------------------------------------------------------------------
     def is_pod_running_preemption(self, uid: str) -> bool:
+        """Upstream IsPodRunningPreemption: its task runs, its last victim not terminating."""
         if uid not in self._preempting:
             return False
         last = self._last_victim.get(uid)

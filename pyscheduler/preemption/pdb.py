@@ -73,6 +73,7 @@ class PDBChecker:
         return bool(self._by_namespace)
 
     def split(self, pods: Sequence[PodInfo]) -> tuple[list[PodInfo], list[PodInfo]]:
+        """Upstream filterPodsWithPDBViolation: (violating, non-violating), input order."""
         if not self._by_namespace:
             return [], list(pods)
         allowed: dict[int, int] = {}
