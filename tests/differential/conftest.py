@@ -28,7 +28,7 @@ import pytest
 
 from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, find_assets
 from pyscheduler.envtest.assets import BUILD_SCRIPT
-from pyscheduler.framework.registry import registry
+from pyscheduler.plugins.registry import default_registry as registry
 
 from .runner import Env, Report
 from .scenario import PRIORITY_CLASSES, RUNTIME_CLASSES

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyscheduler.framework.registry import registry
+from pyscheduler.plugins.registry import default_registry as registry
 
 from .runner import Env, PluginsMissing, Report, run_scenario
 from .scenario import Scenario, load_scenarios

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyscheduler.framework.registry import registry
+from pyscheduler.plugins.registry import default_registry as registry
 
 from .kube_log import KubeSchedulerLog, parse_line
 from .runner import PodOutcome, check_expectations, compare
