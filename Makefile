@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugins_oot/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv assets scheduler-assets lint typecheck unit integration differential faults test demo bench bench-venv clean
+.PHONY: help venv assets scheduler-assets lint typecheck unit wheel-check integration differential faults test demo bench bench-venv clean
 
 help:
 	@echo "make test   - ruff, mypy, unit and integration tests (installs what it needs)"
@@ -33,7 +33,7 @@ scheduler-assets:
 	@hack/build-components.sh kube-scheduler >/dev/null
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check pyscheduler tests hack
+	$(VENV)/bin/ruff check pyscheduler envtest tests hack
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -59,7 +59,12 @@ faults: $(STAMP) assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/faults \
 		--repeat $(FAULTS_REPEAT) $(FAULTS_ARGS) $(PYTEST_ARGS)
 
-test: lint typecheck unit integration differential faults
+# What `pip install .` gives a user: a clean virtualenv with the product alone (no test control
+# plane, no test-only package), every module importable, `pyscheduler version` working.
+wheel-check:
+	PYTHON=$(PYTHON) hack/check-wheel.sh
+
+test: lint typecheck unit wheel-check integration differential faults
 
 # Benchmarks (hack/bench, docs/BENCHMARKS.md): the [bench] extra adds matplotlib (PNG) and
 # pyinstrument (profile). BENCH_ARGS passes options, e.g. BENCH_ARGS=--scale.
@@ -78,7 +83,7 @@ bench: bench-venv assets scheduler-assets
 # A local control plane with KWOK nodes, pyscheduler, and a mixed workload; prints placements
 # and the reasons for pods left pending. DEMO_ARGS=--keep leaves it running until Ctrl-C.
 demo: $(STAMP) assets
-	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) hack/demo.py $(DEMO_ARGS)
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m hack.demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -8,7 +8,7 @@ It shows, in about a minute:
 4. the event path: adding a big node and lifting a scheduling gate get waiting pods bound within
    seconds, without waiting for any periodic flush.
 
-Usage: hack/demo.py [--keep]   (--keep leaves everything running until Ctrl-C)
+Usage: python -m hack.demo [--keep]   (--keep leaves everything running until Ctrl-C)
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyscheduler.envtest import ControlPlane, ControlPlaneOptions
-from pyscheduler.envtest.workload import (
+from envtest import ControlPlane, ControlPlaneOptions
+from envtest.workload import (
     SchedulerProcess,
     create_pods,
     list_events,

@@ -22,4 +22,4 @@ if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
 fi
 cd "$root"
 # exec: Ctrl-C and SIGTERM go straight to Python, which tears the control plane down.
-exec "$py" -m pyscheduler.envtest "$@"
+exec "$py" -m envtest "$@"

@@ -4,7 +4,7 @@ Pods are created first, with no scheduler running, so pod creation is not what i
 then pyscheduler starts, and the clock runs from the moment it reports ready (informers synced)
 until the last pod has a nodeName. Prints pods/s, and the scheduler's CPU seconds and peak RSS.
 
-    KUBEBUILDER_ASSETS=$(hack/build-components.sh) .venv/bin/python hack/throughput.py \
+    KUBEBUILDER_ASSETS=$(hack/build-components.sh) .venv/bin/python -m hack.throughput \
         --nodes 1000 --pods 10000 --qps 5000 --burst 5000
 
 The full benchmark against kube-scheduler is `make bench` (hack/bench/); this is the quick
@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pyscheduler.envtest import ControlPlane
-from pyscheduler.envtest.workload import (
+from envtest import ControlPlane
+from envtest.workload import (
     SchedulerProcess,
     create_pods,
     pod_manifest,

@@ -198,7 +198,7 @@ def _run_inproc(a: argparse.Namespace, out: Path, doc: dict[str, Any],
 
 
 def _run_e2e(a: argparse.Namespace, out: Path, results: list[E2EResult], save: Any) -> None:
-    from pyscheduler.envtest import find_assets
+    from envtest import find_assets
 
     assets = find_assets()
     if "kube-scheduler" in a.schedulers and not (assets / "kube-scheduler").exists():

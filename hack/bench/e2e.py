@@ -2,7 +2,7 @@
 
 Contract, per sized workload (:func:`run_workload`):
 
-1. One fresh control plane (pyscheduler.envtest) with the workload's nodes (scheduler_perf's
+1. One fresh control plane (envtest) with the workload's nodes (scheduler_perf's
    node template, labels by index) made Ready by KWOK, and its pre-bound init pods (see
    workloads.py), waited on until KWOK reports them Running.
 2. Then each run (one QPS setting x one scheduler), in turn, on that same cluster:
@@ -43,6 +43,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from envtest import ControlPlane, ControlPlaneOptions, fake_node
 from hack.bench import procstat
 from hack.bench.results import FAILED, NOT_APPLICABLE, OK, E2EResult, measure
 from hack.bench.schedulers import (
@@ -69,7 +70,6 @@ from hack.bench.workloads import (
     pod_default,
     pod_high_priority_large_cpu,
 )
-from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, fake_node
 
 _encode = msgspec.json.encode
 

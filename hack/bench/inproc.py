@@ -34,6 +34,7 @@ from typing import Any
 
 import msgspec
 
+from envtest.nodes import fake_node
 from hack.bench import procstat
 from hack.bench.results import FAILED, NOT_APPLICABLE, InProcResult, percentile
 from hack.bench.schedulers import missing_default_plugins, registered_plugins, scheduler_config
@@ -48,7 +49,6 @@ from hack.bench.workloads import (
     SCHEDULER_NAME,
     Workload,
 )
-from pyscheduler.envtest.nodes import fake_node
 
 SIZES = (100, 1000, 5000, 15000)
 # Every size runs SchedulingBasic; the other workloads run at this size only, unless asked

@@ -9,7 +9,7 @@ Contract:
   asks for it to disable the same plugins pyscheduler lacks. pyscheduler runs its default
   profile minus the default plugins that are not registered yet (it refuses to start with an
   unregistered default plugin); :func:`missing_default_plugins` names them for the report.
-* Processes die with the harness (see pyscheduler.envtest._process) and log to a file in the
+* Processes die with the harness (see envtest._process) and log to a file in the
   run's folder.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
+from envtest._process import Process, spawn
 from hack.bench.workloads import SCHEDULER_NAME
-from pyscheduler.envtest._process import Process, spawn
 
 KUBE_SCHEDULER = "kube-scheduler"
 PYSCHEDULER = "pyscheduler"

@@ -123,11 +123,3 @@ def out_of_tree_registry(
             except RegistryError as err:
                 raise RegistryError(f"{where}: {err}") from None
     return out
-
-
-def registry() -> Registry:
-    """Deprecated: the in-tree plus out-of-tree registry; use
-    ``pyscheduler.plugins.registry.default_registry()`` (kept only for callers not yet moved)."""
-    from pyscheduler.plugins.registry import default_registry
-
-    return default_registry()

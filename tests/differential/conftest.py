@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, find_assets
-from pyscheduler.envtest.assets import BUILD_SCRIPT
+from envtest import ControlPlane, ControlPlaneOptions, find_assets
+from envtest.assets import BUILD_SCRIPT
 from pyscheduler.plugins.registry import default_registry as registry
 
 from .runner import Env, Report

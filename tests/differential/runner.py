@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyscheduler.envtest import ApiError, ControlPlane
+from envtest import ApiError, ControlPlane
 
 from .scenario import (
     CLUSTER_SCOPED_RENAMED,

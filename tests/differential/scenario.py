@@ -62,7 +62,7 @@ from typing import Any
 
 import yaml
 
-from pyscheduler.envtest import fake_node
+from envtest import fake_node
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 DEFAULT_IMAGE = "registry.k8s.io/pause:3.10"

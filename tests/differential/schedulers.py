@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 import yaml
 
+from envtest import ControlPlane
+from envtest._process import Process, spawn
 from pyscheduler.config.defaults import DEFAULT_MULTI_POINT
-from pyscheduler.envtest import ControlPlane
-from pyscheduler.envtest._process import Process, spawn
 
 from .kube_log import KubeSchedulerLog
 from .scenario import PROFILES

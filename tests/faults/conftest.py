@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from pyscheduler.envtest import find_assets
+from envtest import find_assets
 
 from .harness import Cluster
 

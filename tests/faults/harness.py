@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyscheduler.envtest import ApiError, ControlPlane, ControlPlaneOptions
-from pyscheduler.envtest.workload import (
+from envtest import ApiError, ControlPlane, ControlPlaneOptions
+from envtest.workload import (
     SchedulerProcess,
     list_pods,
     pod_manifest,

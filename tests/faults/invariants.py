@@ -35,8 +35,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyscheduler.envtest import AuditRecord
-from pyscheduler.envtest.workload import pod_condition
+from envtest import AuditRecord
+from envtest.workload import pod_condition
 from pyscheduler.model.quantity import to_int
 
 from .harness import LEASE_NAME, LEASE_NAMESPACE, Cluster, Replica

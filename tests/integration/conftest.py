@@ -1,6 +1,6 @@
 """Fixtures for integration tests: one real control plane (etcd, kube-apiserver, kwok) per session.
 
-* ``control_plane`` (session): a :class:`pyscheduler.envtest.ControlPlane`. Binaries come from
+* ``control_plane`` (session): a :class:`envtest.ControlPlane`. Binaries come from
   ``$KUBEBUILDER_ASSETS``, else from ``hack/build-components.sh`` (built once, then cached;
   resolved after collection, before the first test, so a cold build is not a test timeout).
   It never skips: no control plane is an error. ``PYSCHEDULER_ENVTEST_KEEP=1`` keeps its work
@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from pyscheduler.envtest import ControlPlane, ControlPlaneOptions, find_assets
+from envtest import ControlPlane, ControlPlaneOptions, find_assets
 
 _HERE = Path(__file__).parent
 

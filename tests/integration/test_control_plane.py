@@ -17,7 +17,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
-from pyscheduler.envtest import KWOK_NODE_ANNOTATION, ControlPlane
+from envtest import KWOK_NODE_ANNOTATION, ControlPlane
 
 NOBODY = "no-scheduler-serves-this"
 

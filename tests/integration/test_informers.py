@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client import ApiClient
 
+from envtest import ControlPlane
 from pyscheduler.api.errors import ApiConnectionError
 from pyscheduler.api.listwatch import NODES, PODS, ListWatch
 from pyscheduler.api.raw import request_bytes
 from pyscheduler.api.types import WatchEvent
-from pyscheduler.envtest import ControlPlane
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, index_by_namespace
 from pyscheduler.informers.shared_informer import SharedInformer, unwrap, wait_for_cache_sync

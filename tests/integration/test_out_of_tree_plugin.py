@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from integration.waiting import wait_until
-from pyscheduler.envtest import ControlPlane
-from pyscheduler.envtest.workload import (
+from envtest import ControlPlane
+from envtest.workload import (
     SchedulerProcess,
     create_pods,
     list_events,
@@ -27,6 +26,7 @@ from pyscheduler.envtest.workload import (
     pod_condition,
     pod_manifest,
 )
+from integration.waiting import wait_until
 
 PLUGIN = "ExampleNodeLabel"
 SCHEDULER = "pyscheduler-oot"

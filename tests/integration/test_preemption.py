@@ -37,12 +37,8 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from integration.waiting import await_until, wait_until
-from pyscheduler.api.listwatch import PODS, ListWatch
-from pyscheduler.api.types import EventType
-from pyscheduler.config import parse_config
-from pyscheduler.envtest import ApiError, ControlPlane
-from pyscheduler.envtest.workload import (
+from envtest import ApiError, ControlPlane
+from envtest.workload import (
     SchedulerProcess,
     create_pods,
     list_events,
@@ -51,6 +47,10 @@ from pyscheduler.envtest.workload import (
     pod_manifest,
     runnable_config_yaml,
 )
+from integration.waiting import await_until, wait_until
+from pyscheduler.api.listwatch import PODS, ListWatch
+from pyscheduler.api.types import EventType
+from pyscheduler.config import parse_config
 from pyscheduler.model.pod import Pod
 from pyscheduler.scheduler.scheduler import SchedulerApp
 

@@ -16,7 +16,7 @@ import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.rest import ApiException
 
-from pyscheduler.envtest import SCHEDULER_NAMESPACE
+from envtest import SCHEDULER_NAMESPACE
 
 from .test_control_plane import pod_body
 

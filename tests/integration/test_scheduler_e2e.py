@@ -25,10 +25,8 @@ from typing import Any
 
 import pytest
 
-from integration.waiting import await_until, wait_until
-from pyscheduler.config import parse_config
-from pyscheduler.envtest import ControlPlane
-from pyscheduler.envtest.workload import (
+from envtest import ControlPlane
+from envtest.workload import (
     SchedulerProcess,
     create_pods,
     list_events,
@@ -37,6 +35,8 @@ from pyscheduler.envtest.workload import (
     pod_manifest,
     runnable_config_yaml,
 )
+from integration.waiting import await_until, wait_until
+from pyscheduler.config import parse_config
 from pyscheduler.model.quantity import parse_quantity
 from pyscheduler.scheduler.scheduler import SchedulerApp
 
@@ -293,7 +293,7 @@ async def test_pod_deleted_and_recreated_under_same_name(
 
 
 def _gone(cp: ControlPlane, path: str) -> bool:
-    from pyscheduler.envtest import ApiError
+    from envtest import ApiError
 
     try:
         cp.request("GET", path)

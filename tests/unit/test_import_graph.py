@@ -25,9 +25,6 @@ ROOT = Path(pyscheduler.__file__).resolve().parent
 
 # Edges that close a cycle, kept only for callers that are not yet moved. Each names them.
 TRANSITIONAL_EDGES: dict[tuple[str, str], str] = {
-    ("pyscheduler.framework.registry", "pyscheduler.plugins.registry"):
-        "the deprecated framework.registry.registry(); its callers (pyscheduler/envtest/"
-        "workload.py, tests/differential) move to pyscheduler.plugins.registry",
     ("pyscheduler.config.load", "pyscheduler.plugins.registry"):
         "resolve()'s fallback when no registry is passed; goes once the command (cli.py) and "
         "every caller pass the registry they composed",

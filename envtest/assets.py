@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 
 REQUIRED_BINARIES = ("etcd", "kube-apiserver", "kwok")
-# pyscheduler/envtest/assets.py -> the repository root (only in a source checkout).
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# envtest/assets.py -> the repository root (only in a source checkout).
+REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = REPO_ROOT / "hack" / "build-components.sh"
 
 

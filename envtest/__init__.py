@@ -2,15 +2,15 @@
 
 Use it from a script::
 
-    from pyscheduler.envtest import ControlPlane
+    from envtest import ControlPlane
 
     with ControlPlane.start() as cp:
         cp.create_nodes(5)
         print(cp.admin_kubeconfig, cp.scheduler_kubeconfig)
 
 or from pytest through the ``control_plane`` fixture of tests/integration/conftest.py, or by
-hand through ``hack/local-up.sh`` (``python -m pyscheduler.envtest``). See
-:mod:`pyscheduler.envtest.control_plane` for the contract and docs/TESTING.md for how the
+hand through ``hack/local-up.sh`` (``python -m envtest``). See
+:mod:`envtest.control_plane` for the contract and docs/TESTING.md for how the
 binaries are built and cached.
 """
 

@@ -7,7 +7,7 @@ Contract:
   the scheduler's namespace (Request level: the body names the holder), pod deletes and
   pods/status patches/updates (Metadata level). Everything else is level None, so a burst of
   thousands of pods writes a small log.
-* :class:`ControlPlaneOptions(audit=True) <pyscheduler.envtest.ControlPlaneOptions>` starts
+* :class:`ControlPlaneOptions(audit=True) <envtest.ControlPlaneOptions>` starts
   kube-apiserver with that policy (or ``audit_policy``), ``--audit-log-format=json`` and the
   log backend in blocking mode, at ``<work dir>/logs/audit.log``; an apiserver restart appends
   to the same file.

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyscheduler.envtest.control_plane import ControlPlane
+    from envtest.control_plane import ControlPlane
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 
@@ -259,9 +259,9 @@ def runnable_config_yaml(*, scheduler_name: str = "pyscheduler", extra: str = ""
     plugin that exists; once all are registered the result is exactly the default profile.
     """
     from pyscheduler.config.defaults import MULTI_POINT, default_plugins
-    from pyscheduler.framework.registry import registry
+    from pyscheduler.plugins.registry import default_registry
 
-    reg = registry()
+    reg = default_registry()
     missing = [e.name for e in default_plugins().get(MULTI_POINT).enabled if e.name not in reg]
     lines = [
         "apiVersion: kubescheduler.config.k8s.io/v1",

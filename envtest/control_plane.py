@@ -73,7 +73,7 @@ from .nodes import (
     node_is_ready,
 )
 
-log = structlog.get_logger("pyscheduler.envtest")
+log = structlog.get_logger("envtest")
 
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 # The first address of the range: the `kubernetes` Service, hence a SAN of the serving cert.

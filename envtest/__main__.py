@@ -1,6 +1,6 @@
-"""`python -m pyscheduler.envtest`: the test control plane for a person, until Ctrl-C.
+"""`python -m envtest`: the test control plane for a person, until Ctrl-C.
 
-Starts etcd, kube-apiserver and kwok (see :mod:`pyscheduler.envtest.control_plane`), creates
+Starts etcd, kube-apiserver and kwok (see :mod:`envtest.control_plane`), creates
 `--nodes` Ready fake nodes, prints where everything is and how to point tools at it, then
 waits. Ctrl-C, SIGTERM or SIGHUP stop everything and remove the work directory (unless
 --keep); if a component dies, it says which, with the end of its log, and exits 1.
@@ -20,7 +20,7 @@ from .control_plane import ControlPlane, ControlPlaneError, ControlPlaneOptions
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m pyscheduler.envtest",
+        prog="python -m envtest",
         description="Run etcd + kube-apiserver + kwok locally until Ctrl-C.",
     )
     p.add_argument("--nodes", type=int, default=5, help="fake nodes to create (default 5)")

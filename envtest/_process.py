@@ -34,7 +34,7 @@ from pathlib import Path
 
 import structlog
 
-log = structlog.get_logger("pyscheduler.envtest")
+log = structlog.get_logger("envtest")
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# What a user gets from `pip install .`: install the project into a fresh virtualenv, run
+# `pyscheduler version`, import every module of the installed package (so a runtime dependency
+# the code imports but pyproject does not declare fails here), and check that nothing
+# test-only came along (the test control plane and its `cryptography` stay in the repository).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+python=${PYTHON:-python3}
+venv=$(mktemp -d)
+trap 'rm -rf "$venv"' EXIT
+
+"$python" -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check "$root"
+"$venv/bin/pyscheduler" version
+
+cd "$venv"  # away from the source tree, so imports come from the installed wheel
+"$venv/bin/python" - <<'EOF'
+import importlib
+import importlib.metadata as md
+import pkgutil
+
+import pyscheduler
+
+names = [m.name for m in pkgutil.walk_packages(pyscheduler.__path__, "pyscheduler.")]
+for name in names:
+    if name.endswith("__main__"):
+        continue
+    importlib.import_module(name)
+print(f"imported {len(names)} modules from {pyscheduler.__path__[0]}")
+
+installed = {d.metadata["Name"].lower() for d in md.distributions()}
+test_only = {"pytest", "pytest-asyncio", "hypothesis", "cryptography", "mypy", "ruff"}
+leaked = sorted(installed & test_only)
+assert not leaked, f"test-only packages installed by the product: {leaked}"
+assert not any(n.startswith("pyscheduler.envtest") for n in names), "envtest is in the wheel"
+print("no test-only package and no test control plane in the product")
+EOF
