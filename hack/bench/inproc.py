@@ -174,6 +174,10 @@ class _NullQueue:
     def add_unschedulable_if_not_present(self, qpi: Any, cycle: int) -> None:
         raise RuntimeError(f"pod {qpi.key} did not fit")
 
+    def move_all_to_active_or_backoff(self, event: Any, old: Any = None, new: Any = None,
+                                      precheck: Any = None) -> None:
+        pass
+
     async def pop(self) -> Any:
         return None
 

@@ -197,3 +197,10 @@ def pvc_name(pod: Pod, volume: Volume) -> str | None:
     if volume.ephemeral is not None:
         return f"{pod.metadata.name}-{volume.name}"
     return None
+
+
+def with_node_name(pod: Pod, node: str) -> Pod:
+    """``pod`` with spec.nodeName set to ``node`` (upstream's assumed copy); itself if equal."""
+    if pod.spec.node_name == node:
+        return pod
+    return msgspec.structs.replace(pod, spec=msgspec.structs.replace(pod.spec, node_name=node))

@@ -34,7 +34,7 @@ from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.shared_informer import SharedInformer, unwrap
 from pyscheduler.model.node import Node
-from pyscheduler.model.pod import Pod
+from pyscheduler.model.pod import Pod, with_node_name
 from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.watched import WATCHED
 
@@ -152,12 +152,18 @@ class EventHandlers:
         pod = _last_state(obj)
         if pod is None:
             return
+        node = self.cache.pod_node(pod.metadata.uid)
         removed = self.cache.remove_pod(pod)
         self.reporter.forget(pod.metadata.uid)
-        if removed is None and tombstone:
-            return  # a pending pod's tombstone (the pending handler has it): nothing freed
-        self.queue.move_all_to_active_or_backoff(
-            EVENT_ASSIGNED_POD_DELETE, pod if removed is None else removed.pod, None)
+        if removed is None:
+            if tombstone:
+                return  # a pending pod's tombstone (the pending handler has it): nothing freed
+            freed = pod
+        else:
+            # The pod as it was counted: an assumed pod's object still says "unassigned", and
+            # hints skip deleted pods without a node (upstream passes the assumed copy).
+            freed = with_node_name(removed.pod, node or "")
+        self.queue.move_all_to_active_or_backoff(EVENT_ASSIGNED_POD_DELETE, freed, None)
 
     def _pending_add(self, pod: Pod) -> None:
         self.queue.add(pod)

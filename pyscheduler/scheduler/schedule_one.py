@@ -32,8 +32,13 @@ from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import PodNominator
 from pyscheduler.framework.runtime import Diagnosis, FitError, Framework, PluginError
 from pyscheduler.framework.status import Code, Status
-from pyscheduler.framework.types import PodInfo, QueuedPodInfo
-from pyscheduler.model.pod import Pod
+from pyscheduler.framework.types import (
+    EVENT_ASSIGNED_POD_DELETE,
+    ClusterEvent,
+    PodInfo,
+    QueuedPodInfo,
+)
+from pyscheduler.model.pod import Pod, with_node_name
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +76,13 @@ class Queue(Protocol):
 
     def add_unschedulable_if_not_present(self, queued: QueuedPodInfo, cycle: int) -> None:
         """Upstream AddUnschedulableIfNotPresent: requeue where its hints say."""
+        ...
+
+    def move_all_to_active_or_backoff(
+        self, event: ClusterEvent, old: Any = None, new: Any = None,
+        precheck: Callable[[Pod], bool] | None = None,
+    ) -> None:
+        """Upstream MoveAllToActiveOrBackoffQueue: requeue pool pods ``event`` may help."""
         ...
 
     async def pop(self) -> QueuedPodInfo | None:
@@ -314,8 +326,7 @@ class Scheduler:
                     log.warning("failed to bind pod", pod=pod_info.key, node=host,
                                 code=st.code.name, error=st.message())
             if st is not None:
-                self._undo(fwk, state, pod_info, host)
-                self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
+                self._binding_failed(fwk, state, queued, host, st, start, cycle)
                 return
             self.cache.finish_binding(pod_info.uid)
             elapsed = time.perf_counter() - start
@@ -332,13 +343,32 @@ class Scheduler:
             fwk.run_post_bind(state, pod_info, host)
         except Exception as err:
             log.exception("binding cycle failed unexpectedly", pod=pod_info.key)
-            self._undo(fwk, state, pod_info, host)
-            self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
+            self._binding_failed(fwk, state, queued, host,
+                                 Status.as_error(err), start, cycle)
         finally:
             metrics.GOROUTINES.labels("binding").dec()
             self.queue.done(pod_info.uid)
 
     # ---- failure --------------------------------------------------------------------------
+    def _binding_failed(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
+                        host: str, st: Status, start: float, cycle: int) -> None:
+        """Upstream handleBindingCycleError: unreserve, forget the assumed pod, report and
+        requeue it, then treat the forget as an AssignedPodDelete for the pods waiting in the
+        pool: the resources the assumed pod held are free again, and without this event the
+        pods it crowded out would wait for the 5-minute flush (a pod deleted while its bind was
+        queued, then re-created, left its replacement stranded that way). A rejected pod is not
+        moved by its own event; it is Unschedulable whatever the hints say."""
+        pod_info = queued.pod_info
+        self._undo(fwk, state, pod_info, host)
+        self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
+        uid = pod_info.uid
+        # The assumed copy (nodeName set), as upstream passes it: hints skip deleted pods that
+        # never had a node.
+        assumed = with_node_name(pod_info.pod, host)
+        self.queue.move_all_to_active_or_backoff(
+            EVENT_ASSIGNED_POD_DELETE, assumed, None,
+            precheck=(lambda p: p.metadata.uid != uid) if st.is_rejected() else None)
+
     def _undo(self, fwk: Framework, state: CycleState, pod_info: PodInfo, host: str) -> None:
         fwk.run_unreserve(state, pod_info, host)
         self.cache.forget_pod(pod_info.uid)
