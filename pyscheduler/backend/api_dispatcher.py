@@ -239,9 +239,14 @@ class ApiDispatcher:
                          patch: dict[str, Any], *, kind: str = "status") -> asyncio.Future[bytes]:
         """Strategic-merge patch of pods/status. Patches of one ``kind`` for one pod coalesce
         (the newest wins), so unrelated writers (the PodScheduled condition, a victim's
-        DisruptionTarget condition) use different kinds."""
+        DisruptionTarget condition) use different kinds.
+
+        pods/status is addressed by name, so the patch carries ``metadata.uid``: the server
+        refuses it (422, uid is immutable) when the name now belongs to a re-created pod,
+        instead of writing one pod's condition onto another."""
         path = f"/api/v1/namespaces/{namespace}/pods/{name}/status"
-        return self.submit(f"{kind}/{uid}", _req("PATCH", path, patch, STRATEGIC_MERGE))
+        body = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
+        return self.submit(f"{kind}/{uid}", _req("PATCH", path, body, STRATEGIC_MERGE))
 
     async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """DELETE the pod with a UID precondition; raises the call's final error."""
