@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv assets scheduler-assets lint typecheck unit wheel-check integration differential faults test demo bench bench-venv clean
 
 help:
-	@echo "make test   - ruff, mypy, unit and integration tests (installs what it needs)"
+	@echo "make test   - ruff, mypy, unit, wheel, integration, differential and fault tests (installs what it needs)"
 	@echo "make demo   - local control plane + KWOK nodes + pyscheduler, shows it scheduling"
 	@echo "make bench  - benchmarks (hack/bench)"
 
