@@ -18,7 +18,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -396,18 +396,6 @@ class Cluster:
                     if rec.get("event") == event:
                         out.append(rec)
         return out
-
-
-def wait_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.5,
-               what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not met within {timeout}s (last: {last!r})")
 
 
 def env_flag(name: str) -> bool:
