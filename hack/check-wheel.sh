@@ -10,8 +10,14 @@ python=${PYTHON:-python3}
 venv=$(mktemp -d)
 trap 'rm -rf "$venv"' EXIT
 
+# Build from a copy of the files git tracks (or would track): a stale build/ directory in the
+# checkout must not smuggle removed modules into the wheel.
+src="$venv/src"
+mkdir -p "$src"
+(cd "$root" && git ls-files -co --exclude-standard -z | tar --null -T - -cf -) | tar -xf - -C "$src"
+
 "$python" -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "$root"
+"$venv/bin/pip" install -q --disable-pip-version-check "$src"
 "$venv/bin/pyscheduler" version
 
 cd "$venv"  # away from the source tree, so imports come from the installed wheel
