@@ -90,6 +90,7 @@ class _Cluster:
         from pyscheduler.config import parse_config
         from pyscheduler.framework.runtime import FrameworkOptions
         from pyscheduler.model.node import Node
+        from pyscheduler.plugins.registry import default_registry
         from pyscheduler.scheduler.profile import build_frameworks
 
         self.cache = SchedulerCache()
@@ -108,7 +109,7 @@ class _Cluster:
                         for i in range(w.measure_pods)]
         self.pods = {f"{MEASURE_NS}/{p.metadata.name}": p for p in self.pending}
         cfg = scheduler_config(Path("/dev/null"), 5000, 5000, missing_default_plugins())
-        self.config = parse_config(json.dumps(cfg))
+        self.config = parse_config(json.dumps(cfg), plugins=default_registry())
         self.nominator = Nominator(self._lookup)
         self.binder = _Binder(self)
         self.frameworks = build_frameworks(

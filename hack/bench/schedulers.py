@@ -111,8 +111,9 @@ def start(name: str, *, assets: Path, kubeconfig: Path, qps: float, burst: int,
     elif name == PYSCHEDULER:
         # Fail here, with the loader's message, rather than in a child's log.
         from pyscheduler.config import load_config
+        from pyscheduler.plugins.registry import default_registry
 
-        load_config(str(config_path))
+        load_config(str(config_path), plugins=default_registry())
         argv = [
             sys.executable, "-m", "pyscheduler", "--log-level", "info", "run",
             "--kubeconfig", str(kubeconfig),

@@ -88,9 +88,10 @@ def test_scheduler_config_is_loadable_by_pyscheduler(tmp_path: object) -> None:
     import json
 
     from pyscheduler.config import parse_config
+    from pyscheduler.plugins.registry import default_registry
 
     cfg = scheduler_config(__import__("pathlib").Path("/dev/null"), 50, 100, [])
-    parsed = parse_config(json.dumps(cfg))
+    parsed = parse_config(json.dumps(cfg), plugins=default_registry())
     assert [p.scheduler_name for p in parsed.profiles] == [workloads.SCHEDULER_NAME]
     assert parsed.client_connection.qps == 50 and parsed.client_connection.burst == 100
     assert parsed.leader_election.leader_elect is False

@@ -1,8 +1,8 @@
 """Loading a KubeSchedulerConfiguration into the resolved structure the scheduler runs on.
 
 Contract:
-* ``parse_config(yaml_text)`` is pure: it reads the plugin registry but changes nothing, and it
-  either returns a complete ``SchedulerConfig`` or raises ``ConfigError`` listing every problem
+* ``parse_config(yaml_text, plugins=...)`` is pure: it reads the plugin registry but changes
+  nothing, and it either returns a complete ``SchedulerConfig`` or raises ``ConfigError`` listing every problem
   found. Nothing is ever partially applied, so a caller that hot-swaps configurations (the
   ConfigMap watcher) keeps running on its last good config when it catches ``ConfigError``. No
   other exception escapes, whatever the input text.
@@ -13,9 +13,7 @@ Contract:
   pluginConfig entry gets ``args_type()`` (None for plugins without args).
 * ``plugins`` is the registry the command composed (in-tree plus out-of-tree; see
   framework/registry.py). This package imports neither the framework nor any plugin: it reads a
-  registry entry only through ``RegisteredPlugin``. Leaving ``plugins`` out uses
-  ``pyscheduler.plugins.registry.default_registry()``, a fallback for callers not yet passing
-  their registry.
+  registry entry only through ``RegisteredPlugin``; ``plugins`` is required.
 * multiPoint is expanded later, against the plugin instances, by framework/multipoint.py
   (upstream expandMultiPointPlugins in framework/runtime).
 * Departures from upstream are marked "departure" and listed in docs/CONFIGURATION.md.
@@ -128,7 +126,7 @@ class SchedulerConfig:
 def load_config(
     text_or_path: str | bytes | os.PathLike[str],
     *,
-    plugins: Mapping[str, RegisteredPlugin] | None = None,
+    plugins: Mapping[str, RegisteredPlugin],
 ) -> SchedulerConfig:
     """Load from a path (``os.PathLike``, or a one-line ``str`` naming an existing file or ending
     in .yaml/.yml/.json) or from YAML text; see ``parse_config``."""
@@ -158,7 +156,7 @@ def _looks_like_path(s: str) -> bool:
 
 
 def parse_config(
-    yaml_text: str | bytes, *, plugins: Mapping[str, RegisteredPlugin] | None = None
+    yaml_text: str | bytes, *, plugins: Mapping[str, RegisteredPlugin]
 ) -> SchedulerConfig:
     """Parse, default, decode args and validate against ``plugins`` (the composed registry)."""
     raw = load_yaml(yaml_text)
@@ -174,7 +172,7 @@ def parse_config(
     return resolve(doc, plugins=plugins)
 
 
-def default_config(*, plugins: Mapping[str, RegisteredPlugin] | None = None) -> SchedulerConfig:
+def default_config(*, plugins: Mapping[str, RegisteredPlugin]) -> SchedulerConfig:
     """The configuration an empty document (just apiVersion and kind) resolves to."""
     return resolve(
         KubeSchedulerConfiguration(api_version="kubescheduler.config.k8s.io/v1",
@@ -184,17 +182,10 @@ def default_config(*, plugins: Mapping[str, RegisteredPlugin] | None = None) -> 
 
 
 def resolve(
-    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, RegisteredPlugin] | None = None
+    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, RegisteredPlugin]
 ) -> SchedulerConfig:
-    """Defaults, merging, args decoding and validation of an already-decoded document."""
-    if plugins is None:
-        # Transitional: the command should pass the registry it composed.
-        from pyscheduler.plugins.registry import default_registry
-
-        try:
-            plugins = default_registry()
-        except ValueError as err:  # RegistryError: a broken or clashing out-of-tree plugin
-            raise ConfigError([f"plugin registry: {err}"]) from err
+    """Defaults, merging, args decoding and validation of an already-decoded document, against
+    ``plugins``: the registry the command composed (in-tree plus out-of-tree)."""
     reg = dict(plugins)
     errors: list[str] = validation.validate_header(doc)
 

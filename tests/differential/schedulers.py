@@ -29,6 +29,7 @@ import yaml
 from envtest import ControlPlane
 from envtest._process import Process, spawn
 from pyscheduler.config.defaults import DEFAULT_MULTI_POINT
+from pyscheduler.plugins.registry import default_registry
 
 from .kube_log import KubeSchedulerLog
 from .scenario import PROFILES
@@ -159,10 +160,11 @@ class PyScheduler:
         from pyscheduler.config import parse_config
         from pyscheduler.scheduler.scheduler import SchedulerApp
 
-        config = parse_config(self.config_text)
+        reg = default_registry()
+        config = parse_config(self.config_text, plugins=reg)
         client = await new_api_client(self.kubeconfig)
         try:
-            self.app = SchedulerApp(client, config)
+            self.app = SchedulerApp(client, config, registry=reg)
             self._stop = asyncio.Event()
             run = asyncio.create_task(self.app.run(self._stop), name="pyscheduler-app")
             # SchedulerApp.run has no "synced" signal to wait on but its flag: poll it.

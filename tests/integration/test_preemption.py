@@ -52,6 +52,7 @@ from pyscheduler.api.listwatch import PODS, ListWatch
 from pyscheduler.api.types import EventType
 from pyscheduler.config import parse_config
 from pyscheduler.model.pod import Pod
+from pyscheduler.plugins.registry import default_registry
 from pyscheduler.scheduler.scheduler import SchedulerApp
 
 PROFILE = "pyscheduler"
@@ -93,7 +94,9 @@ def config_yaml(*profiles: str, allowed: list[str] | None = None) -> str:
 async def running_app(cp: ControlPlane, yaml_text: str) -> AsyncIterator[SchedulerApp]:
     """pyscheduler in-process, with the scheduler identity, synced and scheduling."""
     async with cp.api_client("scheduler") as client:
-        app = SchedulerApp(client, parse_config(yaml_text), qps=500, burst=1000)
+        reg = default_registry()
+        app = SchedulerApp(client, parse_config(yaml_text, plugins=reg), qps=500, burst=1000,
+                           registry=reg)
         stop = asyncio.Event()
         task = asyncio.create_task(app.run(stop))
         await await_until(lambda: app.synced or task.done(), timeout=60, what="informer sync",

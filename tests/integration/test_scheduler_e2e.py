@@ -38,6 +38,7 @@ from envtest.workload import (
 from integration.waiting import await_until, wait_until
 from pyscheduler.config import parse_config
 from pyscheduler.model.quantity import parse_quantity
+from pyscheduler.plugins.registry import default_registry
 from pyscheduler.scheduler.scheduler import SchedulerApp
 
 OTHER = "some-other-scheduler"
@@ -80,7 +81,9 @@ def config_file(tmp_path: Path) -> Path:
 async def app(live_control_plane: ControlPlane) -> AsyncIterator[SchedulerApp]:
     """pyscheduler in-process, with the scheduler identity, synced and scheduling."""
     async with live_control_plane.api_client("scheduler") as client:
-        a = SchedulerApp(client, parse_config(runnable_config_yaml()), qps=500, burst=1000)
+        reg = default_registry()
+        a = SchedulerApp(client, parse_config(runnable_config_yaml(), plugins=reg), qps=500,
+                         burst=1000, registry=reg)
         stop = asyncio.Event()
         task = asyncio.create_task(a.run(stop))
         await await_until(lambda: a.synced or task.done(), timeout=60, what="informer sync")

@@ -24,11 +24,7 @@ import pyscheduler
 ROOT = Path(pyscheduler.__file__).resolve().parent
 
 # Edges that close a cycle, kept only for callers that are not yet moved. Each names them.
-TRANSITIONAL_EDGES: dict[tuple[str, str], str] = {
-    ("pyscheduler.config.load", "pyscheduler.plugins.registry"):
-        "resolve()'s fallback when no registry is passed; goes once the command (cli.py) and "
-        "every caller pass the registry they composed",
-}
+TRANSITIONAL_EDGES: dict[tuple[str, str], str] = {}
 
 # Package-level cycles that a later change removes (issue 12, item 3).
 KNOWN_PACKAGE_CYCLES: dict[frozenset[str], str] = {}

@@ -18,7 +18,7 @@ from pyscheduler.config import (
 )
 from pyscheduler.framework.multipoint import expand, expand_all
 from pyscheduler.framework.registry import PluginSpec, Registry
-from pyscheduler.plugins.registry import new_in_tree_registry
+from pyscheduler.plugins.registry import default_registry, new_in_tree_registry
 
 HEADER = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"
 REPO = Path(__file__).resolve().parents[3]
@@ -382,10 +382,10 @@ def _msgspec_field(obj: Any, *path: str) -> Any:
 
 def test_load_config_missing_file() -> None:
     with pytest.raises(ConfigError) as ei:
-        load_config("/nonexistent/pyscheduler.yaml")
+        load_config("/nonexistent/pyscheduler.yaml", plugins=default_registry())
     assert ei.value.errors == ["/nonexistent/pyscheduler.yaml: No such file or directory"]
     with pytest.raises(ConfigError):
-        load_config(Path("/nonexistent/anything"))
+        load_config(Path("/nonexistent/anything"), plugins=default_registry())
 
 
 def test_load_config_accepts_text() -> None:

@@ -139,17 +139,23 @@ def test_frameworks_built_from_the_composed_registry() -> None:
         parse_config(PROFILE, plugins=new_in_tree_registry())
 
 
-def test_broken_out_of_tree_plugin_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    """parse_config without a registry composes the default one; an out-of-tree entry point
-    that clashes with an in-tree plugin is reported as a ConfigError, not a traceback."""
+def test_broken_out_of_tree_plugin_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command composes the registry: an out-of-tree entry point that clashes with an
+    in-tree plugin is a configuration error (exit 2, one line naming it), not a traceback."""
     import pyscheduler.framework.registry as registry_module
+    from pyscheduler.cmd.cli import _compose_registry
 
     clash = metadata.EntryPoint("NodeName", f"{__name__}:NODE_NAME_CLASH", ENTRY_POINT_GROUP)
     monkeypatch.setattr(registry_module.metadata, "entry_points",
                         lambda group: [clash] if group == ENTRY_POINT_GROUP else [])
-    with pytest.raises(ConfigError, match=r"plugin registry: .*a plugin named NodeName already "
-                                          r"exists"):
-        parse_config(PROFILE)
+    with pytest.raises(SystemExit) as exit_info:
+        _compose_registry()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyscheduler: invalid plugin registry: ")
+    assert "a plugin named NodeName already exists" in err and err.count("\n") == 1
 
 
 NODE_NAME_CLASH = PluginSpec("NodeName", _new)
