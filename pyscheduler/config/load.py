@@ -2,10 +2,10 @@
 
 Contract:
 * ``parse_config(yaml_text, plugins=...)`` is pure: it reads the plugin registry but changes
-  nothing, and it either returns a complete ``SchedulerConfig`` or raises ``ConfigError`` listing every problem
-  found. Nothing is ever partially applied, so a caller that hot-swaps configurations (the
-  ConfigMap watcher) keeps running on its last good config when it catches ``ConfigError``. No
-  other exception escapes, whatever the input text.
+  nothing, and it either returns a complete ``SchedulerConfig`` or raises ``ConfigError``
+  listing every problem found. Nothing is ever partially applied, so a caller that hot-swaps
+  configurations (the ConfigMap watcher) keeps running on its last good config when it
+  catches ``ConfigError``. No other exception escapes, whatever the input text.
 * ``load_config(text_or_path)`` is ``parse_config`` on a file's contents or on YAML text.
 * Resolution follows upstream v1: defaults are applied (defaults.py), each profile's plugins are
   merged with the defaults (upstream mergePlugins), every ``pluginConfig[].args`` is decoded
