@@ -1,8 +1,8 @@
 """Scheduler metrics, under upstream kube-scheduler's names and labels.
 
 Contract: metrics are created once at import on the default prometheus registry (served by
-server.py at /metrics). Buckets follow upstream's where they are documented, so dashboards built
-for kube-scheduler read ours. Queue metrics live in queue/metrics.py, workqueue metrics in
+cmd/server.py at /metrics). Buckets follow upstream's where they are documented, so dashboards built
+for kube-scheduler read ours. Queue metrics live in backend/queue/metrics.py, workqueue metrics in
 informers/workqueue.py.
 """
 

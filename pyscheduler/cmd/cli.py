@@ -117,7 +117,7 @@ async def _run(args: argparse.Namespace) -> int:
             renew_deadline=le_cfg.renew_deadline_seconds,
             retry_period=le_cfg.retry_period_seconds,
         )
-    # Every write is checked against the lease just before it is sent (see leader.py).
+    # Every write is checked against the lease just before it is sent (see cmd/leader.py).
     try:
         app = SchedulerApp(client, config, qps=args.kube_api_qps, burst=args.kube_api_burst,
                            write_guard=elector.holds_lease if elector is not None else None,

@@ -359,7 +359,7 @@ class Handle(PluginsRunner, Protocol):
 
     @property
     def snapshot(self) -> Snapshot:
-        """The live snapshot the current cycle reads (see cache/snapshot.py)."""
+        """The live snapshot the current cycle reads (see framework/snapshot.py)."""
         ...
 
     @property

@@ -7,8 +7,8 @@ Contract:
   config loader decodes a profile's ``pluginConfig[].args`` into ``args_type`` and calls
   ``validate_args`` if the args type defines it, so errors name the offending field.
   ``listers`` names the objects the plugin reads through ``handle.lister(name)`` besides the
-  snapshot (see pyscheduler/watched.py for the names); the app watches exactly the union of
-  what the enabled plugins declare.
+  snapshot (see pyscheduler/scheduler/watched.py for the names); the scheduler watches exactly
+  the union of what the enabled plugins declare.
 * A ``Registry`` is a plain value (a read-only mapping with ``register``/``unregister``/
   ``merge``); there is no global one. This module imports no plugin: the in-tree registry is
   ``pyscheduler.plugins.registry.new_in_tree_registry()``, and the command composes it with

@@ -2,7 +2,7 @@
 
 Contract:
 * One scheduling cycle at a time: ``schedule_one`` pops a pod and runs PreFilter through Permit
-  *without awaiting*, so the cache and snapshot cannot change under it (see cache/snapshot.py).
+  *without awaiting*, so the cache and snapshot cannot change under it (see framework/snapshot.py).
   It then assumes the pod in the cache and hands it to a binding task; binding tasks run
   concurrently (bounded by the API dispatcher's QPS), the next cycle starts at once.
 * Failure: unreserve, forget the assumed pod, then ``handle_failure``: if the pod is gone from

@@ -16,7 +16,7 @@ Contract:
   NodeInfos, so a row that now holds another node is recounted too. This is what makes the
   per-domain totals a once-per-cycle numpy reduction instead of a pod-by-pod walk of the
   cluster. Entries are dropped least-recently-used beyond ``max_entries``.
-* Topology keys are read through ``snapshot.label_codes(key)`` (cache/snapshot.py): per-row
+* Topology keys are read through ``snapshot.label_codes(key)`` (framework/snapshot.py): per-row
   integer codes over the distinct values. ``absent`` is the code of rows without the label (-1
   when every row has it); ``go_codes`` merge the absent code into the code of the value "",
   which is how upstream's scoring reads a missing label (``node.Labels[key]``).
