@@ -129,14 +129,15 @@ async def _run(args: argparse.Namespace) -> int:
     host, _, port = args.metrics_bind_address.rpartition(":")
     server = HealthServer(host or "0.0.0.0", int(port),
                           ready=lambda: app.synced and (elector is None or elector.is_leader),
-                          debug=app.debug_dump if args.enable_debug_handlers == "true" else None)
+                          debug=(app.debugger.dump if args.enable_debug_handlers == "true"
+                                 else None))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # Upstream's cache debugger: SIGUSR2 compares the cache with the informers and logs it.
-    loop.add_signal_handler(signal.SIGUSR2, app.log_cache_comparison)
+    loop.add_signal_handler(signal.SIGUSR2, app.debugger.log_comparison)
     lease_task: asyncio.Task[None] | None = None
     leader = None
     if elector is not None:
@@ -150,8 +151,17 @@ async def _run(args: argparse.Namespace) -> int:
             nonlocal lease_task
             await le.acquire()
             lease_task = asyncio.create_task(le.keep(), name="lease")
-            # keep() returned: the lease is lost. (Cancelled: we are shutting down on SIGTERM.)
-            lease_task.add_done_callback(lambda t: None if t.cancelled() else app.abort())
+            lease_task.add_done_callback(renew_loop_ended)
+
+        def renew_loop_ended(task: asyncio.Task[None]) -> None:
+            # keep() returns only after declaring the loss, so on_lost has already aborted; if
+            # it crashed instead, the lease will lapse unrenewed: stop writing now as well.
+            # (Cancelled: we are shutting down on SIGTERM.)
+            if task.cancelled():
+                return
+            if task.exception() is not None:
+                log.error("lease renew loop failed", error=repr(task.exception()))
+            app.abort()
 
         leader = lead
     log.info("pyscheduler starting", version=__version__, profiles=sorted(app.frameworks),

@@ -4,7 +4,7 @@ Contract: /healthz answers 200 while the process's event loop is responsive; /re
 once informers have synced and (when leader election is on) this instance leads; /metrics is the
 prometheus text exposition of the default registry. With a ``debug`` callable, /debug/cache
 answers its JSON (the scheduler cache's per-node view and how it differs from the informers;
-see SchedulerApp.debug_dump), as upstream's cache debugger answers SIGUSR2.
+see backend/cache/debugger.py), as upstream's cache debugger answers SIGUSR2.
 """
 
 from __future__ import annotations

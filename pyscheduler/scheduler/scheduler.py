@@ -182,15 +182,6 @@ class SchedulerApp:
         """Whether one of our profiles schedules ``pod`` (its schedulerName names one)."""
         return pod.spec.scheduler_name in self.frameworks
 
-    # ---- debugging (upstream backend/cache/debugger) -------------------------------------
-    def debug_dump(self) -> dict[str, Any]:
-        """What /debug/cache serves: the cache's dump plus its comparison with the informers."""
-        return self.debugger.dump()
-
-    def log_cache_comparison(self) -> None:
-        """SIGUSR2: log the cache comparison and a per-node summary (upstream's debugger)."""
-        self.debugger.log_comparison()
-
     # ---- lifecycle ------------------------------------------------------------------------
     async def start_informers(self, timeout: float = 120.0) -> None:
         """Start the informers, wait for sync; InformersNotSyncedError on timeout."""
