@@ -9,6 +9,8 @@ Contract:
   the informer (deleted) or already has a node (bound by anyone), it is dropped; otherwise it is
   requeued (unschedulable pool or backoff) and reported: Warning event FailedScheduling with
   upstream's message and PodScheduled=False (reason Unschedulable or SchedulerError).
+* A failure in the binding cycle also counts as an AssignedPodDelete of the assumed copy for
+  the pods waiting in the pool (upstream handleBindingCycleError): what it held is free again.
 * Success: Normal event Scheduled "Successfully assigned ns/name to node".
 * ``queue.done(uid)`` is called only when the pod's attempt fully ends (after binding), so
   cluster events during binding are still seen by the queue's in-flight bookkeeping.
