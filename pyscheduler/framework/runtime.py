@@ -121,6 +121,9 @@ class Diagnosis:
     # nodes whose status code is known; absent nodes carry ``absent_status``
     evaluated: int = 0
     absent_reason: str = ""
+    # Upstream's NodeToStatus, kept only when asked for (None: off, the hot path's default):
+    # node name -> the status of the first filter that rejected it. The dry run's --explain.
+    node_to_status: dict[str, Status] | None = None
 
     @property
     def resolvable_nodes(self) -> list[str]:
@@ -454,6 +457,20 @@ class Framework:
                 return st.with_plugin(p.name)
         return None
 
+    def run_each_filter(self, state: CycleState, pod: PodInfo,
+                        node_info: NodeInfo) -> list[Status]:
+        """Every filter plugin's rejection of one node, not only the first (what-if analysis:
+        the dry run's --explain asks which plugins alone stand in the way)."""
+        out: list[Status] = []
+        for p in self._filters(state):
+            try:
+                st = p.filter(state, pod, node_info)
+            except Exception as err:
+                st = Status.as_error(err, p.name)
+            if st is not None and st.code != Code.SUCCESS:
+                out.append(st.with_plugin(p.name))
+        return out
+
     def run_filter_with_nominated_pods(self, state: CycleState, pod: PodInfo,
                                        node_info: NodeInfo) -> Status | None:
         """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
@@ -557,6 +574,9 @@ class Framework:
                             resolvable &= ~f.mask
                     diagnosis.node_infos = infos
                     diagnosis.resolvable_rows.append(remaining[resolvable & failed])
+                    if diagnosis.node_to_status is not None:
+                        self._record_batch(diagnosis.node_to_status, p.name, remaining, failed,
+                                           verdict.failures, infos)
                     remaining = remaining[verdict.passed]
             else:
                 keep = np.ones(len(remaining), dtype=np.bool_)
@@ -589,9 +609,26 @@ class Framework:
         return feasible
 
     @staticmethod
+    def _record_batch(statuses: dict[str, Status], plugin: str, rows: I64, failed: Any,
+                      failures: Iterable[Any], infos: list[NodeInfo]) -> None:
+        """Per-node statuses of one batch filter's rejections (only when asked for)."""
+        worst: dict[int, Code] = {}
+        reasons: dict[int, list[str]] = {}
+        for f in failures:
+            for r in rows[f.mask & failed].tolist():
+                reasons.setdefault(r, []).append(f.reason)
+                # A node is unresolvable as soon as one of its reasons is.
+                if worst.get(r) != Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                    worst[r] = f.code
+        for r, rs in reasons.items():
+            statuses[infos[r].name] = Status(worst[r], rs, plugin)
+
+    @staticmethod
     def _record(diagnosis: Diagnosis, st: Status, node: str) -> None:
         if st.code == Code.ERROR:
             raise PluginError(st)
+        if diagnosis.node_to_status is not None:
+            diagnosis.node_to_status[node] = st
         for reason in st.reasons:
             diagnosis.reasons[reason] += 1
         if st.plugin:
@@ -667,8 +704,9 @@ class Framework:
         return status
 
     def run_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
-                  rows: I64) -> I64:
-        """Weighted total score per feasible row."""
+                  rows: I64, breakdown: dict[str, tuple[I64, I64]] | None = None) -> I64:
+        """Weighted total score per feasible row; with ``breakdown``, also each plugin's raw
+        and normalized scores per row (the dry run's --explain)."""
         start = time.perf_counter()
         total = np.zeros(len(rows), dtype=np.int64)
         infos = snapshot.node_infos
@@ -682,8 +720,11 @@ class Framework:
                 raw = np.fromiter(
                     (p.score(state, pod, infos[r]) for r in rows), dtype=np.int64, count=len(rows)
                 )
+            before = raw.copy() if breakdown is not None else raw
             if p.name in self._normalizes:
                 cast(NormalizeScorePlugin, p).normalize_score(state, pod, raw)
+            if breakdown is not None:
+                breakdown[p.name] = (before, raw.copy())
             total += raw * self.weights.get(p.name, 1)
         self._observe("Score", start, None)
         return total

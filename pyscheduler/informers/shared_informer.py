@@ -52,6 +52,7 @@ from pyscheduler.api.types import T
 from pyscheduler.informers.backoff import ExponentialBackoff
 from pyscheduler.informers.delta_fifo import (
     DeletedFinalStateUnknown,
+    Delta,
     DeltaFIFO,
     Deltas,
     DeltaType,
@@ -151,6 +152,17 @@ class SharedInformer(Generic[T]):
 
     def add_indexers(self, indexers: Mapping[str, IndexFunc[T]]) -> None:
         self.indexer.add_indexers(indexers)
+
+    # -- in-memory delivery ---------------------------------------------------------------------
+
+    def apply(self, obj: T) -> None:
+        """Deliver one added or changed object now, as if the watch had: Indexer first, then
+        every handler, with the same filter and UID rules (an in-memory cluster, the dry run)."""
+        self._process_deltas([Delta(DeltaType.UPDATED, obj)], False)
+
+    def apply_delete(self, obj: T) -> None:
+        """Deliver the deletion of ``obj`` now, as if the watch had (see ``apply``)."""
+        self._process_deltas([Delta(DeltaType.DELETED, obj)], False)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -35,8 +35,8 @@ from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.shared_informer import SharedInformer, unwrap
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod, with_node_name
-from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.watched import WATCHED
+from pyscheduler.scheduler.writers import StatusReporter
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +67,7 @@ class EventHandlers:
     """The handlers one scheduler process registers on its informers."""
 
     def __init__(self, cache: SchedulerCache, queue: PriorityQueue, nominator: PodNominator,
-                 reporter: EventReporter, waiting_pods: WaitingPodsMap,
+                 reporter: StatusReporter, waiting_pods: WaitingPodsMap,
                  responsible: Callable[[Pod], bool]) -> None:
         self.cache = cache
         self.queue = queue

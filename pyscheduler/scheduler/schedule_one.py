@@ -22,7 +22,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,7 +31,7 @@ import structlog
 from pyscheduler import metrics
 from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import PodNominator
+from pyscheduler.framework.interfaces import I64, PodNominator
 from pyscheduler.framework.runtime import Diagnosis, FitError, Framework, PluginError
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
@@ -53,6 +53,30 @@ class ScheduleResult:
     suggested_host: str
     evaluated_nodes: int
     feasible_nodes: int
+    # The chosen node's weighted total; None when nothing was scored (one feasible node, or
+    # the nominated node passed), as upstream skips scoring then.
+    score: int | None = None
+
+
+@dataclass(slots=True)
+class AttemptTrace:
+    """What one scheduling attempt saw, recorded for the dry run (never on ``run``'s path).
+
+    With ``detail`` the diagnosis keeps every node's status (NodeToStatus) and scoring keeps
+    each plugin's raw and normalized scores, for --explain."""
+
+    detail: bool = False
+    diagnosis: Diagnosis | None = None
+    result: ScheduleResult | None = None
+    nominated_node_passed: str = ""
+    feasible: list[str] = field(default_factory=list)
+    totals: list[int] = field(default_factory=list)
+    plugin_scores: dict[str, tuple[I64, I64]] = field(default_factory=dict)
+    error: str = ""
+
+
+# A dry run's hook: the trace to fill for this attempt of this pod, or None.
+Tracer = Callable[[PodInfo], AttemptTrace | None]
 
 
 class Reporter(Protocol):
@@ -104,8 +128,10 @@ class Scheduler:
         reporter: Reporter,
         get_pod: PodGetter,
         nominator: PodNominator | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.cache = cache
+        self.tracer = tracer
         self.queue = queue
         self.frameworks = frameworks
         self.reporter = reporter
@@ -190,8 +216,9 @@ class Scheduler:
         start = time.perf_counter()
         state = CycleState()
         cycle = self.queue.scheduling_cycle()
+        trace = self.tracer(pod_info) if self.tracer is not None else None
         try:
-            result = self.schedule_pod(fwk, state, pod_info)
+            result = self.schedule_pod(fwk, state, pod_info, trace)
         except FitError as fe:
             nominated = self._post_filter(fwk, state, pod_info, fe.diagnosis)
             queued.unschedulable_plugins = set(fe.diagnosis.unschedulable_plugins)
@@ -201,9 +228,13 @@ class Scheduler:
             bound.debug("unschedulable", message=fe.diagnosis.message())
             return
         except PluginError as pe:
+            if trace is not None:
+                trace.error = pe.status.message()
             self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, pe.status.message(), None,
                        start, "error")
             return
+        if trace is not None:
+            trace.result = result
         host = result.suggested_host
         try:
             self.cache.assume_pod(pod_info, host)
@@ -230,12 +261,17 @@ class Scheduler:
         self.binding_tasks.add(task)
         task.add_done_callback(self.binding_tasks.discard)
 
-    def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> ScheduleResult:
-        """Upstream schedulePod: filter, then score and pick; raises FitError."""
+    def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo,
+                     trace: AttemptTrace | None = None) -> ScheduleResult:
+        """Upstream schedulePod: filter, then score and pick; raises FitError. ``trace``
+        (the dry run's) records what the attempt saw."""
         start = time.perf_counter()
         snapshot = self.cache.update_snapshot()
         n = snapshot.num_nodes
-        diagnosis = Diagnosis(num_all_nodes=n)
+        diagnosis = Diagnosis(num_all_nodes=n,
+                              node_to_status={} if trace is not None and trace.detail else None)
+        if trace is not None:
+            trace.diagnosis = diagnosis
         if n == 0:
             raise FitError(pod_info, diagnosis)
         pre_res, st, narrowing = fwk.run_pre_filter(
@@ -256,6 +292,8 @@ class Scheduler:
             info = snapshot.get(nominated_node)
             if (info is not None
                     and fwk.run_filter_with_nominated_pods(state, pod_info, info) is None):
+                if trace is not None:
+                    trace.nominated_node_passed = nominated_node
                 return ScheduleResult(nominated_node, 1, 1)
         if pre_res is not None and pre_res.node_names is not None:
             index = snapshot.table.index
@@ -277,6 +315,8 @@ class Scheduler:
             fwk.next_start_row = (fwk.next_start_row + len(rows)) % n
         if len(feasible) == 0:
             raise FitError(pod_info, diagnosis)
+        if trace is not None:
+            trace.feasible = [snapshot.node_infos[int(r)].name for r in feasible]
         if len(feasible) == 1:
             host = snapshot.node_infos[int(feasible[0])].name
             metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
@@ -284,10 +324,14 @@ class Scheduler:
         st = fwk.run_pre_score(state, pod_info, snapshot, feasible)
         if st is not None:
             raise PluginError(st)
-        scores = fwk.run_score(state, pod_info, snapshot, feasible)
+        scores = fwk.run_score(state, pod_info, snapshot, feasible,
+                               trace.plugin_scores if trace is not None and trace.detail
+                               else None)
         host = fwk.select_host(snapshot, feasible, scores)
+        if trace is not None:
+            trace.totals = scores.tolist()
         metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
-        return ScheduleResult(host, diagnosis.evaluated, len(feasible))
+        return ScheduleResult(host, diagnosis.evaluated, len(feasible), int(scores.max()))
 
     def _post_filter(self, fwk: Framework, state: CycleState, pod_info: PodInfo,
                      diagnosis: Diagnosis) -> str | None:

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler.api.listwatch import NODES, PODS
-from pyscheduler.backend.api_dispatcher import ApiDispatcher
+from pyscheduler.api.listwatch import Resource as ApiResource
+from pyscheduler.api.types import T
 from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.backend.cache.debugger import CacheDebugger
 from pyscheduler.framework.interfaces import Lister
@@ -29,15 +31,17 @@ from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.runtime import Framework, FrameworkOptions
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.factory import SharedInformerFactory
+from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.scheduler.eventhandlers import EventHandlers
-from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.schedule_one import Scheduler
 from pyscheduler.scheduler.watched import WATCHED
+from pyscheduler.scheduler.writers import Writers, api_writers
 
 log = structlog.get_logger(__name__)
+
 
 NON_TERMINAL = "status.phase!=Succeeded,status.phase!=Failed"
 
@@ -46,7 +50,7 @@ class InformersNotSyncedError(RuntimeError):
     """The initial list of some informer did not complete in time (API server unreachable?)."""
 
 
-def _needed_listers(config: Any) -> set[str]:
+def needed_listers(config: Any) -> set[str]:
     """Lister names the enabled plugins of every profile declare (PluginSpec.listers)."""
     names: set[str] = set()
     for prof in config.profiles:
@@ -59,57 +63,77 @@ def _node_name_index(pod: Pod) -> list[str]:
     return [pod.spec.node_name] if pod.spec.node_name else []
 
 
-class DispatcherBinder:
-    """DefaultBinder's client: POST pods/binding through the dispatcher."""
+class InformerSource(Protocol):
+    """Where the app's informers come from: a SharedInformerFactory over the API, or the dry
+    run's in-memory one (same informers, fed from a snapshot)."""
 
-    def __init__(self, dispatcher: ApiDispatcher) -> None:
-        self.dispatcher = dispatcher
+    def informer_for(self, resource: ApiResource, object_type: type[T], *,
+                     namespace: str | None = None, label_selector: str = "",
+                     field_selector: str = "",
+                     indexers: Mapping[str, IndexFunc[T]] | None = None) -> SharedInformer[T]:
+        """The shared informer for this resource and selectors (created on first ask)."""
+        ...
 
-    async def bind(self, pod: Pod, node_name: str) -> None:
-        """POST pods/binding through the dispatcher; raises the call's final error."""
-        m = pod.metadata
-        await self.dispatcher.bind(m.namespace, m.name, m.uid, node_name)
+    def start(self) -> None:
+        """Start every informer not running yet."""
+        ...
+
+    async def wait_for_cache_sync(self, timeout: float | None = None) -> bool:
+        """True once every started informer synced; False after ``timeout``."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Stop every informer."""
+        ...
 
 
 class SchedulerApp:
     """Builds and runs one scheduler process against an API server."""
 
-    def __init__(self, client: ApiClient, config: Any, *, qps: float | None = None,
+    def __init__(self, client: ApiClient | None, config: Any, *, qps: float | None = None,
                  burst: int | None = None, write_guard: Callable[[], bool] | None = None,
-                 registry: Mapping[str, PluginSpec] | None = None) -> None:
+                 registry: Mapping[str, PluginSpec] | None = None,
+                 informers: InformerSource | None = None, writers: Writers | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         """Build everything, in one direction: API writers, cache and informers, the
         nominator, waiting pods and preemption executor, then one Framework per profile (each
         its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
-        plugin registry the configuration was resolved with (in-tree plus out-of-tree)."""
+        plugin registry the configuration was resolved with (in-tree plus out-of-tree).
+
+        ``informers`` and ``writers`` default to the API's (a SharedInformerFactory over
+        ``client``, ``writers.api_writers``); the dry run passes in-memory ones, and a fake
+        ``clock`` for the queue's backoff, so the very same engine runs without writing."""
         from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
         from pyscheduler.scheduler.profile import build_frameworks
 
         self.client = client
         self.config = config
         conn = config.client_connection
-        # write_guard (the leader elector's holds_lease) is checked before every write is sent.
-        self.dispatcher = ApiDispatcher(client, qps=qps or conn.qps, burst=burst or conn.burst,
-                                        guard=write_guard)
-        # Events get their own writer and QPS budget, as kube-scheduler's separate event client.
-        self.event_dispatcher = ApiDispatcher(client, qps=qps or conn.qps,
-                                              burst=burst or conn.burst, workers=16,
-                                              name="api_dispatcher_events", guard=write_guard)
-        self.reporter = EventReporter(self.dispatcher, event_dispatcher=self.event_dispatcher)
+        if (writers is None or informers is None) and client is None:
+            raise ValueError("an API client is needed unless informers and writers are given")
+        if writers is None:
+            assert client is not None
+            # write_guard (the leader elector's holds_lease) is checked before every write.
+            writers = api_writers(client, qps=qps or conn.qps, burst=burst or conn.burst,
+                                  guard=write_guard)
+        self.writers = writers
+        self.reporter = writers.reporter
         self.cache = SchedulerCache()
-        self.factory = SharedInformerFactory(client)
+        if informers is None:
+            assert client is not None
+            informers = SharedInformerFactory(client)
+        self.factory: InformerSource = informers
         self.pods: SharedInformer[Pod] = self.factory.informer_for(
             PODS, Pod, field_selector=NON_TERMINAL, indexers={"nodeName": _node_name_index}
         )
         self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
-        binder = DispatcherBinder(self.dispatcher)
         from pyscheduler.backend.queue.nominator import Nominator
         from pyscheduler.preemption.executor import Executor
-        from pyscheduler.scheduler.preemption_client import DispatcherPreemptionClient
 
         self.nominator = Nominator(self._lookup_pod)
         self.listers: dict[str, Lister] = {"pods": self.pods.indexer}
         self.extra_informers: dict[str, SharedInformer[Any]] = {}
-        for name in sorted(_needed_listers(config)):
+        for name in sorted(needed_listers(config)):
             w = WATCHED[name]
             inf: SharedInformer[Any] = self.factory.informer_for(
                 w.api, w.type, indexers=w.all_indexers())
@@ -118,8 +142,8 @@ class SchedulerApp:
         self.waiting_pods = WaitingPodsMap()
         # activator=self: the queue does not exist yet; activate() forwards to it, and nothing
         # calls it before scheduling starts.
-        self.preemption_client = DispatcherPreemptionClient(
-            self.dispatcher, self.reporter, self.nominator, self.waiting_pods, activator=self)
+        self.preemption_client = writers.preemption_client(
+            self.nominator, self.waiting_pods, self)
         # One executor for every profile: the queue keeps one PreEnqueue instance per plugin
         # name, and it must see every preemptor's calls in flight.
         self.preemption_executor = Executor(self.preemption_client, self.get_pod)
@@ -128,8 +152,8 @@ class SchedulerApp:
             return FrameworkOptions(
                 snapshot=self.cache.snapshot,
                 listers=self.listers,
-                binding_client=binder,
-                volume_client=self.dispatcher,
+                binding_client=writers.binder,
+                volume_client=writers.volumes,
                 event_recorder=self.reporter,
                 nominator=self.nominator,
                 activator=self,
@@ -152,6 +176,7 @@ class SchedulerApp:
             pod_initial_backoff_seconds=float(config.pod_initial_backoff_seconds),
             pod_max_backoff_seconds=float(config.pod_max_backoff_seconds),
             nominator=self.nominator,
+            clock=clock or time.monotonic,
         )
         self.scheduler = Scheduler(
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
@@ -205,8 +230,8 @@ class SchedulerApp:
         task gets a turn. ``run()`` then returns at once; the caller exits non-zero."""
         if self._aborted.is_set():
             return
-        self.dispatcher.abort()
-        self.event_dispatcher.abort()
+        for d in self.writers.dispatchers:
+            d.abort()
         self.scheduler.abort()
         self.preemption_executor.cancel()
         self.queue.close()
@@ -241,8 +266,8 @@ class SchedulerApp:
 
         Informers start before leadership, so a follower's cache is warm when it takes over
         (upstream keeps followers' informers running too)."""
-        self.dispatcher.start()
-        self.event_dispatcher.start()
+        for d in self.writers.dispatchers:
+            d.start()
         scheduled = False
         try:
             if not await self._until(stop, self.start_informers()):
@@ -259,8 +284,7 @@ class SchedulerApp:
             if not scheduled:
                 # Stopped (or deposed) before scheduling started: nothing is in flight.
                 if not self.aborted:
-                    await self.dispatcher.shutdown()
-                    await self.event_dispatcher.shutdown()
+                    await self._shutdown_writers()
                 await self.factory.shutdown()
 
     async def _schedule(self, stop: asyncio.Event) -> None:
@@ -291,9 +315,12 @@ class SchedulerApp:
         flush_task.cancel()
         await asyncio.gather(loop_task, flush_task, return_exceptions=True)
         self.reporter.flush_all()
-        await self.dispatcher.shutdown()
-        await self.event_dispatcher.shutdown()
+        await self._shutdown_writers()
         await self.factory.shutdown()
+
+    async def _shutdown_writers(self) -> None:
+        for d in self.writers.dispatchers:
+            await d.shutdown()
 
     async def _flush_events(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

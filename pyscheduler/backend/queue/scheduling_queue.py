@@ -536,6 +536,11 @@ class PriorityQueue:
         entry = self._backoff.get(uid)
         return None if entry is None else entry.expiry
 
+    def next_backoff_expiry(self) -> float | None:
+        """When the earliest backoff in backoffQ ends (clock time); None when it is empty."""
+        head = self._backoff.peek()
+        return None if head is None else head.expiry
+
     def pods_in_active_q(self) -> list[Pod]:
         """Pods in activeQ, in no particular order."""
         return [queued.pod for queued in self._active]
