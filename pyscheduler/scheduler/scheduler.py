@@ -36,7 +36,7 @@ from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.scheduler.eventhandlers import EventHandlers
-from pyscheduler.scheduler.schedule_one import Scheduler
+from pyscheduler.scheduler.schedule_one import Scheduler, Tracer
 from pyscheduler.scheduler.watched import WATCHED
 from pyscheduler.scheduler.writers import Writers, api_writers
 
@@ -94,7 +94,8 @@ class SchedulerApp:
                  burst: int | None = None, write_guard: Callable[[], bool] | None = None,
                  registry: Mapping[str, PluginSpec] | None = None,
                  informers: InformerSource | None = None, writers: Writers | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 tracer: Tracer | None = None) -> None:
         """Build everything, in one direction: API writers, cache and informers, the
         nominator, waiting pods and preemption executor, then one Framework per profile (each
         its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
@@ -102,7 +103,8 @@ class SchedulerApp:
 
         ``informers`` and ``writers`` default to the API's (a SharedInformerFactory over
         ``client``, ``writers.api_writers``); the dry run passes in-memory ones, and a fake
-        ``clock`` for the queue's backoff, so the very same engine runs without writing."""
+        ``clock`` for the queue's backoff and a ``tracer`` that records what each attempt saw,
+        so the very same engine runs without writing."""
         from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
         from pyscheduler.scheduler.profile import build_frameworks
 
@@ -180,7 +182,7 @@ class SchedulerApp:
         )
         self.scheduler = Scheduler(
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
-            self.nominator,
+            self.nominator, tracer,
         )
         self.handlers = EventHandlers(self.cache, self.queue, self.nominator, self.reporter,
                                       self.waiting_pods, self.responsible)
