@@ -1,6 +1,5 @@
-"""Command line: ``pyscheduler run | version`` (also ``python -m pyscheduler``).
-
-``dry-run`` is not implemented yet (see docs/ARCHITECTURE.md, "Status").
+"""Command line: ``pyscheduler run | dry-run | snapshot | version`` (also
+``python -m pyscheduler``); dry-run and snapshot are in cmd/dryrun.py.
 
 Contract: ``run`` schedules until SIGTERM/SIGINT, then finishes in-flight binds and exits 0;
 losing the leader lease exits non-zero at once (the Deployment restarts us). Configuration
@@ -54,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kube-api-burst", type=int, default=None)
 
     sub.add_parser("version", help="print the version")
+    from pyscheduler.cmd import dryrun  # dry-run and snapshot live in their own module
+
+    dryrun.register(sub)
     return p
 
 
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return asyncio.run(_run(args))
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        code: int = handler(args)
+        return code
     return 2
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +108,7 @@ def select_pods(state: ClusterState, profiles: set[str], options: DryRunOptions)
 
 
 async def simulate(state: ClusterState, config: SchedulerConfig,
-                   registry: dict[str, PluginSpec] | None, options: DryRunOptions,
+                   registry: Mapping[str, PluginSpec] | None, options: DryRunOptions,
                    analyzer: Analyzer | None = None) -> Simulation:
     """Run the engine over ``state`` (module contract)."""
     from pyscheduler.scheduler.scheduler import SchedulerApp

@@ -149,6 +149,18 @@ class BatchFilterPlugin(FilterPlugin, Protocol):
 
 
 @runtime_checkable
+class FilterExplainer(Plugin, Protocol):
+    """Optional, for filter plugins: say in words the smallest change that would let this node
+    pass this filter (the dry run's --explain). Plugins without it are explained by their
+    rejection reasons, so a new plugin needs nothing to appear there."""
+
+    def explain_filter(self, state: CycleState, pod: PodInfo,
+                       node_info: NodeInfo) -> str | None:
+        """E.g. "250m cpu were free there"; None when there is nothing simple to say."""
+        ...
+
+
+@runtime_checkable
 class PostFilterPlugin(Plugin, Protocol):
     def post_filter(self, state: CycleState, pod: PodInfo,
                     diagnosis: Any) -> tuple[PostFilterResult | None, Status | None]:

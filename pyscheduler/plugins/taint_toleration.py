@@ -28,6 +28,7 @@ from pyscheduler.framework.interfaces import (
     BatchScorePlugin,
     EnqueueExtensions,
     Failure,
+    FilterExplainer,
     FilterVerdict,
     Handle,
     NormalizeScorePlugin,
@@ -139,6 +140,19 @@ class TaintToleration:
             return Status.unresolvable(ERR_REASON_UNTOLERATED, plugin=NAME)
         return None
 
+    def explain_filter(self, state: CycleState, pod: PodInfo,
+                       node_info: NodeInfo) -> str | None:
+        """The first taint the pod would have to tolerate (--explain)."""
+        node = node_info.node
+        if node is None:
+            return None
+        t = find_untolerated(node.spec.taints, pod.pod.spec.tolerations,
+                             DO_NOT_SCHEDULE_EFFECTS)
+        if t is None:
+            return None
+        value = f"={t.value}" if t.value else ""
+        return f"it tolerated taint {t.key}{value}:{t.effect}"
+
     def filter_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                      rows: I64) -> FilterVerdict | None:
         """Untainted rows pass as a block; each distinct taint set is checked once."""
@@ -235,6 +249,7 @@ SPEC = PluginSpec(NAME, new, None)
 
 
 def _check(p: TaintToleration) -> tuple[BatchFilterPlugin, PreScorePlugin, BatchScorePlugin,
-                                         NormalizeScorePlugin, EnqueueExtensions]:
+                                         NormalizeScorePlugin, EnqueueExtensions,
+                                         FilterExplainer]:
     """Compile-time conformance: mypy checks the plugin against each Protocol."""
-    return p, p, p, p, p
+    return p, p, p, p, p, p

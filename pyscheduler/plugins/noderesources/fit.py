@@ -36,6 +36,7 @@ from pyscheduler.framework.interfaces import (
     BoolArr,
     EnqueueExtensions,
     Failure,
+    FilterExplainer,
     FilterVerdict,
     Handle,
     PreFilterExtensions,
@@ -57,7 +58,7 @@ from pyscheduler.framework.types import (
 )
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
-from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
+from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, format_quantity
 from pyscheduler.model.resources import Resources, pod_requests
 from pyscheduler.plugins import validation as v
 from pyscheduler.plugins.helper import BrokenLinear, ShapePoint
@@ -353,6 +354,26 @@ class NodeResourcesFit:
                 else Code.UNSCHEDULABLE)
         return Status(code, [s.reason for s in short], NAME)
 
+    def explain_filter(self, state: CycleState, pod: PodInfo,
+                       node_info: NodeInfo) -> str | None:
+        """How much more of each short resource the node would need free (--explain)."""
+        req = self._read(state)
+        if isinstance(req, Status):
+            return None
+        short = fits_request(req, node_info.allocatable, node_info.requested,
+                             len(node_info.pods), self.ignored, self.ignored_groups)
+        if not short:
+            return None
+        parts = []
+        for s in short:
+            if s.unresolvable:
+                return (f"the node had {format_quantity(s.resource_name, s.requested)} "
+                        f"{s.resource_name} allocatable (it has "
+                        f"{format_quantity(s.resource_name, s.capacity)})")
+            need = s.requested - (s.capacity - s.used)
+            parts.append(f"{format_quantity(s.resource_name, need)} {s.resource_name}")
+        return " and ".join(parts) + " more were free there"
+
     def filter_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                      rows: I64) -> FilterVerdict | None:
         """The same check for many rows: one comparison per requested resource column."""
@@ -553,6 +574,6 @@ SPEC = PluginSpec(NAME, new, NodeResourcesFitArgs)
 
 
 def _check(p: NodeResourcesFit) -> tuple[PreFilterPlugin, BatchFilterPlugin, PreScorePlugin,
-                                          BatchScorePlugin, EnqueueExtensions]:
+                                          BatchScorePlugin, EnqueueExtensions, FilterExplainer]:
     """Compile-time conformance: mypy checks the plugin against each Protocol."""
-    return p, p, p, p, p
+    return p, p, p, p, p, p

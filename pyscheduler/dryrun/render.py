@@ -1,0 +1,122 @@
+"""Output of a dry run: a table (default), JSON or YAML (docs/DRY_RUN.md), --explain text, and
+the --compare-config difference.
+
+Contract: output is deterministic for a given result (no timestamps, pods in result order,
+JSON keys in schema order), so golden tests can compare it byte for byte. Unplaced pods show
+``<none>`` as node; the message column is last and never truncated (it is upstream's
+FailedScheduling text, byte for byte).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from pyscheduler.dryrun.explain import Explanation
+from pyscheduler.dryrun.result import API_VERSION, DryRunResult, PodResult
+
+NONE = "<none>"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for r in [header, *rows]:
+        cells = [c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)] + [r[-1]]
+        lines.append("   ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _victims(p: PodResult) -> str:
+    return ",".join(f"{ns}/{n}" for ns, n in p.victims) or NONE
+
+
+def table(result: DryRunResult) -> str:
+    """The default output: one row per pod."""
+    rows = [[p.key, p.profile, p.node or NONE, NONE if p.score is None else str(p.score),
+             _victims(p), p.message or ""] for p in result.pods]
+    return _table(["POD", "PROFILE", "NODE", "SCORE", "VICTIMS", "MESSAGE"], rows)
+
+
+def to_json(result: DryRunResult) -> str:
+    """The versioned JSON document."""
+    return json.dumps(result.to_dict(), indent=2) + "\n"
+
+
+def to_yaml(result: DryRunResult) -> str:
+    """The same document as YAML."""
+    return yaml.safe_dump(result.to_dict(), sort_keys=False, width=10_000)
+
+
+def render(result: DryRunResult, output: str) -> str:
+    """``--output`` table|json|yaml."""
+    if output == "json":
+        return to_json(result)
+    if output == "yaml":
+        return to_yaml(result)
+    return table(result)
+
+
+def explain_text(ex: Explanation) -> str:
+    """--explain as text."""
+    out = [f"Pod {ex.pod}"]
+    r = ex.result
+    if r is not None:
+        out.append(f"  result: {'node ' + r.node if r.node else 'stays pending'}"
+                   + (f", score {r.score}" if r.score is not None else "")
+                   + (f", victims {_victims(r)}" if r.victims else ""))
+    if not ex.attempts:
+        out.append("  never attempted" + (f": {r.message}" if r is not None and r.message
+                                          else ""))
+    for a in ex.attempts:
+        out.append("")
+        out.append(f"Attempt {a.number}: {a.outcome}")
+        if a.note:
+            out.append(f"  {a.note}")
+        if a.rejected:
+            out.append("  Filtered out:")
+            rows = [[v.node, v.plugin, ", ".join(v.reasons)] for v in a.rejected]
+            out.extend("    " + line for line in
+                       _table(["NODE", "PLUGIN", "REASON"], rows).splitlines())
+        if a.feasible:
+            out.append("  Feasible nodes, best first:")
+            plugins = sorted({p for s in a.feasible for p in s.plugins})
+            header = ["NODE", "TOTAL", *plugins, ""]
+            rows = []
+            for s in a.feasible:
+                cells = []
+                for p in plugins:
+                    raw, norm, w = s.plugins.get(p, (0, 0, 1))
+                    cells.append(f"{raw}->{norm}x{w}")
+                rows.append([s.node, str(s.total), *cells, ""])
+            out.extend("    " + line for line in _table(header, rows).splitlines())
+            if plugins:
+                out.append("    (each plugin: raw -> normalized x weight)")
+        if a.suggestions:
+            out.append("  Smallest changes that would make it fit:")
+            out.extend(f"    - {s}" for s in a.suggestions)
+    return "\n".join(out) + "\n"
+
+
+def compare(base: DryRunResult, other: DryRunResult, output: str) -> str:
+    """Pods whose placement differs between the two profiles (node or victims)."""
+    theirs = {p.key: p for p in other.pods}
+    diffs: list[tuple[PodResult, PodResult | None]] = []
+    for p in base.pods:
+        q = theirs.get(p.key)
+        if q is None or q.node != p.node or q.victims != p.victims:
+            diffs.append((p, q))
+    if output in ("json", "yaml"):
+        doc: dict[str, Any] = {
+            "apiVersion": API_VERSION, "kind": "DryRunComparison",
+            "pods": [{"namespace": p.namespace, "name": p.name,
+                      "current": p.to_dict(), "other": q.to_dict() if q else None}
+                     for p, q in diffs]}
+        if output == "json":
+            return json.dumps(doc, indent=2) + "\n"
+        return yaml.safe_dump(doc, sort_keys=False, width=10_000)
+    rows = [[p.key, p.node or NONE, _victims(p), (q.node or NONE) if q else NONE,
+             _victims(q) if q else NONE] for p, q in diffs]
+    return _table(["POD", "NODE", "VICTIMS", "OTHER NODE", "OTHER VICTIMS"], rows)
