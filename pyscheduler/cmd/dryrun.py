@@ -63,6 +63,8 @@ def register(sub: Any) -> None:
     dr.add_argument("--compare-config", default=None, metavar="OTHER.yaml",
                     help="print only the pods whose placement differs under this profile")
     dr.add_argument("--output", "-o", choices=("table", "json", "yaml"), default="table")
+    dr.add_argument("--seed", type=int, default=0,
+                    help="seed for breaking ties between equally good nodes (run: random)")
     dr.set_defaults(handler=dry_run_main)
     sn = sub.add_parser("snapshot", help="write what the profile reads from a live cluster")
     _add_source_args(sn)
@@ -206,7 +208,7 @@ async def _dry_run(args: argparse.Namespace) -> int:
             await client.close()
     opts = DryRunOptions(namespace=args.namespace, selector=selector, explain=args.explain,
                          extra_pods=_extra_pods(args.pod, config, state),
-                         progress=_progress if tty else None)
+                         progress=_progress if tty else None, seed=args.seed)
     sim = await _simulate(state, config, registry, opts)
     if tty:
         print(file=sys.stderr)

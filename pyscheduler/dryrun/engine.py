@@ -61,6 +61,7 @@ class DryRunOptions:
     explain: str | None = None  # "namespace/name"
     extra_pods: list[Pod] = field(default_factory=list)
     progress: Callable[[int, int], None] | None = None
+    seed: int | None = 0
 
 
 # (app, framework, pod info, trace) -> the explain analysis of a failed attempt; called right
@@ -134,7 +135,8 @@ async def simulate(state: ClusterState, config: SchedulerConfig,
         return trace
 
     app = SchedulerApp(None, config, registry=registry, informers=source,
-                       writers=memory_writers(cluster), clock=clock, tracer=tracer)
+                       writers=memory_writers(cluster), clock=clock, tracer=tracer,
+                       seed=options.seed)
     await app.start_informers()
     await source.shutdown()
     cluster.attach({"pods": app.pods, "nodes": app.nodes, **app.extra_informers})

@@ -81,7 +81,7 @@ def analyze(app: Any, fwk: Any, pod_info: PodInfo, trace: AttemptTrace) -> list[
     pdb_lister = fwk.lister("poddisruptionbudgets")
     pdbs = PDBChecker(pdb_lister.list() if pdb_lister is not None else [])
     evaluator = Evaluator()
-    groups: dict[str, list[str]] = defaultdict(list)
+    groups: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
     for name in sorted(diagnosis.node_to_status):
         ni = snapshot.get(name)
         if ni is None:
@@ -96,17 +96,27 @@ def analyze(app: Any, fwk: Any, pod_info: PodInfo, trace: AttemptTrace) -> list[
             hint = plugin.explain_filter(state, pod_info, ni)
         if not hint:
             hint = f"{st.plugin} accepted it ({st.message()})"
+        victims: list[str] = []
         if st.code == Code.UNSCHEDULABLE:
-            victims, _, vst = evaluator.select_victims_on_node(
+            found, _, vst = evaluator.select_victims_on_node(
                 fwk, state.clone(), pod_info, ni.clone(), pdbs)
-            if vst is None and victims:
-                hint += (" (preempting " + ", ".join(v.key for v in victims)
-                         + " would free it)")
-        groups[hint].append(name)
+            if vst is None:
+                victims = [v.key for v in found]
+        groups[hint].append((name, victims))
     out = []
     for hint, nodes in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        where = nodes[0] if len(nodes) == 1 else f"{len(nodes)} nodes ({_names(nodes)})"
-        out.append(f"fits on {where} if {hint}")
+        names = [n for n, _ in nodes]
+        where = names[0] if len(nodes) == 1 else f"{len(nodes)} nodes ({_names(names)})"
+        line = f"fits on {where} if {hint}"
+        freeing = [(n, v) for n, v in nodes if v]
+        if len(freeing) == 1 and len(nodes) == 1:
+            line += f" (preempting {', '.join(freeing[0][1])} would free it)"
+        elif freeing:
+            shown = "; ".join(f"{', '.join(v)} on {n}" for n, v in freeing[:2])
+            more = len(freeing) - 2
+            line += (f" (preempting lower-priority pods would free it on {len(freeing)} of "
+                     f"them, e.g. {shown}" + (f" and {more} more" if more > 0 else "") + ")")
+        out.append(line)
     return out
 
 

@@ -215,6 +215,9 @@ class FrameworkOptions:
     preemption_executor: PreemptionExecutor | None = None
     preemption_allowed_scheduler_names: frozenset[str] | None = None
     percentage_of_nodes_to_score: int | None = None
+    # Seed of the random source that breaks ties (host selection, preemption's start offset);
+    # None: seeded from the OS, as upstream. The dry run fixes it to be reproducible.
+    seed: int | None = None
 
 
 PluginBuilder = Callable[[Handle], Plugin]  # a registry factory with its args bound
@@ -258,7 +261,7 @@ class Framework:
         self._nominator: PodNominator = (
             options.nominator if options.nominator is not None else _NoNominations())
         self.waiting_pods = options.waiting_pods
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random(options.seed)
         self._duration_children: dict[tuple[str, str], Any] = {}
         self.next_start_row = 0
 

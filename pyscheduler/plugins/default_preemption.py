@@ -24,6 +24,7 @@ v1.37 by default):
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,8 +168,12 @@ class DefaultPreemption:
 def new(args: DefaultPreemptionArgs | None, handle: Handle) -> DefaultPreemption:
     a = args if args is not None else DefaultPreemptionArgs()
     a.validate()
+    # The Framework's random source, when the handle has one, so a seeded dry run is
+    # reproducible; test handles without it get a fresh one.
+    rng = getattr(handle, "rng", None)
     return DefaultPreemption(
-        handle, a, Evaluator(a.min_candidate_nodes_percentage, a.min_candidate_nodes_absolute))
+        handle, a, Evaluator(a.min_candidate_nodes_percentage, a.min_candidate_nodes_absolute,
+                             rng=rng if isinstance(rng, random.Random) else None))
 
 
 SPEC = PluginSpec(NAME, new, DefaultPreemptionArgs, listers=("pods", "poddisruptionbudgets"))

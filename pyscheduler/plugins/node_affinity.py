@@ -38,6 +38,7 @@ from pyscheduler.framework.interfaces import (
     BoolArr,
     EnqueueExtensions,
     Failure,
+    FilterExplainer,
     FilterVerdict,
     Handle,
     NormalizeScorePlugin,
@@ -488,6 +489,16 @@ class NodeAffinity:
             return Status.unresolvable(ERR_REASON_POD, plugin=NAME)
         return None
 
+    def explain_filter(self, state: CycleState, pod: PodInfo,
+                       node_info: NodeInfo) -> str | None:
+        """The labels the node lacks for the pod's nodeSelector, else the affinity (--explain)."""
+        labels, _ = _node_labels(node_info)
+        missing = [f"{k}={v}" for k, v in sorted(pod.pod.spec.node_selector.items())
+                   if labels.get(k) != v]
+        if missing:
+            return f"the node had label(s) {', '.join(missing)} (the pod's nodeSelector)"
+        return "the node matched the pod's required node affinity"
+
     def filter_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                      rows: I64) -> FilterVerdict | None:
         """The same check, each requirement evaluated per distinct label value."""
@@ -595,6 +606,7 @@ SPEC = PluginSpec(NAME, new, NodeAffinityArgs)
 
 
 def _check(p: NodeAffinity) -> tuple[PreFilterPlugin, BatchFilterPlugin, PreScorePlugin,
-                                      BatchScorePlugin, NormalizeScorePlugin, EnqueueExtensions]:
+                                      BatchScorePlugin, NormalizeScorePlugin, EnqueueExtensions,
+                                      FilterExplainer]:
     """Compile-time conformance: mypy checks the plugin against each Protocol."""
-    return p, p, p, p, p, p
+    return p, p, p, p, p, p, p

@@ -95,7 +95,7 @@ class SchedulerApp:
                  registry: Mapping[str, PluginSpec] | None = None,
                  informers: InformerSource | None = None, writers: Writers | None = None,
                  clock: Callable[[], float] | None = None,
-                 tracer: Tracer | None = None) -> None:
+                 tracer: Tracer | None = None, seed: int | None = None) -> None:
         """Build everything, in one direction: API writers, cache and informers, the
         nominator, waiting pods and preemption executor, then one Framework per profile (each
         its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
@@ -103,8 +103,9 @@ class SchedulerApp:
 
         ``informers`` and ``writers`` default to the API's (a SharedInformerFactory over
         ``client``, ``writers.api_writers``); the dry run passes in-memory ones, and a fake
-        ``clock`` for the queue's backoff and a ``tracer`` that records what each attempt saw,
-        so the very same engine runs without writing."""
+        ``clock`` for the queue's backoff, a ``tracer`` that records what each attempt saw and
+        a ``seed`` for tie-breaking, so the very same engine runs, reproducibly, without
+        writing."""
         from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
         from pyscheduler.scheduler.profile import build_frameworks
 
@@ -162,6 +163,7 @@ class SchedulerApp:
                 waiting_pods=self.waiting_pods,
                 preemption_executor=self.preemption_executor,
                 preemption_allowed_scheduler_names=config.preemption_allowed_scheduler_names,
+                seed=seed,
             )
 
         self.frameworks: dict[str, Framework] = build_frameworks(config, options_for, registry)
