@@ -100,13 +100,21 @@ def explain_text(ex: Explanation) -> str:
     return "\n".join(out) + "\n"
 
 
+def _same_place(p: PodResult, q: PodResult) -> bool:
+    if p.victims != q.victims or (p.node is None) != (q.node is None):
+        return False
+    # Equally scored nodes are one decision: run would pick either at random.
+    return p.node == q.node or q.node in p.tied or p.node in q.tied
+
+
 def compare(base: DryRunResult, other: DryRunResult, output: str) -> str:
-    """Pods whose placement differs between the two profiles (node or victims)."""
+    """Pods whose placement differs between the two profiles (node or victims; a different
+    node among equally scored ones is not a difference)."""
     theirs = {p.key: p for p in other.pods}
     diffs: list[tuple[PodResult, PodResult | None]] = []
     for p in base.pods:
         q = theirs.get(p.key)
-        if q is None or q.node != p.node or q.victims != p.victims:
+        if q is None or not _same_place(p, q):
             diffs.append((p, q))
     if output in ("json", "yaml"):
         doc: dict[str, Any] = {

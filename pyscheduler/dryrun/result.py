@@ -25,6 +25,9 @@ class PodResult:
     score: int | None = None
     victims: list[tuple[str, str]] = field(default_factory=list)
     message: str | None = None
+    # Other nodes that scored as high as ``node`` (run breaks such ties at random); not part
+    # of the schema, used by --compare-config to ignore tie-breaking noise.
+    tied: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:

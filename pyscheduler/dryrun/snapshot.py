@@ -69,9 +69,9 @@ def _documents(data: bytes, source: str) -> list[Any]:
     if text[:1] in (b"{", b"["):
         try:
             doc = msgspec.json.decode(data)
-        except msgspec.DecodeError as err:
-            raise InputError(f"{source}: not valid JSON: {err}") from err
-        return doc if isinstance(doc, list) else [doc]
+            return doc if isinstance(doc, list) else [doc]
+        except msgspec.DecodeError:
+            pass  # YAML flow style starts the same way: let the YAML reader decide
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return [d for d in yaml.load_all(data, Loader=loader) if d is not None]
