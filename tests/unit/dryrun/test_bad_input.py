@@ -61,7 +61,7 @@ def bad_documents(draw: st.DrawFn) -> str:
 
 def _check(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code = main(argv)
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code in (0, 1, 2)
     assert "Traceback" not in err
     if code == 2:
