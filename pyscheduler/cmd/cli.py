@@ -25,8 +25,12 @@ from pyscheduler import __version__
 from pyscheduler.cmd import logsetup as pslog
 
 if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
+
     from pyscheduler.config import SchedulerConfig
     from pyscheduler.framework.registry import Registry
+    from pyscheduler.operator.kopf_thread import KopfThread
+    from pyscheduler.scheduler.scheduler import SchedulerApp
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster)")
     run.add_argument("--config", default=None,
                      help="KubeSchedulerConfiguration YAML (default: the built-in profile)")
+    run.add_argument("--config-map", default=None, metavar="NAMESPACE/NAME",
+                     help="read the KubeSchedulerConfiguration from this ConfigMap and "
+                          "hot-reload it on every change (exclusive with --config)")
+    run.add_argument("--config-map-key", default="config.yaml",
+                     help="the ConfigMap key holding the configuration (default: config.yaml)")
+    run.add_argument("--watch-config", choices=("true", "false"), default="false",
+                     help="hot-reload --config FILE when its content changes (polled every 2s)")
     run.add_argument("--leader-elect", choices=("true", "false"), default=None,
                      help="override leaderElection.leaderElect")
     run.add_argument("--metrics-bind-address", default="0.0.0.0:10359",
@@ -85,15 +96,101 @@ def _compose_registry() -> Registry:
     return reg
 
 
-def _load_config(path: str | None, registry: Registry) -> SchedulerConfig:
-    from pyscheduler.config import ConfigError, default_config, load_config
+def _load_config(text: str | None, registry: Registry, path: str | None = None) -> SchedulerConfig:
+    from pyscheduler.config import ConfigError, default_config, parse_config
 
     try:
-        return (load_config(path, plugins=registry) if path
+        return (parse_config(text, plugins=registry) if text is not None
                 else default_config(plugins=registry))
     except ConfigError as err:
-        print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
+        where = f"{path}: " if path else ""
+        print(f"pyscheduler: invalid configuration: {where}{err}", file=sys.stderr)
         raise SystemExit(2) from err
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else err
+        print(f"pyscheduler: invalid configuration: {path}: {why}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
+async def _load_config_map(client: ApiClient, args: argparse.Namespace,
+                           registry: Registry) -> tuple[SchedulerConfig, str]:
+    """The configuration held by ``--config-map``, and its text; exit 2 when it cannot be read
+    or is invalid (at start there is no last good configuration to keep)."""
+    from pyscheduler.api.configmaps import ConfigSourceError, read_config_map_key
+    from pyscheduler.config import ConfigError, parse_config
+    from pyscheduler.operator.configmap import parse_ref
+
+    try:
+        namespace, name = parse_ref(args.config_map)
+        text, _ = await read_config_map_key(client, namespace, name, args.config_map_key)
+    except (ValueError, ConfigSourceError) as err:
+        print(f"pyscheduler: {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+    try:
+        return parse_config(text, plugins=registry), text
+    except ConfigError as err:
+        print(f"pyscheduler: invalid configuration in ConfigMap {args.config_map} "
+              f"(key {args.config_map_key}): {err}", file=sys.stderr)
+        raise SystemExit(2) from err
+
+
+class _ReloadSource:
+    """A running configuration watcher (kopf's thread, or the file poller); ``stop()`` ends it."""
+
+    def __init__(self, kopf_thread: KopfThread | None = None,
+                 task: asyncio.Task[None] | None = None) -> None:
+        self.kopf_thread = kopf_thread
+        self.task = task
+
+    async def stop(self) -> None:
+        """Stop watching; returns once the watcher is gone."""
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.kopf_thread is not None:
+            await asyncio.to_thread(self.kopf_thread.stop)
+
+
+def _start_reload(app: SchedulerApp, registry: Registry, args: argparse.Namespace,
+                  config_text: str | None,
+                  loop: asyncio.AbstractEventLoop) -> _ReloadSource | None:
+    """Start watching the configuration source when it can change: ``--config-map`` always,
+    ``--config FILE`` with ``--watch-config true``; None otherwise."""
+    from pyscheduler.operator.reload import ConfigReloader
+
+    if config_text is None:
+        return None
+    if args.config_map:
+        import kopf
+
+        from pyscheduler.operator.configmap import parse_ref, watch_config_map
+        from pyscheduler.operator.kopf_thread import KopfThread
+
+        reloader = ConfigReloader(app, registry, config_text)
+        namespace, name = parse_ref(args.config_map)
+        kopf_registry = kopf.OperatorRegistry()
+        watch_config_map(kopf_registry, namespace, name, args.config_map_key, loop,
+                         reloader.submit)
+        thread = KopfThread(kopf_registry, app.client.configuration, [namespace])
+        thread.start()
+        log.info("watching the configuration", source=f"ConfigMap {args.config_map}",
+                 key=args.config_map_key, hash=reloader.hash)
+        return _ReloadSource(kopf_thread=thread)
+    if args.watch_config == "true":
+        from pyscheduler.operator.filewatch import watch_file
+
+        reloader = ConfigReloader(app, registry, config_text)
+        task = loop.create_task(watch_file(args.config, reloader.submit, config_text),
+                                name="config-file-watch")
+        log.info("watching the configuration", source=f"file {args.config}", hash=reloader.hash)
+        return _ReloadSource(task=task)
+    return None
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -104,8 +201,22 @@ async def _run(args: argparse.Namespace) -> int:
     from pyscheduler.scheduler.scheduler import InformersNotSyncedError, SchedulerApp
 
     registry = _compose_registry()
-    config = _load_config(args.config, registry)
-    client = await new_api_client(args.kubeconfig)
+    if args.config and args.config_map:
+        print("pyscheduler: --config and --config-map are exclusive", file=sys.stderr)
+        return 2
+    config_text: str | None = None
+    if args.config_map:
+        client = await new_api_client(args.kubeconfig)
+        try:
+            config, config_text = await _load_config_map(client, args, registry)
+        except SystemExit:
+            await client.close()
+            raise
+    else:
+        # Read once: the text parsed is the text a file watch compares against.
+        config_text = _read_text(args.config) if args.config else None
+        config = _load_config(config_text, registry, args.config)
+        client = await new_api_client(args.kubeconfig)
     le_cfg = config.leader_election
     leader_elect = le_cfg.leader_elect if args.leader_elect is None else args.leader_elect == "true"
     elector = None
@@ -134,6 +245,7 @@ async def _run(args: argparse.Namespace) -> int:
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    reload_source = _start_reload(app, registry, args, config_text, loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # Upstream's cache debugger: SIGUSR2 compares the cache with the informers and logs it.
@@ -174,6 +286,8 @@ async def _run(args: argparse.Namespace) -> int:
     finally:
         if lease_task is not None:
             lease_task.cancel()
+        if reload_source is not None:
+            await reload_source.stop()
         await server.stop()
         await client.close()
     if app.aborted:

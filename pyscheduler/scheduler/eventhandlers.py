@@ -89,6 +89,11 @@ class EventHandlers:
             self._pending_add, self._pending_update, self._pending_delete,
             filter=self._pending_filter,
         )
+        self.add_watched_handlers(others)
+
+    def add_watched_handlers(self, others: Mapping[str, SharedInformer[Any]]) -> None:
+        """Register queue-moving handlers on informers of the other watched kinds (also for
+        informers a configuration reload starts)."""
         for name, inf in others.items():
             res = WATCHED[name].events
             if res is not None:

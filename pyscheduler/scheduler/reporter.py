@@ -146,6 +146,26 @@ class EventReporter:
         self._series[key] = _Series(name, m.namespace, 1, now, now, now)
         self.event_dispatcher.create_event(f"event/{name}", m.namespace, body)
 
+    def object_event(self, regarding: dict[str, Any], type_: str, reason: str, action: str,
+                     note: str) -> None:
+        """Create an Event about any object (no series), e.g. the ConfigMap a reload read."""
+        namespace = str(regarding.get("namespace") or "default")
+        name = f"{regarding.get('name', 'pyscheduler')}.{secrets.token_hex(8)}"
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "eventTime": micro_time(),
+            "reportingController": REPORTING_CONTROLLER,
+            "reportingInstance": self.instance,
+            "action": action,
+            "reason": reason,
+            "type": type_,
+            "note": note[:1024],
+            "regarding": regarding,
+        }
+        self.event_dispatcher.create_event(f"event/{name}", namespace, body)
+
     def _flush(self, s: _Series) -> None:
         s.dirty = False
         s.last_flush = s.last_seen

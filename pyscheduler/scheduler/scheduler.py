@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -55,8 +56,47 @@ def _needed_listers(config: Any) -> set[str]:
     return {n for n in names if n in WATCHED}
 
 
+def _queue_plugins(frameworks: Mapping[str, Framework]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The PreEnqueue plugins and the event registrations of every profile, by plugin name."""
+    events: dict[str, Any] = {}
+    pre_enqueue: dict[str, Any] = {}
+    for fwk in frameworks.values():
+        events.update(fwk.events_by_plugin())
+        pre_enqueue.update(fwk.pre_enqueue_plugins())
+    return pre_enqueue, events
+
+
+def _queue_sort(config: Any) -> tuple[str, ...]:
+    """The QueueSort plugin names of a configuration's profiles (validation makes them one)."""
+    return tuple(sorted({name for p in config.profiles for name in p.queue_sort}))
+
+
 def _node_name_index(pod: Pod) -> list[str]:
     return [pod.spec.node_name] if pod.spec.node_name else []
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSummary:
+    """What a configuration reload changed about which pods are ours."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    queued: int  # pending pods of added profiles, queued
+    dropped: int  # pending pods of removed profiles, taken out of the queue
+
+
+def _restart_only_changes(old: Any, new: Any) -> list[str]:
+    """Fields a running process cannot change: the client connection, leader election and
+    cache timing are fixed at start (upstream reads them once, too)."""
+    errors: list[str] = []
+    for attr, path in (("client_connection", "clientConnection"),
+                       ("leader_election", "leaderElection"),
+                       ("delay_cache_until_active", "delayCacheUntilActive"),
+                       ("pod_initial_backoff_seconds", "podInitialBackoffSeconds"),
+                       ("pod_max_backoff_seconds", "podMaxBackoffSeconds")):
+        if getattr(old, attr) != getattr(new, attr):
+            errors.append(f"{path}: Forbidden: cannot change without a restart")
+    return errors
 
 
 class DispatcherBinder:
@@ -138,13 +178,12 @@ class SchedulerApp:
                 preemption_allowed_scheduler_names=config.preemption_allowed_scheduler_names,
             )
 
+        # Kept for reload(): a new configuration's frameworks get the same Handle options.
+        self._options_for = options_for
+        self._registry = registry
         self.frameworks: dict[str, Framework] = build_frameworks(config, options_for, registry)
         first = next(iter(self.frameworks.values()))
-        events: dict[str, Any] = {}
-        pre_enqueue: dict[str, Any] = {}
-        for fwk in self.frameworks.values():
-            events.update(fwk.events_by_plugin())
-            pre_enqueue.update(fwk.pre_enqueue_plugins())
+        pre_enqueue, events = _queue_plugins(self.frameworks)
         self.queue = PriorityQueue(
             first.less,
             pre_enqueue_plugins=pre_enqueue,
@@ -181,6 +220,81 @@ class SchedulerApp:
     def responsible(self, pod: Pod) -> bool:
         """Whether one of our profiles schedules ``pod`` (its schedulerName names one)."""
         return pod.spec.scheduler_name in self.frameworks
+
+    # ---- configuration reload -------------------------------------------------------------
+    async def reload(self, config: Any) -> ReloadSummary:
+        """Swap to ``config``'s profiles between scheduling cycles; ConfigError (nothing
+        changed) if its frameworks cannot be built or it changes what needs a restart.
+
+        Cycles and binding cycles already running finish on the frameworks they hold; the
+        cache, the queue, nominations and waiting pods carry over. Pods of an added profile
+        are queued at once; pods of a removed profile leave the queue and are left alone."""
+        from pyscheduler.config import ConfigError
+        from pyscheduler.scheduler.profile import build_frameworks
+
+        errors = _restart_only_changes(self.config, config)
+        if errors:
+            raise ConfigError(errors)
+        # Informers first, since plugins may look their listers up when built; then build: a
+        # failure leaves the frameworks as they were (build_frameworks is all or none), and at
+        # worst an informer nobody reads yet keeps running.
+        await self._start_listers(config)
+        frameworks = build_frameworks(config, self._options_for, self._registry)
+        new_qs = {f.queue_sort.name for f in frameworks.values()}
+        old_qs = {f.queue_sort.name for f in self.frameworks.values()}
+        if new_qs != old_qs:
+            raise ConfigError([f"profiles[0].plugins.queueSort: Forbidden: changing the queue "
+                               f"sort plugin ({', '.join(sorted(old_qs))} to "
+                               f"{', '.join(sorted(new_qs))}) needs a restart"])
+        old_names, new_names = set(self.frameworks), set(frameworks)
+        pre_enqueue, events = _queue_plugins(frameworks)
+        # From here to the end nothing awaits: no cycle can see half of the swap.
+        self.frameworks = frameworks
+        self.scheduler.frameworks = frameworks
+        self.config = config
+        self.queue.set_plugins(pre_enqueue, events)
+        removed = sorted(old_names - new_names)
+        added = sorted(new_names - old_names)
+        dropped = 0
+        if removed:
+            queued, _ = self.queue.pending_pods()
+            for pod in queued:
+                if pod.spec.scheduler_name in removed:
+                    self.queue.delete(pod)
+                    dropped += 1
+            log.warning("profiles removed: their pods are left alone from now on",
+                        profiles=removed, pods_dropped_from_queue=dropped)
+        picked = 0
+        if added:
+            for pod in self.pods.indexer.list():
+                if not pod.spec.node_name and pod.spec.scheduler_name in added:
+                    self.queue.add(pod)
+                    picked += 1
+            log.info("profiles added: their pending pods are queued", profiles=added,
+                     pods_queued=picked)
+        return ReloadSummary(added=tuple(added), removed=tuple(removed), queued=picked,
+                             dropped=dropped)
+
+    async def _start_listers(self, config: Any) -> None:
+        """Start (and wait for) informers that ``config``'s plugins need and are not running."""
+        missing = sorted(_needed_listers(config) - set(self.extra_informers))
+        if not missing:
+            return
+        started: dict[str, SharedInformer[Any]] = {}
+        for name in missing:
+            w = WATCHED[name]
+            started[name] = self.factory.informer_for(w.api, w.type, indexers=w.all_indexers())
+        self.handlers.add_watched_handlers(started)
+        if self.synced:  # before the first sync, start_informers() starts them with the rest
+            self.factory.start()
+            if not await self.factory.wait_for_cache_sync(timeout=60.0):
+                # Leave them running: they sync eventually, and the plugins that read them
+                # see the objects once they do.
+                log.warning("informers added by the reload did not sync in 60s",
+                            informers=missing)
+        self.extra_informers.update(started)
+        for name, inf in started.items():
+            self.listers[name] = inf.indexer
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start_informers(self, timeout: float = 120.0) -> None:

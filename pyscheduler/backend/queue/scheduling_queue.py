@@ -192,6 +192,20 @@ class PriorityQueue:
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
 
+    def set_plugins(self, pre_enqueue_plugins: Mapping[str, PreEnqueuePlugin],
+                    events_by_plugin: Mapping[str, Sequence[ClusterEventWithHint]]) -> None:
+        """A configuration reload's PreEnqueue plugins and event registrations; queued pods
+        stay where they are and meet the new ones at their next move."""
+        hints = HintEvaluator(events_by_plugin)
+        # Pods already rejected by a plugin that registered no events may still be waiting, and
+        # so may pods rejected by a plugin the new profiles no longer have: no event can be
+        # dropped early for them (a missing plugin counts as interested in every event).
+        hints.unknown_rejectors |= self._hints.unknown_rejectors
+        for queued in self._pool.pods.values():
+            hints.note_unknown_rejectors(queued)
+        self._hints = hints
+        self._pre_enqueue = dict(pre_enqueue_plugins)
+
     # ------------------------------------------------------------------------ lifecycle
 
     def run(self) -> None:
