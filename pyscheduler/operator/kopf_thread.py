@@ -68,6 +68,9 @@ class KopfThread:
         """Start kopf's thread; returns once its loop runs."""
         # kopf logs through the standard library; keep its per-object chatter out of ours.
         logging.getLogger("kopf").setLevel(logging.WARNING)
+        # It warns that OS signals are ignored off the main thread: by design here (the
+        # scheduler's loop owns the signals and stops kopf).
+        logging.getLogger("kopf._core.reactor.running").setLevel(logging.ERROR)
         self._thread = threading.Thread(target=self._main, name="kopf", daemon=True)
         self._thread.start()
         self._started.wait(timeout=10.0)
