@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kube-api-burst", type=int, default=None)
 
     sub.add_parser("version", help="print the version")
+    from pyscheduler.cmd import config_cmd
+
+    config_cmd.add_parser(sub, _compose_registry)
     return p
 
 
@@ -77,6 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return asyncio.run(_run(args))
+    if args.command == "config":
+        from pyscheduler.cmd import config_cmd
+
+        return config_cmd.run(args)
     return 2
 
 
