@@ -91,6 +91,10 @@ class ConfigReloader:
         except ConfigError as err:
             self._failed(change, err.errors)
             return False
+        except Exception as err:  # e.g. an out-of-tree plugin's factory raised: keep the old
+            log.exception("building the new profiles failed", source=change.source)
+            self._failed(change, [f"building the profiles failed: {err!r}"])
+            return False
         CONFIG_INFO.remove(self.hash)
         self.hash = new_hash
         CONFIG_INFO.labels(new_hash).set(1)
