@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -30,8 +30,30 @@ from pyscheduler.operator.metrics import (
     CONFIG_RELOADS,
 )
 
-if TYPE_CHECKING:
-    from pyscheduler.scheduler.scheduler import SchedulerApp
+
+class _Summary(Protocol):
+    @property
+    def added(self) -> tuple[str, ...]: ...
+    @property
+    def removed(self) -> tuple[str, ...]: ...
+
+
+class _Reporter(Protocol):
+    def object_event(self, regarding: dict[str, Any], type_: str, reason: str, action: str,
+                     note: str) -> None: ...
+
+
+class SchedulerApp(Protocol):
+    """What the reloader uses of scheduler.scheduler.SchedulerApp (a Protocol, so that the
+    operator package does not depend on the scheduler package)."""
+
+    @property
+    def aborted(self) -> bool: ...
+    @property
+    def frameworks(self) -> Mapping[str, Any]: ...
+    @property
+    def reporter(self) -> _Reporter: ...
+    async def reload(self, config: Any) -> _Summary: ...
 
 log = structlog.get_logger(__name__)
 
