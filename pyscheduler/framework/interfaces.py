@@ -226,6 +226,34 @@ class PostBindPlugin(Plugin, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class GangPolicy:
+    """An all-or-nothing constraint on a pod's group (upstream GangSchedulingPolicy; the
+    scheduler-plugins PodGroup's minMember): at least ``min_count`` of ``members`` are placed
+    together, or none is.
+
+    ``members`` are the group's non-terminal pods the scheduler knows of (bound ones too);
+    ``is_scheduled(pod)`` says whether one is bound or assumed. ``name`` names the group in
+    messages ("PodGroup ns/name")."""
+
+    key: str
+    name: str
+    min_count: int
+    members: tuple[Pod, ...]
+    plugin: str
+
+
+@runtime_checkable
+class GangPlugin(Plugin, Protocol):
+    """A plugin that knows pod groups (GangScheduling, Coscheduling): the scheduler runs a pod
+    group cycle for a pod whose group has a gang policy (upstream's PlacementFeasible plugins
+    play this role in its workload scheduling cycle)."""
+
+    def gang_policy(self, pod: Pod) -> GangPolicy | None:
+        """The gang constraint on ``pod``'s group, or None if it has none."""
+        ...
+
+
 class Lister(Protocol):
     """Read access to an informer's indexer."""
 

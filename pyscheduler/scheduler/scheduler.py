@@ -32,6 +32,7 @@ from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.podgroup import POD_GROUP_INDEX, group_index
 from pyscheduler.scheduler.eventhandlers import EventHandlers
 from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.schedule_one import Scheduler
@@ -98,7 +99,8 @@ class SchedulerApp:
         self.cache = SchedulerCache()
         self.factory = SharedInformerFactory(client)
         self.pods: SharedInformer[Pod] = self.factory.informer_for(
-            PODS, Pod, field_selector=NON_TERMINAL, indexers={"nodeName": _node_name_index}
+            PODS, Pod, field_selector=NON_TERMINAL,
+            indexers={"nodeName": _node_name_index, POD_GROUP_INDEX: group_index}
         )
         self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
         binder = DispatcherBinder(self.dispatcher)
