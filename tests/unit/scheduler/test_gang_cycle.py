@@ -135,7 +135,7 @@ async def _play(nodes: list[int], groups: list[tuple[int, int]]) -> None:
         # Capacity is never exceeded, and a group that fits in what is left is not left out.
         free = sum(nodes) - sum(h.assumed_by_group().values())
         placed = h.assumed_by_group()
-        for j, (size, m) in enumerate(groups):
+        for j, (_size, m) in enumerate(groups):
             name = f"g{j}"
             if name not in placed:
                 assert m > free, (name, m, free, placed)
