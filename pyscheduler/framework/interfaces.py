@@ -253,6 +253,11 @@ class GangPlugin(Plugin, Protocol):
         """The gang constraint on ``pod``'s group, or None if it has none."""
         ...
 
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
+        """A pod group cycle for ``policy``'s group ended (upstream then writes the group's
+        PodGroupInitiallyScheduled condition)."""
+        ...
+
 
 class Lister(Protocol):
     """Read access to an informer's indexer."""
@@ -291,6 +296,15 @@ class VolumeClient(Protocol):
     async def patch_persistent_volume_claim(self, namespace: str, name: str,
                                             patch: dict[str, Any]) -> bytes:
         """PATCH /api/v1/namespaces/{ns}/persistentvolumeclaims/{name}; the updated PVC."""
+        ...
+
+
+class StatusClient(Protocol):
+    """Status writes of objects other than pods (a PodGroup's conditions, upstream
+    PatchPodGroupStatus): fire-and-forget through the rate-limited, leader-fenced writer."""
+
+    def patch_status(self, path: str, patch: dict[str, Any]) -> None:
+        """JSON merge patch of the status subresource at ``path``; coalesces per path."""
         ...
 
 
@@ -407,6 +421,11 @@ class Handle(PluginsRunner, Protocol):
     @property
     def volume_client(self) -> VolumeClient:
         """Where VolumeBinding's PV/PVC writes go (the rate-limited API writer)."""
+        ...
+
+    @property
+    def status_client(self) -> StatusClient:
+        """Where status writes of non-pod objects go (the rate-limited API writer)."""
         ...
 
     @property

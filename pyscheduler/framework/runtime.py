@@ -62,6 +62,7 @@ from pyscheduler.framework.interfaces import (
     QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
+    StatusClient,
     VolumeClient,
 )
 from pyscheduler.framework.node_info import NodeInfo
@@ -206,6 +207,7 @@ class FrameworkOptions:
     listers: Mapping[str, Lister] = field(default_factory=dict)
     binding_client: BindingClient | None = None
     volume_client: VolumeClient | None = None
+    status_client: StatusClient | None = None
     event_recorder: EventRecorder | None = None
     nominator: PodNominator | None = None
     activator: PodActivator | None = None
@@ -326,6 +328,13 @@ class Framework:
         if self.options.volume_client is None:
             raise MissingDependencyError("no volume client: the framework was built without one")
         return self.options.volume_client
+
+    @property
+    def status_client(self) -> StatusClient:
+        """Where status writes of non-pod objects go."""
+        if self.options.status_client is None:
+            raise MissingDependencyError("no status client: the framework was built without one")
+        return self.options.status_client
 
     @property
     def event_recorder(self) -> EventRecorder:

@@ -135,6 +135,7 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
             sched._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, message, None, start,
                         "unschedulable")
         _observe("scheduled", fwk, start)
+        _report(fwk, policy, True, "")
         bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
         return
     # The group cannot complete: give back everything, newest first, before anything awaits.
@@ -156,6 +157,7 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
         queued.unschedulable_plugins = set(plugins) if outcome == "unschedulable" else set()
         sched._fail(fwk, queued, cycle, reason, message, None, start, outcome)
     _observe(outcome, fwk, start)
+    _report(fwk, policy, False, message)
     bound.info("Unable to schedule pod group", reason=message, placeable=scheduled)
 
 
@@ -181,6 +183,15 @@ def _submit(sched: Scheduler, fwk: Framework,
             name=f"bind {pod_info.key}")
         sched.binding_tasks.add(task)
         task.add_done_callback(sched.binding_tasks.discard)
+
+
+def _report(fwk: Framework, policy: GangPolicy, scheduled: bool, message: str) -> None:
+    for p in fwk.gang_plugins:
+        if p.name == policy.plugin:
+            try:
+                p.group_attempted(policy, scheduled, message)
+            except Exception:  # a status write must never fail the cycle
+                log.exception("recording the pod group's outcome failed", pod_group=policy.name)
 
 
 def _observe(result: str, fwk: Framework, start: float) -> None:

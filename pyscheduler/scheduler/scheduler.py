@@ -132,6 +132,7 @@ class SchedulerApp:
                 listers=self.listers,
                 binding_client=binder,
                 volume_client=self.dispatcher,
+                status_client=self.dispatcher,
                 event_recorder=self.reporter,
                 nominator=self.nominator,
                 activator=self,

@@ -21,6 +21,7 @@ API):
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -57,6 +58,7 @@ UPSTREAM_PERMIT_TIMEOUT = 5 * 60.0
 MSG_NO_GROUP = 'waiting for pods\'s pod group "{name}" to appear in scheduling queue'
 MSG_TOO_FEW = "waiting for minCount pods from a gang to appear in scheduling queue"
 MSG_WAIT_QUORUM = "waiting for minCount pods from a gang to be scheduled"
+CONDITION_INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
 
 
 class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
@@ -142,6 +144,43 @@ class Gang:
         return GangPolicy(key=f"{ref.api}/{ref.key}", name=f"{kind} {ref.key}",
                           min_count=min_count, members=tuple(self._members(ref)),
                           plugin=self.name)
+
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
+        """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
+        Scheduled) or False (reason Unschedulable) on a scheduling.k8s.io PodGroup, never
+        regressing True to False, and nothing written when it already says so."""
+        if self.api != pg.UPSTREAM:
+            return
+        _, _, key = policy.key.partition("/")
+        namespace, _, name = key.partition("/")
+        group = self._group(pg.GroupRef(self.api, namespace, name))
+        if group is None:
+            return
+        status = "True" if scheduled else "False"
+        reason = "Scheduled" if scheduled else "Unschedulable"
+        existing = next((c for c in group.status.conditions
+                         if c.type == CONDITION_INITIALLY_SCHEDULED), None)
+        if existing is not None:
+            if existing.status == "True" and not scheduled:
+                return
+            if (existing.status, existing.reason, existing.message) == (status, reason,
+                                                                          message):
+                return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition: dict[str, Any] = {
+            "type": CONDITION_INITIALLY_SCHEDULED, "status": status, "reason": reason,
+            "message": message,
+            "lastTransitionTime": (existing.last_transition_time
+                                   if existing is not None and existing.status == status
+                                   and existing.last_transition_time else now)}
+        if group.metadata.generation:
+            condition["observedGeneration"] = group.metadata.generation
+        others = [msgspec.to_builtins(c) for c in group.status.conditions
+                  if c.type != CONDITION_INITIALLY_SCHEDULED]
+        path = (f"/apis/scheduling.k8s.io/v1beta1/namespaces/{namespace}/podgroups/{name}"
+                "/status")
+        self.handle.status_client.patch_status(
+            path, {"status": {"conditions": [*others, condition]}})
 
     # ---- PreEnqueue ---------------------------------------------------------------------
     def pre_enqueue(self, pod: Pod) -> Status | None:
