@@ -107,6 +107,11 @@ def test_group_of_8_on_room_for_6_binds_none_then_all(
     wait_until(lambda: len(bound_in(cp, namespace, "big")) == 8, timeout=60,
                what="all 8 members bound")
     print(f"\nall 8 bound {time.monotonic() - t0:.1f}s after room appeared")
+    # The status controller: KWOK runs bound pods, so the group ends up Running.
+    path = f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups/big"
+    status = wait_until(lambda: (lambda st: st if st.get("phase") == "Running" else None)(
+        cp.request("GET", path).get("status", {})), timeout=30, what="PodGroup Running")
+    assert status["running"] == 8 and status.get("scheduleStartTime"), status
 
 
 @pytest.mark.parametrize(("groups", "fit"), [(2, 1), (5, 2)], ids=["2-for-1", "5-for-2"])
