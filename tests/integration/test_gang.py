@@ -51,13 +51,33 @@ def crd(live_control_plane: ControlPlane) -> ControlPlane:
 
 
 @pytest.fixture
-def scheduler(crd: ControlPlane, tmp_path: Path) -> Iterator[SchedulerProcess]:
+def start_scheduler(crd: ControlPlane,
+                    tmp_path: Path) -> Iterator[Callable[[], SchedulerProcess]]:
     config = tmp_path / "gang.yaml"
     config.write_text(CONFIG)
-    proc = SchedulerProcess(crd.scheduler_kubeconfig, tmp_path / "pyscheduler.log",
-                            config=config).start()
-    yield proc
-    proc.stop()
+    started: list[SchedulerProcess] = []
+
+    def start() -> SchedulerProcess:
+        proc = SchedulerProcess(crd.scheduler_kubeconfig,
+                                tmp_path / f"pyscheduler-{len(started)}.log", config=config)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def scheduler(start_scheduler: Callable[[], SchedulerProcess]) -> SchedulerProcess:
+    return start_scheduler()
+
+
+def bind(cp: ControlPlane, namespace: str, name: str, node: str) -> None:
+    """Bind as a dead leader would have: the Binding subresource, as admin."""
+    cp.request("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/binding", {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
 
 
 def pod_group(cp: ControlPlane, namespace: str, name: str, min_member: int) -> None:
@@ -143,3 +163,30 @@ def test_competing_groups_one_binds_whole_others_hold_nothing(
     held = {k for k in cached_pods(scheduler)
             if any(k.startswith(f"{namespace}/{name}-") for name in waiting)}
     assert not held, f"waiting groups hold resources in the scheduler's cache: {held}"
+
+
+@pytest.mark.parametrize("room", [True, False], ids=["room-left", "no-room"])
+def test_group_half_bound_by_a_dead_leader_is_completed_or_reported(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    start_scheduler: Callable[[], SchedulerProcess], room: bool,
+) -> None:
+    """The previous leader bound 3 of a group of 6 and died: the next one counts the bound
+    members towards minMember, binds the rest when they fit, and otherwise reports the group
+    with every member's FailedScheduling; it never binds a partial remainder."""
+    cp = crd
+    nodes = kwok_nodes(6 if room else 4, cpu="1", memory="4Gi", pods=10)
+    pod_group(cp, namespace, "half", 6)
+    create_pods(cp, namespace, members("half", 6))
+    for i in range(3):
+        bind(cp, namespace, f"half-{i}", nodes[i])
+    start_scheduler()
+    if room:
+        wait_until(lambda: len(bound_in(cp, namespace, "half")) == 6, timeout=60,
+                   what="the group completed")
+        return
+    failed = wait_until(lambda: [e for e in list_events(cp, namespace)
+                                 if e["reason"] == "FailedScheduling"], timeout=30,
+                        what="the group reported")
+    assert "4/6 members placeable" in failed[0]["note"], failed[0]["note"]
+    time.sleep(1.0)
+    assert len(bound_in(cp, namespace, "half")) == 3  # nothing bound beyond what was
