@@ -66,6 +66,8 @@ def _members_in_queue_order(sched: Scheduler, fwk: Framework, first: QueuedPodIn
         uid = pod.metadata.uid
         if uid == first.uid or pod.spec.node_name or sched.cache.is_assumed(uid):
             continue
+        if pod.spec.scheduler_name != fwk.profile_name:
+            continue  # another profile's (or scheduler's) pod: not ours to place
         queued = sched.queue.take(uid)
         if queued is not None:
             members.append(queued)
