@@ -69,3 +69,21 @@ GOROUTINES = Gauge(
     "Number of running asyncio tasks split by the work they do such as binding.",
     ["operation"],
 )
+# Pod group (gang) scheduling, as upstream names them (GenericWorkload, v1.37; ALPHA there).
+PODGROUP_SCHEDULE_ATTEMPTS = Counter(
+    "scheduler_podgroup_schedule_attempts_total",
+    "Number of attempts to schedule pod group, by the result. 'unschedulable' means a pod "
+    "group could not be scheduled, while 'error' means an internal scheduler problem.",
+    ["result", "profile"],
+)
+PODGROUP_SCHEDULING_ATTEMPT_DURATION = Histogram(
+    "scheduler_podgroup_scheduling_attempt_duration_seconds",
+    "Pod group scheduling attempt latency in seconds",
+    ["result", "profile"],
+    buckets=_ATTEMPT_BUCKETS,
+)
+PODGROUP_SCHEDULING_ALGORITHM_DURATION = Histogram(
+    "scheduler_podgroup_scheduling_algorithm_duration_seconds",
+    "Pod group scheduling algorithm latency in seconds",
+    buckets=_ATTEMPT_BUCKETS,
+)

@@ -41,6 +41,8 @@ from pyscheduler.framework.interfaces import (
     EnqueueExtensions,
     EventRecorder,
     FilterPlugin,
+    GangPlugin,
+    GangPolicy,
     Handle,
     Lister,
     NormalizeScorePlugin,
@@ -60,6 +62,7 @@ from pyscheduler.framework.interfaces import (
     QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
+    StatusClient,
     VolumeClient,
 )
 from pyscheduler.framework.node_info import NodeInfo
@@ -204,6 +207,7 @@ class FrameworkOptions:
     listers: Mapping[str, Lister] = field(default_factory=dict)
     binding_client: BindingClient | None = None
     volume_client: VolumeClient | None = None
+    status_client: StatusClient | None = None
     event_recorder: EventRecorder | None = None
     nominator: PodNominator | None = None
     activator: PodActivator | None = None
@@ -278,6 +282,10 @@ class Framework:
         if len(qs) != 1:
             raise ValueError(f"exactly one queueSort plugin must be enabled, got {len(qs)}")
         self.queue_sort = qs[0]
+        # Pod group plugins (GangPlugin), found once: isinstance on a runtime-checkable
+        # Protocol is too slow for every cycle.
+        self.gang_plugins: list[GangPlugin] = [
+            p for p in plugins.values() if isinstance(p, GangPlugin)]
         self.pre_filter: list[PreFilterPlugin] = pick("preFilter", PreFilterPlugin)
         self.filter: list[FilterPlugin] = pick("filter", FilterPlugin)
         self.post_filter: list[PostFilterPlugin] = pick("postFilter", PostFilterPlugin)
@@ -320,6 +328,13 @@ class Framework:
         if self.options.volume_client is None:
             raise MissingDependencyError("no volume client: the framework was built without one")
         return self.options.volume_client
+
+    @property
+    def status_client(self) -> StatusClient:
+        """Where status writes of non-pod objects go."""
+        if self.options.status_client is None:
+            raise MissingDependencyError("no status client: the framework was built without one")
+        return self.options.status_client
 
     @property
     def event_recorder(self) -> EventRecorder:
@@ -371,6 +386,14 @@ class Framework:
     def pre_enqueue_plugins(self) -> dict[str, PreEnqueuePlugin]:
         """Upstream PreEnqueuePlugins: this profile's PreEnqueue plugins by name."""
         return {p.name: p for p in self.pre_enqueue}
+
+    def gang_policy(self, pod: Pod) -> GangPolicy | None:
+        """The first enabled gang plugin's constraint on ``pod``'s group, if any."""
+        for p in self.gang_plugins:
+            policy = p.gang_policy(pod)
+            if policy is not None:
+                return policy
+        return None
 
     def events_by_plugin(self) -> dict[str, list[ClusterEventWithHint]]:
         """Upstream EnqueueExtensions: each plugin's EventsToRegister, by name."""

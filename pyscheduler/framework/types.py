@@ -150,7 +150,8 @@ class Resource(StrEnum):
     CSI_STORAGE_CAPACITY = "storage.k8s.io/CSIStorageCapacity"
     VOLUME_ATTACHMENT = "storage.k8s.io/VolumeAttachment"
     PDB = "PodDisruptionBudget"
-    POD_GROUP = "scheduling.x-k8s.io/PodGroup"
+    POD_GROUP = "scheduling.k8s.io/PodGroup"  # upstream fwk.PodGroup
+    COSCHEDULING_POD_GROUP = "scheduling.x-k8s.io/PodGroup"
     WILDCARD = "*"
 
 

@@ -26,6 +26,7 @@ from pyscheduler.plugins import (
     volume_restrictions,
     volume_zone,
 )
+from pyscheduler.plugins.gangscheduling import plugin as gangscheduling
 from pyscheduler.plugins.inter_pod_affinity import plugin as inter_pod_affinity
 from pyscheduler.plugins.noderesources import balanced_allocation, fit
 from pyscheduler.plugins.pod_topology_spread import plugin as pod_topology_spread
@@ -52,10 +53,18 @@ IN_TREE: tuple[PluginSpec, ...] = (
     default_binder.SPEC,
 )
 
+# In-tree but not in the default profile (upstream adds GangScheduling only behind its feature
+# gates; Coscheduling is scheduler-plugins'): a profile enables them by name.
+OPTIONAL: tuple[PluginSpec, ...] = (
+    gangscheduling.GANG_SCHEDULING_SPEC,
+    gangscheduling.COSCHEDULING_SPEC,
+)
+
 
 def new_in_tree_registry() -> Registry:
-    """A new Registry of every in-tree plugin, in upstream's default-profile order."""
-    return Registry(IN_TREE)
+    """A new Registry of every in-tree plugin: upstream's default profile in its order, then
+    the optional ones."""
+    return Registry((*IN_TREE, *OPTIONAL))
 
 
 def default_registry() -> Registry:

@@ -41,6 +41,7 @@ from pyscheduler.framework.types import (
     QueuedPodInfo,
 )
 from pyscheduler.model.pod import Pod, with_node_name
+from pyscheduler.scheduler.schedule_one_podgroup import schedule_pod_group
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +86,10 @@ class Queue(Protocol):
         precheck: Callable[[Pod], bool] | None = None,
     ) -> None:
         """Upstream MoveAllToActiveOrBackoffQueue: requeue pool pods ``event`` may help."""
+        ...
+
+    def take(self, uid: str) -> QueuedPodInfo | None:
+        """Pop this queued pod wherever it waits (the pod group cycle's other members)."""
         ...
 
     async def pop(self) -> QueuedPodInfo | None:
@@ -186,6 +191,11 @@ class Scheduler:
             # Upstream skipPodSchedule: being deleted, or already assumed by an earlier cycle.
             self.queue.done(pod_info.uid)
             return
+        if fwk.gang_plugins:
+            policy = fwk.gang_policy(pod)
+            if policy is not None:
+                schedule_pod_group(self, fwk, queued, policy)
+                return
         bound = log.bind(pod=pod_info.key)
         start = time.perf_counter()
         state = CycleState()

@@ -33,6 +33,13 @@ from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.podgroup import (
+    COSCHEDULING_POD_GROUPS,
+    POD_GROUP_INDEX,
+    POD_GROUP_LABEL,
+    group_index,
+)
+from pyscheduler.operator.podgroup_status import PodGroupStatusController
 from pyscheduler.scheduler.eventhandlers import EventHandlers
 from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.schedule_one import Scheduler
@@ -138,7 +145,8 @@ class SchedulerApp:
         self.cache = SchedulerCache()
         self.factory = SharedInformerFactory(client)
         self.pods: SharedInformer[Pod] = self.factory.informer_for(
-            PODS, Pod, field_selector=NON_TERMINAL, indexers={"nodeName": _node_name_index}
+            PODS, Pod, field_selector=NON_TERMINAL,
+            indexers={"nodeName": _node_name_index, POD_GROUP_INDEX: group_index}
         )
         self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
         binder = DispatcherBinder(self.dispatcher)
@@ -156,6 +164,16 @@ class SchedulerApp:
             self.extra_informers[name] = inf
             self.listers[name] = inf.indexer
         self.waiting_pods = WaitingPodsMap()
+        # scheduler-plugins' PodGroup status, when Coscheduling is enabled: it counts terminal
+        # members too, so it reads a watch of every labelled pod (the pod informer above
+        # holds non-terminal pods only).
+        self.podgroup_status: PodGroupStatusController | None = None
+        if COSCHEDULING_POD_GROUPS in self.extra_informers:
+            group_pods: SharedInformer[Pod] = self.factory.informer_for(
+                PODS, Pod, label_selector=POD_GROUP_LABEL,
+                indexers={POD_GROUP_INDEX: group_index})
+            self.podgroup_status = PodGroupStatusController(
+                self.listers[COSCHEDULING_POD_GROUPS], group_pods.indexer, self.dispatcher)
         # activator=self: the queue does not exist yet; activate() forwards to it, and nothing
         # calls it before scheduling starts.
         self.preemption_client = DispatcherPreemptionClient(
@@ -170,6 +188,7 @@ class SchedulerApp:
                 listers=self.listers,
                 binding_client=binder,
                 volume_client=self.dispatcher,
+                status_client=self.dispatcher,
                 event_recorder=self.reporter,
                 nominator=self.nominator,
                 activator=self,
@@ -381,6 +400,10 @@ class SchedulerApp:
         self.queue.run()
         loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
         flush_task = asyncio.create_task(self._flush_events(stop), name="event-series")
+        side_tasks = [flush_task]
+        if self.podgroup_status is not None:
+            side_tasks.append(asyncio.create_task(self.podgroup_status.run(),
+                                                  name="podgroup-status"))
         stopper = asyncio.create_task(stop.wait())
         aborter = asyncio.create_task(self._aborted.wait())
         await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)
@@ -389,8 +412,9 @@ class SchedulerApp:
         if self.aborted:
             # Cancel, never drain: abort() already fenced every writer.
             loop_task.cancel()
-            flush_task.cancel()
-            tasks = [loop_task, flush_task, *self.scheduler.binding_tasks]
+            for t in side_tasks:
+                t.cancel()
+            tasks = [loop_task, *side_tasks, *self.scheduler.binding_tasks]
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.factory.shutdown()
             log.info("stopped after losing the leader lease")
@@ -402,8 +426,9 @@ class SchedulerApp:
         # would be half-done.
         await self.preemption_executor.drain()
         loop_task.cancel()
-        flush_task.cancel()
-        await asyncio.gather(loop_task, flush_task, return_exceptions=True)
+        for t in side_tasks:
+            t.cancel()
+        await asyncio.gather(loop_task, *side_tasks, return_exceptions=True)
         self.reporter.flush_all()
         await self.dispatcher.shutdown()
         await self.event_dispatcher.shutdown()

@@ -441,6 +441,31 @@ class PriorityQueue:
             self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
             return queued
 
+    def take(self, uid: str) -> QueuedPodInfo | None:
+        """Pop this pod wherever it waits (activeQ, backoffQ or the pool), as ``pop()`` would
+        pop it: counted as an attempt and in flight. None if it is not queued (in flight
+        already, or unknown). The pod group cycle takes a group's other members this way."""
+        if self._closed or uid in self._in_flight:
+            return None
+        queued = self._active.delete(uid)
+        if queued is not None:
+            self._gauge_active.dec()
+        else:
+            entry = self._backoff.delete(uid)
+            if entry is not None:
+                self._gauge_backoff.dec()
+                queued = entry.queued
+            else:
+                queued = self._pool.remove(uid)
+        if queued is None:
+            return None
+        queued.attempts += 1
+        queued.unschedulable_plugins = set()
+        queued.pending_plugins = set()
+        self._cycle += 1
+        self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
+        return queued
+
     def done(self, uid: str) -> None:
         """The scheduling (and binding) of a popped pod finished; release its in-flight record."""
         self._in_flight.finish(uid)
