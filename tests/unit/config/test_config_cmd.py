@@ -14,6 +14,15 @@ from pyscheduler.config.encode import defaulted_document
 from pyscheduler.plugins.registry import default_registry
 
 
+@pytest.fixture(autouse=True)
+def _keep_logging(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main() configures structlog onto the captured stderr, which pytest closes after the
+    test: later tests' log lines would then fail with "I/O operation on closed file"."""
+    from pyscheduler.cmd import logsetup
+
+    monkeypatch.setattr(logsetup, "configure", lambda *a, **k: None)
+
+
 def test_defaults_print_yaml_that_loads_back_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["config", "defaults"]) == 0
     text = capsys.readouterr().out
