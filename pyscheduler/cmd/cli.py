@@ -17,7 +17,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import structlog
 
@@ -30,17 +30,73 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# kube-scheduler's own profile name (v1.DefaultSchedulerName).
+UPSTREAM_DEFAULT_SCHEDULER = "default-scheduler"
+
+# How long `run` waits for the API server and the first sync before it gives up (exit 1).
+STARTUP_TIMEOUT = 120.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line on stderr naming the option, exit 2
+    (argparse's default prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``<prog>: error: <message>`` as one line and exit 2."""
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())}\n")
+
+
+def _verbosity(text: str) -> int:
+    # klog spells it -v=4, -v 4, --v=4; argparse hands "-v=4" over as "=4".
+    value = int(text.lstrip("="))
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+_verbosity.__name__ = "verbosity"  # argparse names the type in its error: "invalid verbosity"
+
+
+def add_common_options(p: argparse.ArgumentParser, *, top_level: bool = False) -> None:
+    """The options every command accepts, before or after the subcommand.
+
+    On the top-level parser they carry the defaults; on a subcommand's parser their default is
+    SUPPRESS, so a value given before the subcommand is not overwritten by the subparser."""
+    def default(value: object) -> object:
+        return value if top_level else argparse.SUPPRESS
+
+    p.add_argument("-v", "--v", dest="verbosity", type=_verbosity, metavar="N",
+                   default=default(None),
+                   help="klog-style log verbosity: 0-3 logs at info, 4 and above at debug")
+    p.add_argument("--log-level", choices=pslog.LEVELS, default=default(None),
+                   help="log level (overrides -v; default: $PYSCHEDULER_LOG_LEVEL, else info)")
+    p.add_argument("--logging-format", choices=pslog.LOGGING_FORMATS, default=default(None),
+                   help="log format (default: json when stderr is not a terminal, else text)")
+
+
+def add_subcommand(sub: argparse._SubParsersAction[_Parser], name: str,
+                   **kwargs: str) -> argparse.ArgumentParser:
+    """A subcommand's parser with the common options already added (use for every command)."""
+    p: argparse.ArgumentParser = sub.add_parser(name, **kwargs)  # type: ignore[arg-type]
+    add_common_options(p)
+    return p
+
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="pyscheduler",
         description="A secondary Kubernetes scheduler with kube-scheduler semantics.",
     )
-    p.add_argument("--log-level", default=os.environ.get("PYSCHEDULER_LOG_LEVEL", "info"))
-    sub = p.add_subparsers(dest="command", required=True)
+    add_common_options(p, top_level=True)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = sub.add_parser("run", help="schedule pods whose schedulerName names one of our profiles")
-    run.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: in-cluster)")
+    run = add_subcommand(
+        sub, "run", help="schedule pods whose schedulerName names one of our profiles")
+    run.add_argument("--kubeconfig", default=None,
+                     help="kubeconfig path. Where credentials come from, first match wins: this "
+                          "flag; clientConnection.kubeconfig of --config; the in-cluster service "
+                          "account (when KUBERNETES_SERVICE_HOST is set); $KUBECONFIG (first "
+                          "entry); ~/.kube/config")
     run.add_argument("--config", default=None,
                      help="KubeSchedulerConfiguration YAML (default: the built-in profile)")
     run.add_argument("--leader-elect", choices=("true", "false"), default=None,
@@ -52,15 +108,29 @@ def _parser() -> argparse.ArgumentParser:
                           "from the informers) on the metrics address")
     run.add_argument("--kube-api-qps", type=float, default=None)
     run.add_argument("--kube-api-burst", type=int, default=None)
+    run.add_argument("--allow-default-scheduler-name", action="store_true",
+                     help="serve a profile named default-scheduler, the cluster's own "
+                          "kube-scheduler's name (both would bind the same pods)")
+    run.add_argument("--startup-timeout", type=float, default=STARTUP_TIMEOUT, metavar="SECONDS",
+                     help="give up (exit 1) when the API server cannot be reached or the "
+                          "informers cannot sync within this time")
 
-    sub.add_parser("version", help="print the version")
+    add_subcommand(sub, "version", help="print the version")
     return p
+
+
+def _log_level(args: argparse.Namespace) -> str:
+    if args.log_level is not None:
+        return str(args.log_level)
+    if args.verbosity is not None:
+        return pslog.level_for_verbosity(args.verbosity)
+    return os.environ.get("PYSCHEDULER_LOG_LEVEL", "info")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``pyscheduler`` command: runs ``version`` or ``run``; returns the exit code."""
     args = _parser().parse_args(argv)
-    pslog.configure(args.log_level)
+    pslog.configure(_log_level(args), fmt=args.logging_format)
     if args.command == "version":
         print(f"pyscheduler {__version__}")
         return 0
@@ -96,16 +166,70 @@ def _load_config(path: str | None, registry: Registry) -> SchedulerConfig:
         raise SystemExit(2) from err
 
 
+def _fail(message: str) -> NoReturn:
+    """The CLI's configuration-error contract: one line on stderr, exit 2."""
+    print(f"pyscheduler: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _bind_address(value: str) -> tuple[str, int]:
+    """--metrics-bind-address as (host, port); exit 2 when it is not host:port."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        _fail(f"invalid --metrics-bind-address {value!r}: want host:port, port 0-65535")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _kubeconfig(args: argparse.Namespace, config: SchedulerConfig) -> tuple[str | None, str]:
+    """(kubeconfig path or None, where the credentials come from), in upstream's precedence:
+    --kubeconfig, clientConnection.kubeconfig, in-cluster, $KUBECONFIG, ~/.kube/config."""
+    from pyscheduler.api.client import default_kubeconfig
+
+    if args.kubeconfig:
+        return args.kubeconfig, "--kubeconfig"
+    if config.client_connection.kubeconfig:
+        return config.client_connection.kubeconfig, "clientConnection.kubeconfig"
+    if "KUBERNETES_SERVICE_HOST" in os.environ:
+        return None, "in-cluster config"
+    return default_kubeconfig(), ("$KUBECONFIG" if os.environ.get("KUBECONFIG")
+                                  else "~/.kube/config")
+
+
+def _check_scheduler_names(args: argparse.Namespace, config: SchedulerConfig) -> None:
+    """A profile named default-scheduler competes with the cluster's kube-scheduler for every
+    pod that names no scheduler: serve it only when asked to, and say so."""
+    from pyscheduler.config.validation import forbidden
+
+    for prof in config.profiles:
+        if prof.scheduler_name != UPSTREAM_DEFAULT_SCHEDULER:
+            continue
+        field = f"profiles[{prof.index}].schedulerName"
+        if not args.allow_default_scheduler_name:
+            _fail("invalid configuration: " + forbidden(
+                field, f"{UPSTREAM_DEFAULT_SCHEDULER!r} is the name of the cluster's own "
+                       "kube-scheduler, which schedules the same pods; pass "
+                       "--allow-default-scheduler-name to serve it anyway"))
+        log.warning("serving the default-scheduler profile: pods that name no scheduler are "
+                    "bound by whichever scheduler gets them first", field=field)
+
+
 async def _run(args: argparse.Namespace) -> int:
-    from pyscheduler.api.client import new_api_client
+    from pyscheduler.api.client import new_api_client, wait_until_reachable
     from pyscheduler.cmd.leader import LeaderElector
     from pyscheduler.cmd.server import HealthServer
     from pyscheduler.config import ConfigError
     from pyscheduler.scheduler.scheduler import InformersNotSyncedError, SchedulerApp
 
+    bind_host, bind_port = _bind_address(args.metrics_bind_address)
     registry = _compose_registry()
     config = _load_config(args.config, registry)
-    client = await new_api_client(args.kubeconfig)
+    _check_scheduler_names(args, config)
+    kubeconfig, source = _kubeconfig(args, config)
+    try:
+        client = await new_api_client(kubeconfig, in_cluster=kubeconfig is None)
+    except Exception as err:  # kubernetes-asyncio raises several kinds; each is a bad input
+        what = f"{kubeconfig!r} (from {source})" if kubeconfig else source
+        _fail(f"cannot load kubeconfig {what}: {err}")
     le_cfg = config.leader_election
     leader_elect = le_cfg.leader_elect if args.leader_elect is None else args.leader_elect == "true"
     elector = None
@@ -126,12 +250,17 @@ async def _run(args: argparse.Namespace) -> int:
         await client.close()
         print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
         return 2
-    host, _, port = args.metrics_bind_address.rpartition(":")
-    server = HealthServer(host or "0.0.0.0", int(port),
+    server = HealthServer(bind_host, bind_port,
                           ready=lambda: app.synced and (elector is None or elector.is_leader),
                           debug=(app.debugger.dump if args.enable_debug_handlers == "true"
                                  else None))
-    await server.start()
+    try:
+        await server.start()
+    except OSError as err:
+        await client.close()
+        print(f"pyscheduler: cannot serve --metrics-bind-address "
+              f"{args.metrics_bind_address!r}: {err.strerror or err}", file=sys.stderr)
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -165,11 +294,35 @@ async def _run(args: argparse.Namespace) -> int:
 
         leader = lead
     log.info("pyscheduler starting", version=__version__, profiles=sorted(app.frameworks),
-             leader_elect=leader_elect)
+             leader_elect=leader_elect, kubeconfig=kubeconfig or "", credentials=source)
+    host_url = client.configuration.host
+    warned = False
+
+    def retrying(err: Exception, delay: float) -> None:
+        nonlocal warned
+        # One line at warning level; the retries themselves are debug.
+        (log.debug if warned else log.warning)(
+            "cannot reach the API server; retrying", server=host_url, error=str(err),
+            retry_in=round(delay, 1))
+        warned = True
+
     try:
-        await app.run(stop, leader)
+        probe = asyncio.ensure_future(
+            wait_until_reachable(client, args.startup_timeout, on_retry=retrying))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({probe, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not probe.done():  # SIGTERM while waiting for the server: nothing started yet
+            probe.cancel()
+            return 0
+        unreachable = probe.result()
+        if unreachable is not None:
+            log.error("giving up: the API server did not answer", server=host_url,
+                      timeout=args.startup_timeout, error=str(unreachable))
+            return 1
+        await app.run(stop, leader, sync_timeout=args.startup_timeout)
     except InformersNotSyncedError as err:
-        log.error("cannot start: informers did not sync", error=str(err))
+        log.error("giving up: informers did not sync", server=host_url, error=str(err))
         return 1
     finally:
         if lease_task is not None:

@@ -1,7 +1,15 @@
-"""structlog setup: JSON lines when stderr is not a TTY, readable console output when it is.
+"""structlog setup: upstream's ``-v`` verbosity and ``--logging-format json|text``.
 
-Contract: ``configure(level)`` is called once by the CLI. Library modules only call
+Contract: ``configure(level, fmt=...)`` is called once by the CLI. Library modules only call
 ``structlog.get_logger(__name__)`` and bind context (``pod="ns/name"``) on the logger.
+
+* ``fmt="json"``: one JSON object per line (``event``, ``level``, ``timestamp`` and the bound
+  keys), as component-base's JSON format writes one object per line; ``fmt="text"``: readable
+  ``key=value`` lines (coloured on a TTY); ``fmt=None`` keeps pyscheduler's historical choice:
+  JSON when stderr is not a TTY, text when it is.
+* ``level_for_verbosity(v)`` maps klog's ``-v`` onto our levels: kube-scheduler logs its
+  per-pod outcome at V(2) and its per-cycle details at V(4) and above, and shows V(0..3) at
+  the recommended ``-v=2``; so 0..3 is info and 4 and above is debug.
 """
 
 from __future__ import annotations
@@ -11,11 +19,23 @@ import sys
 
 import structlog
 
+LOGGING_FORMATS = ("text", "json")
+LEVELS = ("debug", "info", "warning", "error")
+DEBUG_VERBOSITY = 4
 
-def configure(level: str = "info", *, json: bool | None = None) -> None:
-    """structlog to stderr at ``level`` (JSON unless a tty); stdlib logs from WARNING."""
+
+def level_for_verbosity(v: int) -> str:
+    """The level klog verbosity ``v`` means here: debug from V(4), else info."""
+    return "debug" if v >= DEBUG_VERBOSITY else "info"
+
+
+def configure(level: str = "info", *, fmt: str | None = None, json: bool | None = None) -> None:
+    """structlog to stderr at ``level`` in ``fmt`` (json|text; None: JSON unless a TTY); stdlib
+    logs from WARNING (``json`` is the older spelling of ``fmt="json"``)."""
     lvl = getattr(logging, level.upper(), logging.INFO)
-    use_json = (not sys.stderr.isatty()) if json is None else json
+    if fmt is None and json is not None:
+        fmt = "json" if json else "text"
+    use_json = (not sys.stderr.isatty()) if fmt is None else fmt == "json"
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -24,7 +44,8 @@ def configure(level: str = "info", *, json: bool | None = None) -> None:
         structlog.processors.format_exc_info,
     ]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer() if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[*processors, renderer],

@@ -235,7 +235,8 @@ class SchedulerApp:
         return False
 
     async def run(self, stop: asyncio.Event,
-                  leader: Callable[[], Awaitable[None]] | None = None) -> None:
+                  leader: Callable[[], Awaitable[None]] | None = None, *,
+                  sync_timeout: float = 120.0) -> None:
         """Sync the informers, wait to lead (``leader``, if given), then schedule until
         ``stop`` is set (finish in-flight binds and writes) or ``abort()`` (finish nothing).
 
@@ -245,7 +246,7 @@ class SchedulerApp:
         self.event_dispatcher.start()
         scheduled = False
         try:
-            if not await self._until(stop, self.start_informers()):
+            if not await self._until(stop, self.start_informers(sync_timeout)):
                 return
             if leader is not None:
                 if not await self._until(stop, leader()):
