@@ -193,6 +193,7 @@ class Scheduler:
         bound = log.bind(pod=pod_info.key, profile=fwk.profile_name, attempt=queued.attempts)
         start = time.perf_counter()
         state = CycleState()
+        state.record_plugin_metrics = metrics.sample_plugin_metrics()
         cycle = self.queue.scheduling_cycle()
         try:
             result = self.schedule_pod(fwk, state, pod_info)
@@ -352,6 +353,8 @@ class Scheduler:
                 elapsed
             )
             metrics.POD_SCHEDULING_ATTEMPTS.observe(queued.attempts)
+            if queued.flushed:
+                metrics.POD_SCHEDULED_AFTER_FLUSH.inc()
             if queued.initial_attempt_timestamp is not None:
                 metrics.POD_SCHEDULING_SLI_DURATION.labels(str(min(queued.attempts, 15))).observe(
                     time.monotonic() - queued.initial_attempt_timestamp

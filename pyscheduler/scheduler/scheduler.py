@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 from kubernetes_asyncio.client import ApiClient
 
+from pyscheduler import metrics
 from pyscheduler.api.listwatch import NODES, PODS
 from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.backend.cache.cache import SchedulerCache
@@ -174,6 +175,11 @@ class SchedulerApp:
         pod = self.get_pod(key)
         return pod if pod is not None and pod.metadata.uid == uid else None
 
+    def _cache_sizes(self) -> dict[str, int]:
+        """scheduler_cache_size{type}: upstream's assumed_pods, pods and nodes."""
+        return {"assumed_pods": self.cache.assumed_count, "pods": self.cache.pod_count,
+                "nodes": self.cache.snapshot.num_nodes}
+
     def activate(self, pods: Iterable[Pod]) -> None:
         """framework.PodActivator: move these pods to activeQ now (through the queue)."""
         self.queue.activate(pods)
@@ -244,6 +250,9 @@ class SchedulerApp:
         (upstream keeps followers' informers running too)."""
         self.dispatcher.start()
         self.event_dispatcher.start()
+        metrics.register_state_collectors(self._cache_sizes, self.queue.counts,
+                                          self.queue.in_flight_event_counts,
+                                          asyncio.get_running_loop())
         scheduled = False
         try:
             if not await self._until(stop, self.start_informers(sync_timeout)):
@@ -257,6 +266,7 @@ class SchedulerApp:
             scheduled = True
             await self._schedule(stop)  # cleans up after itself
         finally:
+            metrics.unregister_state_collectors()
             if not scheduled:
                 # Stopped (or deposed) before scheduling started: nothing is in flight.
                 if not self.aborted:
