@@ -131,7 +131,7 @@ class SchedulerApp:
                 listers=self.listers,
                 binding_client=binder,
                 volume_client=self.dispatcher,
-                event_recorder=self.reporter,
+                event_recorder=self.reporter.recorder(profile),
                 nominator=self.nominator,
                 activator=self,
                 waiting_pods=self.waiting_pods,
