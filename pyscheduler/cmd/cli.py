@@ -186,13 +186,20 @@ def _kubeconfig(args: argparse.Namespace, config: SchedulerConfig) -> tuple[str 
     from pyscheduler.api.client import default_kubeconfig
 
     if args.kubeconfig:
-        return args.kubeconfig, "--kubeconfig"
-    if config.client_connection.kubeconfig:
-        return config.client_connection.kubeconfig, "clientConnection.kubeconfig"
-    if "KUBERNETES_SERVICE_HOST" in os.environ:
+        path, source = args.kubeconfig, "--kubeconfig"
+    elif config.client_connection.kubeconfig:
+        path, source = config.client_connection.kubeconfig, "clientConnection.kubeconfig"
+    elif "KUBERNETES_SERVICE_HOST" in os.environ:
         return None, "in-cluster config"
-    return default_kubeconfig(), ("$KUBECONFIG" if os.environ.get("KUBECONFIG")
-                                  else "~/.kube/config")
+    else:
+        path = default_kubeconfig()
+        source = "$KUBECONFIG" if os.environ.get("KUBECONFIG") else "~/.kube/config"
+        if not os.path.isfile(path):
+            _fail(f"no kubeconfig: {path!r} ({source}) does not exist and this is not a "
+                  "cluster; pass --kubeconfig or set clientConnection.kubeconfig")
+    if not os.path.isfile(path):
+        _fail(f"cannot load kubeconfig {path!r} (from {source}): no such file")
+    return path, source
 
 
 def _check_scheduler_names(args: argparse.Namespace, config: SchedulerConfig) -> None:

@@ -56,3 +56,6 @@ def configure(level: str = "info", *, fmt: str | None = None, json: bool | None 
     # Libraries that use stdlib logging (aiohttp, kopf) go to stderr at WARNING and above.
     logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr,
                         format="%(levelname)s %(name)s %(message)s")
+    # kubernetes-asyncio warns before it raises on a bad kubeconfig; the command reports the
+    # error itself, in one line.
+    logging.getLogger("kubernetes_asyncio.config").setLevel(logging.ERROR)
