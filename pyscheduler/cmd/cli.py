@@ -172,6 +172,11 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def _cause(err: BaseException) -> str:
+    """The underlying reason of an API error (aiohttp's own text), for one readable line."""
+    return str(err.__cause__) if err.__cause__ is not None else str(err)
+
+
 def _bind_address(value: str) -> tuple[str, int]:
     """--metrics-bind-address as (host, port); exit 2 when it is not host:port."""
     host, sep, port = value.rpartition(":")
@@ -309,7 +314,7 @@ async def _run(args: argparse.Namespace) -> int:
         nonlocal warned
         # One line at warning level; the retries themselves are debug.
         (log.debug if warned else log.warning)(
-            "cannot reach the API server; retrying", server=host_url, error=str(err),
+            "cannot reach the API server; retrying", server=host_url, error=_cause(err),
             retry_in=round(delay, 1))
         warned = True
 
@@ -325,7 +330,7 @@ async def _run(args: argparse.Namespace) -> int:
         unreachable = probe.result()
         if unreachable is not None:
             log.error("giving up: the API server did not answer", server=host_url,
-                      timeout=args.startup_timeout, error=str(unreachable))
+                      timeout=args.startup_timeout, error=_cause(unreachable))
             return 1
         await app.run(stop, leader, sync_timeout=args.startup_timeout)
     except InformersNotSyncedError as err:
