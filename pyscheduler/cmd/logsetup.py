@@ -14,14 +14,17 @@ Contract: ``configure(level, fmt=...)`` is called once by the CLI. Library modul
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 
 import structlog
 
 LOGGING_FORMATS = ("text", "json")
 LEVELS = ("debug", "info", "warning", "error")
 DEBUG_VERBOSITY = 4
+_HANDLER_NAME = "pyscheduler-stderr"
 
 
 def level_for_verbosity(v: int) -> str:
@@ -29,7 +32,8 @@ def level_for_verbosity(v: int) -> str:
     return "debug" if v >= DEBUG_VERBOSITY else "info"
 
 
-def configure(level: str = "info", *, fmt: str | None = None, json: bool | None = None) -> None:
+def configure(level: str = "info", *, fmt: str | None = None,
+              json: bool | None = None) -> None:
     """structlog to stderr at ``level`` in ``fmt`` (json|text; None: JSON unless a TTY); stdlib
     logs from WARNING (``json`` is the older spelling of ``fmt="json"``)."""
     lvl = getattr(logging, level.upper(), logging.INFO)
@@ -53,9 +57,33 @@ def configure(level: str = "info", *, fmt: str | None = None, json: bool | None 
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # Libraries that use stdlib logging (aiohttp, kopf) go to stderr at WARNING and above.
-    logging.basicConfig(level=max(lvl, logging.WARNING), stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s")
+    # Libraries that use stdlib logging (aiohttp, kopf) go to stderr at WARNING and above, in
+    # the same format: with json, every line of the process's stderr is one JSON object.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if use_json
+                         else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.set_name(_HANDLER_NAME)
+    root = logging.getLogger()
+    # Replace only our own handler (configure may run twice); others' (pytest's) stay.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
+    root.setLevel(max(lvl, logging.WARNING))
     # kubernetes-asyncio warns before it raises on a bad kubeconfig; the command reports the
     # error itself, in one line.
     logging.getLogger("kubernetes_asyncio.config").setLevel(logging.ERROR)
+
+
+class _JsonFormatter(logging.Formatter):
+    """A stdlib record as the JSON object structlog writes (event, level, logger, timestamp)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One JSON line; the exception, if any, as ``exception``."""
+        out = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat().replace(
+                "+00:00", "Z"),
+        }
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out)
