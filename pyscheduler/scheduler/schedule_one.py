@@ -347,7 +347,8 @@ class Scheduler:
                 self._binding_failed(fwk, state, queued, host, st, start, cycle, bound)
                 return
             self.cache.finish_binding(pod_info.uid)
-            elapsed = time.perf_counter() - start
+            now = time.perf_counter()
+            elapsed = now - start
             self._attempts("scheduled", fwk.profile_name).inc()
             self._attempt_duration("scheduled", fwk.profile_name).observe(
                 elapsed
@@ -363,7 +364,7 @@ class Scheduler:
                        evaluatedNodes=result.evaluated_nodes if result else None,
                        feasibleNodes=result.feasible_nodes if result else None)
             bound.debug("binding cycle done", node=host,
-                        binding_seconds=round(time.perf_counter() - bind_start, 6),
+                        binding_seconds=round(now - bind_start, 6),
                         attempt_seconds=round(elapsed, 6))
             self.reporter.scheduled(pod_info.pod, host)
             fwk.run_post_bind(state, pod_info, host)

@@ -1,6 +1,7 @@
 """What an operator sees of a real run (issue 15): logs, metrics, dashboard queries, events.
 
-One ``python -m pyscheduler run`` (two profiles, leader election on, JSON logs) schedules on
+One ``python -m pyscheduler run`` (two profiles, leader election on, JSON logs at ``-v 4``,
+i.e. debug) schedules on
 the real apiserver with KWOK nodes: pods that fit, one pod that fits nowhere until a big node
 is added, and pods of the second profile. The tests below read what it left behind: its log,
 one /metrics scrape, and the events it wrote.
@@ -75,7 +76,8 @@ def run(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -
     config.write_text(base + runnable_config_yaml(scheduler_name=SECOND).split("profiles:\n")[1])
     _delete_lease(cp)  # a lease left by another run would make us wait out its duration
     proc = SchedulerProcess(cp.scheduler_kubeconfig, tmp / "pyscheduler.log", config=config,
-                            leader_elect=True, extra_args=("--logging-format", "json"))
+                            leader_elect=True,
+                            extra_args=("--logging-format", "json", "-v", "4"))
     try:
         proc.start()
         create_pods(cp, ns, [pod_manifest(f"ok-{i}", cpu="10m", memory="16Mi")
@@ -131,6 +133,19 @@ def test_unschedulable_line_carries_reason_and_preemption_outcome(run: Run) -> N
     assert first["profile"] == "pyscheduler" and first["attempt"] == 1
     assert "Insufficient cpu" in first["message"]
     assert first["preemption_nominated"] is False and first["nominated_node"] == ""
+
+
+def test_debug_adds_per_cycle_timings(run: Run) -> None:
+    pod = f"{run.namespace}/ok-0"
+    cycle = [r for r in run.log if r["event"] == "scheduling cycle done" and r["pod"] == pod]
+    binding = [r for r in run.log if r["event"] == "binding cycle done" and r["pod"] == pod]
+    assert len(cycle) == 1 and len(binding) == 1
+    assert cycle[0]["level"] == "debug" and cycle[0]["cycle_seconds"] >= 0
+    assert binding[0]["binding_seconds"] >= 0
+    assert binding[0]["attempt_seconds"] >= binding[0]["binding_seconds"]
+    failed = [r for r in run.log if r["event"] == "scheduling attempt failed"
+              and r["pod"] == f"{run.namespace}/big"]
+    assert failed and failed[0]["attempt_seconds"] >= 0
 
 
 # ---- metrics --------------------------------------------------------------------------------
