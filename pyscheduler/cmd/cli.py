@@ -150,8 +150,7 @@ def _compose_registry() -> Registry:
     try:
         reg.merge(out_of_tree_registry())
     except RegistryError as err:
-        print(f"pyscheduler: invalid plugin registry: {err}", file=sys.stderr)
-        raise SystemExit(2) from err
+        _fail(f"invalid plugin registry: {err}")
     return reg
 
 
@@ -162,8 +161,7 @@ def _load_config(path: str | None, registry: Registry) -> SchedulerConfig:
         return (load_config(path, plugins=registry) if path
                 else default_config(plugins=registry))
     except ConfigError as err:
-        print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
-        raise SystemExit(2) from err
+        _fail(f"invalid configuration: {err}")
 
 
 def _fail(message: str) -> NoReturn:
@@ -260,8 +258,7 @@ async def _run(args: argparse.Namespace) -> int:
                            registry=registry)
     except ConfigError as err:  # e.g. a plugin enabled at a point it does not implement
         await client.close()
-        print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
-        return 2
+        _fail(f"invalid configuration: {err}")
     server = HealthServer(bind_host, bind_port,
                           ready=lambda: app.synced and (elector is None or elector.is_leader),
                           debug=(app.debugger.dump if args.enable_debug_handlers == "true"
