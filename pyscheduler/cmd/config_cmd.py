@@ -22,12 +22,14 @@ import yaml
 from pyscheduler.framework.registry import Registry
 
 
-def add_parser(sub: Any, compose_registry: Any) -> None:
-    """Register ``config`` and its subcommands on ``sub`` (argparse subparsers)."""
-    cfg = sub.add_parser("config", help="validate a configuration, or print the defaults")
+def add_parser(sub: Any, compose_registry: Any, add_subcommand: Any) -> None:
+    """Register ``config`` and its subcommands on ``sub`` (argparse subparsers), each made
+    with ``add_subcommand`` so it takes the common options."""
+    cfg = add_subcommand(sub, "config", help="validate a configuration, or print the defaults")
     cfg.set_defaults(compose_registry=compose_registry)
-    cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
-    val = cfg_sub.add_parser("validate", help="check a KubeSchedulerConfiguration; exit 2 "
+    cfg_sub = cfg.add_subparsers(dest="config_command", required=True,
+                                 parser_class=type(cfg))
+    val = add_subcommand(cfg_sub, "validate", help="check a KubeSchedulerConfiguration; exit 2 "
                                               "listing every error, or 0")
     val.add_argument("file", nargs="?", default=None, help="the configuration file")
     val.add_argument("--config-map", default=None, metavar="NAMESPACE/NAME",
@@ -36,7 +38,7 @@ def add_parser(sub: Any, compose_registry: Any) -> None:
     val.add_argument("--kubeconfig", default=None,
                      help="kubeconfig for --config-map (default: in-cluster, then "
                           "$KUBECONFIG or ~/.kube/config)")
-    cfg_sub.add_parser("defaults", help="print the default configuration as YAML")
+    add_subcommand(cfg_sub, "defaults", help="print the default configuration as YAML")
 
 
 def run(args: argparse.Namespace) -> int:

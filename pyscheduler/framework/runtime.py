@@ -70,7 +70,12 @@ from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
 from pyscheduler.framework.waiting_pods import WaitingPod, WaitingPodsMap
-from pyscheduler.metrics import EXTENSION_POINT_DURATION
+from pyscheduler.metrics import (
+    EXTENSION_POINT_DURATION,
+    PERMIT_WAIT_DURATION,
+    PLUGIN_EVALUATION_TOTAL,
+    PLUGIN_EXECUTION_DURATION,
+)
 from pyscheduler.model.pod import Pod
 
 log = structlog.get_logger(__name__)
@@ -261,6 +266,7 @@ class Framework:
         self.waiting_pods = options.waiting_pods
         self.rng = rng or random.Random()
         self._duration_children: dict[tuple[str, str], Any] = {}
+        self._eval_children: dict[tuple[str, str], Any] = {}
         self.next_start_row = 0
 
     def _init_plugins(self, plugins: dict[str, Plugin], points: dict[str, list[str]],
@@ -403,6 +409,24 @@ class Framework:
                 out[name] = p.events_to_register()
         return out
 
+    def _evaluated(self, point: str, plugin: str, n: int = 1) -> None:
+        """scheduler_plugin_evaluation_total: ``plugin`` ran at ``point`` (per node at Filter
+        and Score, as upstream's instrumented plugins count)."""
+        child = self._eval_children.get((point, plugin))
+        if child is None:
+            child = PLUGIN_EVALUATION_TOTAL.labels(plugin, point, self.profile_name)
+            self._eval_children[(point, plugin)] = child
+        child.inc(n)
+
+    @staticmethod
+    def _plugin_duration(state: CycleState, point: str, plugin: str, start: float,
+                         status: Status | None) -> None:
+        """scheduler_plugin_execution_duration_seconds, in the cycles that sample it."""
+        if state.record_plugin_metrics:
+            code = "Success" if status is None else _code_label(status.code)
+            PLUGIN_EXECUTION_DURATION.labels(plugin, point, code).observe(
+                time.perf_counter() - start)
+
     def _observe(self, point: str, start: float, status: Status | None) -> None:
         code = "Success" if status is None else _code_label(status.code)
         # labels() hashes and locks on every call; several calls per cycle add up, so keep the
@@ -430,11 +454,14 @@ class Framework:
         narrowing: set[str] = set()
         status: Status | None = None
         for p in self.pre_filter:
+            self._evaluated("PreFilter", p.name)
+            t0 = time.perf_counter()
             try:
                 r, st = p.pre_filter(state, pod, snapshot)
             except Exception as err:  # a plugin bug must fail this pod, not the scheduler
                 log.exception("preFilter plugin raised", plugin=p.name, pod=pod.key)
                 st, r = Status.as_error(err, p.name), None
+            self._plugin_duration(state, "PreFilter", p.name, t0, st)
             if st is not None and st.code == Code.SKIP:
                 state.skip_filter_plugins.add(p.name)
                 continue
@@ -468,6 +495,7 @@ class Framework:
                             node_info: NodeInfo) -> Status | None:
         """All filters against one NodeInfo (first failure wins), as upstream RunFilterPlugins."""
         for p in self._filters(state):
+            self._evaluated("Filter", p.name)
             try:
                 st = p.filter(state, pod, node_info)
             except Exception as err:
@@ -552,6 +580,8 @@ class Framework:
         for p in self._filters(state):
             if len(remaining) == 0:
                 break
+            self._evaluated("Filter", p.name, len(remaining))
+            t0 = time.perf_counter()
             if p.name in self._batch_filter:
                 try:
                     verdict = cast(BatchFilterPlugin, p).filter_nodes(
@@ -593,6 +623,8 @@ class Framework:
                         self._record(diagnosis, st.with_plugin(p.name), infos[r].name)
                         keep[i] = False
                 remaining = remaining[keep]
+            # One observation per plugin over all rows (upstream: one per node and call).
+            self._plugin_duration(state, "Filter", p.name, t0, None)
         feasible_parts = [remaining]
         for r in slow:
             st = self.run_filter_with_nominated_pods(state, pod, infos[r])
@@ -644,11 +676,13 @@ class Framework:
         result: PostFilterResult | None = None
         msgs: list[str] = []
         for p in self.post_filter:
+            t0 = time.perf_counter()
             try:
                 r, st = p.post_filter(state, pod, diagnosis)
             except Exception as err:
                 log.exception("postFilter plugin raised", plugin=p.name, pod=pod.key)
                 r, st = None, Status.as_error(err, p.name)
+            self._plugin_duration(state, "PostFilter", p.name, t0, st)
             if st is None or st.code == Code.SUCCESS:
                 result, last = r, None
                 break
@@ -679,7 +713,10 @@ class Framework:
         start = time.perf_counter()
         status: Status | None = None
         for p in self.pre_score:
+            self._evaluated("PreScore", p.name)
+            t0 = time.perf_counter()
             st = p.pre_score(state, pod, snapshot, rows)
+            self._plugin_duration(state, "PreScore", p.name, t0, st)
             if st is not None and st.code == Code.SKIP:
                 state.skip_score_plugins.add(p.name)
                 continue
@@ -698,6 +735,8 @@ class Framework:
         for p in self.score:
             if p.name in state.skip_score_plugins:
                 continue
+            self._evaluated("Score", p.name, len(rows))
+            t0 = time.perf_counter()
             if p.name in self._batch_score:
                 batch = cast(BatchScorePlugin, p)
                 raw = np.asarray(batch.score_nodes(state, pod, snapshot, rows), dtype=np.int64)
@@ -705,8 +744,11 @@ class Framework:
                 raw = np.fromiter(
                     (p.score(state, pod, infos[r]) for r in rows), dtype=np.int64, count=len(rows)
                 )
+            self._plugin_duration(state, "Score", p.name, t0, None)
             if p.name in self._normalizes:
+                t0 = time.perf_counter()
                 cast(NormalizeScorePlugin, p).normalize_score(state, pod, raw)
+                self._plugin_duration(state, "ScoreExtensionNormalize", p.name, t0, None)
             total += raw * self.weights.get(p.name, 1)
         self._observe("Score", start, None)
         return total
@@ -723,10 +765,12 @@ class Framework:
         start = time.perf_counter()
         status: Status | None = None
         for p in self.reserve:
+            t0 = time.perf_counter()
             try:
                 st = p.reserve(state, pod, node)
             except Exception as err:
                 st = Status.as_error(err, p.name)
+            self._plugin_duration(state, "Reserve", p.name, t0, st)
             if st is not None and st.code != Code.SUCCESS:
                 status = st.with_plugin(p.name)
                 break
@@ -749,10 +793,12 @@ class Framework:
         waits: dict[str, float] = {}
         status: Status | None = None
         for p in self.permit:
+            t0 = time.perf_counter()
             try:
                 st, timeout = p.permit(state, pod, node)
             except Exception as err:
                 st, timeout = Status.as_error(err, p.name), 0.0
+            self._plugin_duration(state, "Permit", p.name, t0, st)
             if st is None or st.code == Code.SUCCESS:
                 continue
             if st.code == Code.WAIT:
@@ -768,24 +814,33 @@ class Framework:
         one rejects it, or the shortest timeout passes (then that plugin rejects it)."""
         wp = WaitingPod(pod, dict(waits))
         self.waiting_pods.add(wp)
+        start = time.perf_counter()
+        status: Status | None = None
         try:
-            return await asyncio.wait_for(wp.future, timeout=min(waits.values()))
+            status = await asyncio.wait_for(wp.future, timeout=min(waits.values()))
+            return status
         except TimeoutError:
             plugin = min(waits, key=waits.__getitem__)
-            return Status.unschedulable("rejected due to timeout after waiting at permit",
-                                        plugin=plugin)
+            status = Status.unschedulable("rejected due to timeout after waiting at permit",
+                                          plugin=plugin)
+            return status
         finally:
             self.waiting_pods.remove(pod.uid)
+            PERMIT_WAIT_DURATION.labels(
+                "Success" if status is None else _code_label(status.code)
+            ).observe(time.perf_counter() - start)
 
     async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         """Upstream RunPreBindPlugins: first failure (raise = Error), else None."""
         start = time.perf_counter()
         status: Status | None = None
         for p in self.pre_bind:
+            t0 = time.perf_counter()
             try:
                 st = await p.pre_bind(state, pod, node)
             except Exception as err:
                 st = Status.as_error(err, p.name)
+            self._plugin_duration(state, "PreBind", p.name, t0, st)
             if st is not None and st.code != Code.SUCCESS:
                 status = st.with_plugin(p.name)
                 break
@@ -797,10 +852,12 @@ class Framework:
         start = time.perf_counter()
         status: Status | None = Status(Code.SKIP)
         for p in self.bind:
+            t0 = time.perf_counter()
             try:
                 st = await p.bind(state, pod, node)
             except Exception as err:
                 st = Status.as_error(err, p.name)
+            self._plugin_duration(state, "Bind", p.name, t0, st)
             if st is not None and st.code == Code.SKIP:
                 continue
             status = None if st is None or st.code == Code.SUCCESS else st.with_plugin(p.name)

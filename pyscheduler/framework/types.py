@@ -95,6 +95,9 @@ class QueuedPodInfo:
     # PreEnqueue rejected the pod (e.g. scheduling gates): it waits in the gated set.
     gated: bool = False
     gating_plugin: str = ""
+    # Moved out of the unschedulable pool by the 5-minute timeout, not by an event
+    # (scheduler_pod_scheduled_after_flush_total counts such pods when they bind).
+    flushed: bool = False
 
     @property
     def pod(self) -> Pod:

@@ -53,10 +53,12 @@ class Scheduler(Protocol):
 
     def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> Any: ...
     def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str,
-              message: str, nominated: str | None, start: float, result: str) -> None: ...
+              message: str, nominated: str | None, start: float, result: str, bound: Any, *,
+              no_nodes: bool = False) -> None: ...
     def binding_cycle(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
                       host: str, waits: dict[str, float], start: float,
-                      cycle: int) -> Coroutine[Any, Any, None]: ...
+                      cycle: int, *, result: Any = None,
+                      logger: Any = None) -> Coroutine[Any, Any, None]: ...
 
 
 def _members_in_queue_order(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
@@ -130,12 +132,12 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
     unevaluated = [q for q in members if q.uid not in done
                    and q.pod_info.pod.metadata.deletion_timestamp is None]
     if error is None and scheduled >= policy.min_count:
-        _submit(sched, fwk, placed, start, cycle)
+        _submit(sched, fwk, policy, placed, start, cycle)
         # Members beyond the quorum that did not fit are ordinary unschedulable pods.
         for queued, message, plugins in rejected:
             queued.unschedulable_plugins = plugins
             sched._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, message, None, start,
-                        "unschedulable")
+                        "unschedulable", _member_log(fwk, queued, policy))
         _observe("scheduled", fwk, start)
         _report(fwk, policy, True, "")
         bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
@@ -157,13 +159,20 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
     plugins.add(policy.plugin)
     for queued in [q for q, _, _ in placed] + [q for q, _, _ in rejected] + unevaluated:
         queued.unschedulable_plugins = set(plugins) if outcome == "unschedulable" else set()
-        sched._fail(fwk, queued, cycle, reason, message, None, start, outcome)
+        sched._fail(fwk, queued, cycle, reason, message, None, start, outcome,
+                    _member_log(fwk, queued, policy))
     _observe(outcome, fwk, start)
     _report(fwk, policy, False, message)
     bound.info("Unable to schedule pod group", reason=message, placeable=scheduled)
 
 
-def _submit(sched: Scheduler, fwk: Framework,
+def _member_log(fwk: Framework, queued: QueuedPodInfo, policy: GangPolicy) -> Any:
+    """The per-pod logger schedule_one binds, plus the group."""
+    return log.bind(pod=queued.pod_info.key, profile=fwk.profile_name,
+                    attempt=queued.attempts, pod_group=policy.name)
+
+
+def _submit(sched: Scheduler, fwk: Framework, policy: GangPolicy,
             placed: list[tuple[QueuedPodInfo, CycleState, str]], start: float,
             cycle: int) -> None:
     """Permit for each placed member, then its binding task (as ``schedule_one`` does)."""
@@ -176,12 +185,14 @@ def _submit(sched: Scheduler, fwk: Framework,
             sched.cache.forget_pod(pod_info.uid)
             reason, result = ((REASON_UNSCHEDULABLE, "unschedulable") if st.is_rejected()
                               else (REASON_SCHEDULER_ERROR, "error"))
-            sched._fail(fwk, queued, cycle, reason, st.message(), None, start, result)
+            sched._fail(fwk, queued, cycle, reason, st.message(), None, start, result,
+                        _member_log(fwk, queued, policy))
             continue
         if sched.nominator is not None:
             sched.nominator.delete_nominated_pod_if_exists(pod_info.pod)
         task = loop.create_task(
-            sched.binding_cycle(fwk, state, queued, host, waits, start, cycle),
+            sched.binding_cycle(fwk, state, queued, host, waits, start, cycle,
+                                logger=_member_log(fwk, queued, policy)),
             name=f"bind {pod_info.key}")
         sched.binding_tasks.add(task)
         task.add_done_callback(sched.binding_tasks.discard)

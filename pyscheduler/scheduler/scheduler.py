@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 from kubernetes_asyncio.client import ApiClient
 
+from pyscheduler import metrics
 from pyscheduler.api.listwatch import NODES, PODS
 from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.backend.cache.cache import SchedulerCache
@@ -189,7 +190,7 @@ class SchedulerApp:
                 binding_client=binder,
                 volume_client=self.dispatcher,
                 status_client=self.dispatcher,
-                event_recorder=self.reporter,
+                event_recorder=self.reporter.recorder(profile),
                 nominator=self.nominator,
                 activator=self,
                 waiting_pods=self.waiting_pods,
@@ -231,6 +232,11 @@ class SchedulerApp:
     def _lookup_pod(self, key: str, uid: str) -> Pod | None:
         pod = self.get_pod(key)
         return pod if pod is not None and pod.metadata.uid == uid else None
+
+    def _cache_sizes(self) -> dict[str, int]:
+        """scheduler_cache_size{type}: upstream's assumed_pods, pods and nodes."""
+        return {"assumed_pods": self.cache.assumed_count, "pods": self.cache.pod_count,
+                "nodes": self.cache.snapshot.num_nodes}
 
     def activate(self, pods: Iterable[Pod]) -> None:
         """framework.PodActivator: move these pods to activeQ now (through the queue)."""
@@ -368,7 +374,8 @@ class SchedulerApp:
         return False
 
     async def run(self, stop: asyncio.Event,
-                  leader: Callable[[], Awaitable[None]] | None = None) -> None:
+                  leader: Callable[[], Awaitable[None]] | None = None, *,
+                  sync_timeout: float = 120.0) -> None:
         """Sync the informers, wait to lead (``leader``, if given), then schedule until
         ``stop`` is set (finish in-flight binds and writes) or ``abort()`` (finish nothing).
 
@@ -376,9 +383,12 @@ class SchedulerApp:
         (upstream keeps followers' informers running too)."""
         self.dispatcher.start()
         self.event_dispatcher.start()
+        metrics.register_state_collectors(self._cache_sizes, self.queue.counts,
+                                          self.queue.in_flight_event_counts,
+                                          asyncio.get_running_loop())
         scheduled = False
         try:
-            if not await self._until(stop, self.start_informers()):
+            if not await self._until(stop, self.start_informers(sync_timeout)):
                 return
             if leader is not None:
                 if not await self._until(stop, leader()):
@@ -389,6 +399,7 @@ class SchedulerApp:
             scheduled = True
             await self._schedule(stop)  # cleans up after itself
         finally:
+            metrics.unregister_state_collectors()
             if not scheduled:
                 # Stopped (or deposed) before scheduling started: nothing is in flight.
                 if not self.aborted:

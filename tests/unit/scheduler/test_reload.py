@@ -144,7 +144,7 @@ def _sample(metric: Any, **labels: str) -> float:
 async def test_reloader_keeps_last_good_on_invalid_and_reports_field_path(
         app: SchedulerApp) -> None:
     rec = Recorder()
-    app.reporter = rec  # type: ignore[assignment]
+    app.reporter.object_event = rec.object_event  # type: ignore[method-assign]
     reloader = ConfigReloader(app, default_registry(), ONE)
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "ns", "name": "cm"}
     failures = _sample(CONFIG_RELOADS, result="failure")
@@ -183,7 +183,7 @@ async def test_reloader_keeps_last_good_on_invalid_and_reports_field_path(
 
 
 async def test_latest_change_wins_while_one_is_applied(app: SchedulerApp) -> None:
-    app.reporter = Recorder()  # type: ignore[assignment]
+    app.reporter.object_event = Recorder().object_event  # type: ignore[method-assign]
     reloader = ConfigReloader(app, default_registry(), ONE)
     reloader.submit(ConfigChange("test", TWO))
     reloader.submit(ConfigChange("test", BROKEN))
