@@ -73,12 +73,15 @@ def test_apiserver_restart_mid_burst(cluster_factory: ClusterFactory, record: Re
     c = cluster_factory()
     nodes = sizes.pick(20, 50)
     c.nodes(nodes)
+    # QPS 20: the burst must outlast both restarts. At 40 the last restart sometimes came
+    # after every pod was bound on a loaded machine (restarts take seconds), and the scenario
+    # then tested nothing.
     if leader_elect:
-        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=40, burst=40)
-        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=40, burst=40, wait_ready=False)
+        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=20, burst=20)
+        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=20, burst=20, wait_ready=False)
         c.supervise()
     else:
-        c.scheduler(qps=40, burst=40)
+        c.scheduler(qps=20, burst=20)
     total = nodes * 9
     fut = c.burst_in_background("p-", total)
     faults = []
