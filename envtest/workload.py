@@ -161,7 +161,11 @@ class SchedulerProcess:
     def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> SchedulerProcess:
         args = [sys.executable, "-m", "pyscheduler", "run", "--kubeconfig", str(self.kubeconfig),
                 "--leader-elect", "true" if self.leader_elect else "false",
-                "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}"]
+                # Plain HTTP on loopback for the harness; no secure port, so that any number
+                # of schedulers can run side by side (tests/integration/test_secure_serving.py
+                # covers the secure port).
+                "--secure-port", "0",
+                "--bind-address-insecure", f"127.0.0.1:{self.metrics_port}"]
         if self.config is not None:
             args += ["--config", str(self.config)]
         args += list(self.extra_args)

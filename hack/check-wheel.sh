@@ -2,7 +2,7 @@
 # What a user gets from `pip install .`: install the project into a fresh virtualenv, run
 # `pyscheduler version`, import every module of the installed package (so a runtime dependency
 # the code imports but pyproject does not declare fails here), and check that nothing
-# test-only came along (the test control plane and its `cryptography` stay in the repository).
+# test-only came along (the test control plane stays in the repository).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,7 +36,7 @@ for name in names:
 print(f"imported {len(names)} modules from {pyscheduler.__path__[0]}")
 
 installed = {d.metadata["Name"].lower() for d in md.distributions()}
-test_only = {"pytest", "pytest-asyncio", "hypothesis", "cryptography", "mypy", "ruff"}
+test_only = {"pytest", "pytest-asyncio", "hypothesis", "mypy", "ruff"}
 leaked = sorted(installed & test_only)
 assert not leaked, f"test-only packages installed by the product: {leaked}"
 assert not any(n.startswith("pyscheduler.envtest") for n in names), "envtest is in the wheel"

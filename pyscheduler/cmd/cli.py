@@ -23,6 +23,7 @@ import structlog
 
 from pyscheduler import __version__
 from pyscheduler.cmd import logsetup as pslog
+from pyscheduler.cmd.server import add_serving_flags
 
 if TYPE_CHECKING:
     from pyscheduler.config import SchedulerConfig
@@ -45,11 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="KubeSchedulerConfiguration YAML (default: the built-in profile)")
     run.add_argument("--leader-elect", choices=("true", "false"), default=None,
                      help="override leaderElection.leaderElect")
-    run.add_argument("--metrics-bind-address", default="0.0.0.0:10359",
-                     help="host:port for /healthz, /readyz and /metrics")
-    run.add_argument("--enable-debug-handlers", choices=("true", "false"), default="true",
-                     help="serve /debug/cache (the cache's per-node view and its differences "
-                          "from the informers) on the metrics address")
+    add_serving_flags(run)
     run.add_argument("--kube-api-qps", type=float, default=None)
     run.add_argument("--kube-api-burst", type=int, default=None)
 
@@ -99,7 +96,7 @@ def _load_config(path: str | None, registry: Registry) -> SchedulerConfig:
 async def _run(args: argparse.Namespace) -> int:
     from pyscheduler.api.client import new_api_client
     from pyscheduler.cmd.leader import LeaderElector
-    from pyscheduler.cmd.server import HealthServer
+    from pyscheduler.cmd.server import start_serving
     from pyscheduler.config import ConfigError
     from pyscheduler.scheduler.scheduler import InformersNotSyncedError, SchedulerApp
 
@@ -126,17 +123,15 @@ async def _run(args: argparse.Namespace) -> int:
         await client.close()
         print(f"pyscheduler: invalid configuration: {err}", file=sys.stderr)
         return 2
-    host, _, port = args.metrics_bind_address.rpartition(":")
-    server = HealthServer(host or "0.0.0.0", int(port),
-                          ready=lambda: app.synced and (elector is None or elector.is_leader),
-                          debug=(app.debugger.dump if args.enable_debug_handlers == "true"
-                                 else None))
-    await server.start()
+    server = await start_serving(
+        args, client, ready=lambda: app.synced and (elector is None or elector.is_leader),
+        debug=app.debugger.dump)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # Upstream's cache debugger: SIGUSR2 compares the cache with the informers and logs it.
+    # Upstream's cache debugger: SIGUSR2 compares the cache with the informers, and logs it
+    # and the scheduling queue.
     loop.add_signal_handler(signal.SIGUSR2, app.debugger.log_comparison)
     lease_task: asyncio.Task[None] | None = None
     leader = None
