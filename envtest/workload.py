@@ -9,7 +9,7 @@ Contract:
 * ``create_pods`` posts pods ``concurrency`` at a time through the admin identity (one
   keep-alive connection per worker thread) and returns the created objects in input order.
 * ``SchedulerProcess`` runs ``python -m pyscheduler run`` with the scheduler's own identity
-  (the RBAC of manifests/rbac.yaml), logs to a file, and stops it with a chosen signal. With
+  (the RBAC of manifests/base/rbac.yaml), logs to a file, and stops it with a chosen signal. With
   ``source`` it runs the pyscheduler package found in that directory (another checkout, e.g.
   an old commit's ``git worktree``) instead of the installed one.
 """
