@@ -291,3 +291,15 @@ def test_attrs(verb_path: tuple[str, str, dict[str, str], str]) -> None:
     assert attrs(method, path, query) == Attrs(verb, "", "pods", "", "")
     assert attrs("POST", "/api/v1/namespaces/d/pods/p/binding", {}) == Attrs(
         "create", "", "pods/binding", "d", "p")
+
+
+def test_the_dockerfile_matches_the_deployment() -> None:
+    """The image runs `pyscheduler` as the non-root uid the Deployment's securityContext names
+    (hack/check-wheel.sh runs the image's install steps)."""
+    lines = [ln.strip() for ln in (REPO / "Dockerfile").read_text().splitlines()]
+    assert sum(ln.startswith("FROM ") for ln in lines) == 2  # multi-stage
+    assert 'ENTRYPOINT ["pyscheduler"]' in lines
+    (user,) = [ln.split()[1] for ln in lines if ln.startswith("USER ")]
+    (dep,) = [d for d in _docs(BASE / "deployment.yaml") if d["kind"] == "Deployment"]
+    pod_sc = dep["spec"]["template"]["spec"]["securityContext"]
+    assert user == f"{pod_sc['runAsUser']}:{pod_sc['runAsGroup']}" and pod_sc["runAsUser"] != 0
