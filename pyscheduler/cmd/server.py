@@ -47,6 +47,7 @@ from pyscheduler.cmd.delegated_auth import (
     DEFAULT_DENY_TTL,
     DEFAULT_TOKEN_TTL,
     DelegatingAuth,
+    Poster,
     SubjectAccessReviewAuthorizer,
     TokenReviewAuthenticator,
 )
@@ -202,7 +203,7 @@ class Serving:
             await runner.cleanup()
 
 
-def _poster(client: ApiClient) -> Callable[[str, Mapping[str, Any]], Any]:
+def _poster(client: ApiClient) -> Poster:
     async def post(path: str, body: Mapping[str, Any]) -> bytes:
         # Straight through the client, not the ApiDispatcher: see delegated_auth's contract.
         return await request_bytes(client, "POST", path, body=dict(body), request_timeout=10.0)
