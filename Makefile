@@ -25,9 +25,10 @@ $(STAMP): pyproject.toml tests/plugins_oot/pyproject.toml
 
 venv: $(STAMP)
 
-# etcd, kube-apiserver and kwok, built from the Go module registry and cached outside the repo.
+# etcd, kube-apiserver, kwok and kustomize (renders manifests/ in the integration tests), built
+# from the Go module registry and cached outside the repo.
 assets:
-	@hack/build-components.sh >/dev/null
+	@hack/build-components.sh etcd kube-apiserver kwok kustomize >/dev/null
 
 scheduler-assets:
 	@hack/build-components.sh kube-scheduler >/dev/null

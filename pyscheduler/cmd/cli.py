@@ -23,6 +23,7 @@ import structlog
 
 from pyscheduler import __version__
 from pyscheduler.cmd import logsetup as pslog
+from pyscheduler.cmd.server import add_serving_flags
 
 if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient
@@ -112,11 +113,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="hot-reload --config FILE when its content changes (polled every 2s)")
     run.add_argument("--leader-elect", choices=("true", "false"), default=None,
                      help="override leaderElection.leaderElect")
-    run.add_argument("--metrics-bind-address", default="0.0.0.0:10359",
-                     help="host:port for /healthz, /readyz and /metrics")
-    run.add_argument("--enable-debug-handlers", choices=("true", "false"), default="true",
-                     help="serve /debug/cache (the cache's per-node view and its differences "
-                          "from the informers) on the metrics address")
+    add_serving_flags(run)
     run.add_argument("--kube-api-qps", type=float, default=None)
     run.add_argument("--kube-api-burst", type=int, default=None)
     run.add_argument("--allow-default-scheduler-name", action="store_true",
@@ -275,14 +272,6 @@ def _cause(err: BaseException) -> str:
     return str(err.__cause__) if err.__cause__ is not None else str(err)
 
 
-def _bind_address(value: str) -> tuple[str, int]:
-    """--metrics-bind-address as (host, port); exit 2 when it is not host:port."""
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        _fail(f"invalid --metrics-bind-address {value!r}: want host:port, port 0-65535")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
 def _kubeconfig(args: argparse.Namespace, config: SchedulerConfig) -> tuple[str | None, str]:
     """(kubeconfig path or None, where the credentials come from), in upstream's precedence:
     --kubeconfig, clientConnection.kubeconfig, in-cluster, $KUBECONFIG, ~/.kube/config."""
@@ -326,11 +315,10 @@ def _check_scheduler_names(args: argparse.Namespace, config: SchedulerConfig) ->
 async def _run(args: argparse.Namespace) -> int:
     from pyscheduler.api.client import new_api_client, wait_until_reachable
     from pyscheduler.cmd.leader import LeaderElector
-    from pyscheduler.cmd.server import HealthServer
+    from pyscheduler.cmd.server import start_serving
     from pyscheduler.config import ConfigError, default_config
     from pyscheduler.scheduler.scheduler import InformersNotSyncedError, SchedulerApp
 
-    bind_host, bind_port = _bind_address(args.metrics_bind_address)
     registry = _compose_registry()
     if args.config and args.config_map:
         _fail("--config and --config-map are exclusive")
@@ -369,23 +357,16 @@ async def _run(args: argparse.Namespace) -> int:
     except ConfigError as err:  # e.g. a plugin enabled at a point it does not implement
         await client.close()
         _fail(f"invalid configuration: {err}")
-    server = HealthServer(bind_host, bind_port,
-                          ready=lambda: app.synced and (elector is None or elector.is_leader),
-                          debug=(app.debugger.dump if args.enable_debug_handlers == "true"
-                                 else None))
-    try:
-        await server.start()
-    except OSError as err:
-        await client.close()
-        print(f"pyscheduler: cannot serve --metrics-bind-address "
-              f"{args.metrics_bind_address!r}: {err.strerror or err}", file=sys.stderr)
-        return 1
+    server = await start_serving(
+        args, client, ready=lambda: app.synced and (elector is None or elector.is_leader),
+        debug=app.debugger.dump)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     reload_source = _start_reload(app, registry, args, config_text, loop)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # Upstream's cache debugger: SIGUSR2 compares the cache with the informers and logs it.
+    # Upstream's cache debugger: SIGUSR2 compares the cache with the informers, and logs it
+    # and the scheduling queue.
     loop.add_signal_handler(signal.SIGUSR2, app.debugger.log_comparison)
     lease_task: asyncio.Task[None] | None = None
     leader = None

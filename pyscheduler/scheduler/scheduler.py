@@ -219,7 +219,8 @@ class SchedulerApp:
         self.handlers = EventHandlers(self.cache, self.queue, self.nominator, self.reporter,
                                       self.waiting_pods, self.responsible)
         self.handlers.add_all_event_handlers(self.pods, self.nodes, self.extra_informers)
-        self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer)
+        self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer,
+                                      self.queue)
         self.synced = False
         self._aborted = asyncio.Event()
 
