@@ -38,7 +38,7 @@ from aiohttp import web
 from kubernetes_asyncio.client import ApiClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from pyscheduler.api.errors import ApiError
+from pyscheduler.api.errors import ApiConnectionError, ApiError
 from pyscheduler.api.raw import request_bytes
 from pyscheduler.cmd.certs import server_ssl_context
 from pyscheduler.cmd.delegated_auth import (
@@ -177,6 +177,8 @@ class Serving:
     """The running listeners; ``ports`` maps "secure"/"insecure" to the bound port."""
 
     ports: dict[str, int] = field(default_factory=dict)
+    # Tasks that finish setting up a listener (the client CA when the server came up late).
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     _runners: list[web.AppRunner] = field(default_factory=list)
 
     async def add(self, name: str, endpoints: Endpoints, listener: Listener) -> int:
@@ -198,6 +200,10 @@ class Serving:
 
     async def stop(self) -> None:
         """Stop every listener; a no-op for those never started."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        self.background.clear()
         runners, self._runners = self._runners, []
         for runner in reversed(runners):
             await runner.cleanup()
@@ -218,6 +224,8 @@ async def _client_ca(client: ApiClient, path: str | None) -> str | None:
     try:
         raw = await request_bytes(client, "GET", f"/api/v1/namespaces/{ns}/configmaps/{name}",
                                   request_timeout=10.0)
+    except ApiConnectionError:
+        raise  # the server is not there yet: start_serving retries in the background
     except ApiError as err:
         # upstream kube-scheduler sets TolerateInClusterLookupFailure: warn and go on.
         log.warning("cannot read the client CA; client certificates will not authenticate",
@@ -225,6 +233,22 @@ async def _client_ca(client: ApiClient, path: str | None) -> str | None:
         return None
     ca: str | None = (json.loads(raw).get("data") or {}).get("client-ca-file")
     return ca or None
+
+
+async def _load_client_ca_later(client: ApiClient, ctx: ssl.SSLContext) -> None:
+    """Retry the client CA until the API server answers, then trust it for new connections."""
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            ca = await _client_ca(client, None)
+        except ApiConnectionError:
+            delay = min(delay * 2, 30.0)
+            continue
+        if ca:
+            ctx.load_verify_locations(cadata=ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        return
 
 
 def _fail(code: int, message: str) -> SystemExit:
@@ -262,12 +286,22 @@ async def start_serving(args: argparse.Namespace, client: ApiClient, *,
                 p for p in args.authorization_always_allow_paths.split(",") if p),
         )
         try:
+            client_ca = await _client_ca(client, args.client_ca_file)
+            pending_ca = False
+        except ApiConnectionError:
+            # Serve health checks now; the startup probe reports the unreachable server once,
+            # and the client CA is added to the context when it can be read.
+            client_ca, pending_ca = None, True
+        try:
             ctx = server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
-                                     client_ca=await _client_ca(client, args.client_ca_file))
+                                     client_ca=client_ca)
         except (OSError, ssl.SSLError) as err:
             raise _fail(2, f"--tls-cert-file/--tls-private-key-file/--client-ca-file: {err}"
                         ) from err
         listeners.append(("secure", Listener(args.bind_address, args.secure_port, ctx, auth)))
+        if pending_ca:
+            serving.background.append(asyncio.get_running_loop().create_task(
+                _load_client_ca_later(client, ctx), name="client-ca"))
     if args.metrics_bind_address is not None and args.bind_address_insecure is None:
         log.warning("--metrics-bind-address is deprecated: use --bind-address-insecure")
     insecure = args.bind_address_insecure or args.metrics_bind_address

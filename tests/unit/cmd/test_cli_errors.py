@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -82,8 +83,13 @@ profiles:
 
 
 def _run(tmp_path: Path, config: str | None, extra: list[str]) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "pyscheduler", "run", "--metrics-bind-address",
-            "127.0.0.1:0", "--startup-timeout", "5"]
+    # The secure port stays on (as deployed), on a free loopback port.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        secure = sock.getsockname()[1]
+    argv = [sys.executable, "-m", "pyscheduler", "run", "--bind-address-insecure",
+            "127.0.0.1:0", "--bind-address", "127.0.0.1", "--secure-port", str(secure),
+            "--startup-timeout", "5"]
     env = {k: v for k, v in os.environ.items()
            if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
     env["HOME"] = str(tmp_path / "home")  # no ~/.kube/config to fall back on
