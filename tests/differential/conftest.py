@@ -143,6 +143,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         tr.write_line(f"  MISMATCH {r.scenario}:")
         for m in r.mismatches:
             tr.write_line(f"    {m}")
+    from .test_fuzz import OUT, SAVED
+
+    fuzzed = [r for r in _REPORTS if r.scenario.startswith("fuzz-")]
+    if fuzzed:
+        bad_fuzz = [r for r in fuzzed if r.mismatches or r.error]
+        tr.write_line(f"fuzz: {len(fuzzed)} random scenarios, {len(bad_fuzz)} disagreeing or "
+                      f"failing; {len(SAVED)} saved under {OUT}")
     path = os.environ.get("PYSCHEDULER_DIFF_REPORT")
     if path:
         Path(path).write_text(json.dumps([dataclasses.asdict(r) for r in _REPORTS], indent=1,
