@@ -142,10 +142,9 @@ class Diagnosis:
             if parts:
                 msg += " " + ", ".join(parts) + "."
         if self.post_filter_msg:
-            # kube-scheduler v1.37 shows preemption's part with a single final period.
+            # Appended as it is (upstream adds no period: "... preempting 1 victims" has none,
+            # the dry run's own fit error ends with one).
             msg += f" {self.post_filter_msg}"
-            if not msg.endswith("."):
-                msg += "."
         return msg
 
 

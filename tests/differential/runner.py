@@ -26,6 +26,11 @@ Contract of :func:`run_scenario`:
   FailedScheduling event must carry its own condition message. Until pyscheduler registers
   DefaultPreemption, the PostFilter part of upstream's message (whatever follows pyscheduler's
   whole message and a space, usually " preemption: ...") is not compared.
+* Preemption: the same victims, or a node upstream's pickOneNodeForPreemption criteria tie
+  with (kube-scheduler's logged candidates, see :func:`victims_agree`), and the same
+  FailedScheduling message for the attempt that preempted (" preemption: found a potential
+  placement for pod on node X, preempting N victims"; a tied node is named as such).
+* Every pod gets a ``status.startTime`` the two phases share (:meth:`Phase.set_start_time`).
 """
 
 from __future__ import annotations

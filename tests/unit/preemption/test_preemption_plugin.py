@@ -437,3 +437,16 @@ async def test_no_nodes_is_an_error(priority: int) -> None:
     result, status = run_post_filter(env, pod, [])
     assert result is None and status is not None and status.code == Code.ERROR
     assert status.reasons == ["preemption: no nodes available"]
+
+
+def test_fit_error_message_ends_with_the_placement_as_upstream() -> None:
+    """issue 20: upstream's FitError.Error() appends the PostFilter message as it is; the
+    placement message has no final period (kube-scheduler v1.37.2's own wording)."""
+    from collections import Counter
+
+    d = Diagnosis(num_all_nodes=2, reasons=Counter({"Insufficient cpu": 2}), evaluated=2)
+    d.post_filter_msg = placed("n2").message()
+    assert d.message() == ("0/2 nodes are available: 2 Insufficient cpu. preemption: found a "
+                           "potential placement for pod on node n2, preempting 1 victims")
+    d.post_filter_msg = "preemption: 0/2 nodes are available: 2 Insufficient cpu."
+    assert d.message().endswith("preemption: 0/2 nodes are available: 2 Insufficient cpu.")
