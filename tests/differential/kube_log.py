@@ -30,6 +30,7 @@ re-added is tracked correctly.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,24 @@ def parse_line(line: str) -> tuple[str, dict[str, str]] | None:
 
 _VICTIMS = re.compile(r' pods=\[([^\]]*)\]')
 _OBJ = re.compile(r'([a-z0-9][-a-z0-9.]*/[a-z0-9][-a-z0-9.]*)')
+
+
+def _victim_names(text: str) -> list[str]:
+    """"ns/name" of each klog.ObjectRef in a slice klog wrote as JSON
+    ({"name":..,"namespace":..}), or as strings."""
+    try:
+        items = json.loads(f"[{text}]")
+    except ValueError:
+        return list(_OBJ.findall(text))
+    out = []
+    for it in items:
+        if isinstance(it, dict):
+            out.append(f"{it.get('namespace', '')}/{it.get('name', '')}")
+        else:
+            out.append(str(it))
+    return out
+
+
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 
 
@@ -122,7 +141,7 @@ class KubeSchedulerLog:
             self.current = pod
         elif msg == "Pods are potential preemption victims on node":
             victims = _VICTIMS.search(line)
-            names = _OBJ.findall(victims.group(1)) if victims else []
+            names = _victim_names(victims.group(1)) if victims else []
             self._last(self.current).candidates.setdefault(kv["node"], []).extend(names)
         elif msg == "the target node for the preemption is determined":
             self._last(pod or self.current).preemption_node = kv["node"]

@@ -291,3 +291,26 @@ def test_fuzz_is_deterministic_and_valid() -> None:
             assert key not in seen
             seen.add(key)
     assert generate(7, 0) != generate(8, 0)
+
+
+def test_log_parsing_reads_preemption_candidates(tmp_path: Path) -> None:
+    # klog writes a []klog.ObjectRef value as JSON.
+    lines = (
+        'I1123 23:31:25.377000   10746 schedule_one.go:117] "Attempting to schedule pod" '
+        'pod="ns-a/p1"\n'
+        'I1123 23:31:25.378000   10746 default_preemption.go:420] "Pods are potential '
+        'preemption victims on node" logger="PostFilter.DefaultPreemption" '
+        'pods=[{"name":"e1","namespace":"ns-a"}] node="d001k-n1"\n'
+        'I1123 23:31:25.378001   10746 default_preemption.go:420] "Pods are potential '
+        'preemption victims on node" pods=[{"name":"e2","namespace":"ns-a"}] node="d001k-n2"\n'
+        'I1123 23:31:25.378002   10746 default_preemption.go:420] "Pods are potential '
+        'preemption victims on node" pods=[{"name":"e3","namespace":"ns-a"}] node="d001k-n2"\n'
+        'I1123 23:31:25.379000   10746 preemption.go:170] "the target node for the preemption '
+        'is determined" node="d001k-n2" pod="ns-a/p1"\n')
+    path = tmp_path / "kube-scheduler.log"
+    path.write_text(lines)
+    log = KubeSchedulerLog(path)
+    log.poll()
+    a = log.preemption_attempt("ns-a/p1")
+    assert a is not None and a.preemption_node == "d001k-n2"
+    assert a.candidates == {"d001k-n1": ["ns-a/e1"], "d001k-n2": ["ns-a/e2", "ns-a/e3"]}
