@@ -237,6 +237,13 @@ class Phase:
                 self.objects[-1] = cp.request("PUT", path, created)
         for node in self.sc.nodes:
             cp.request("POST", "/api/v1/nodes", render_node(node, self.names))
+        # KWOK only plays pods of nodes it already manages: a pod bound to a node it has not
+        # initialized yet would stay Pending (and never get a start time).
+        for real in self.names.nodes.values():
+            path = f"/api/v1/nodes/{real}"
+            _wait(f"node {real} to be Ready",
+                  lambda path=path: (_condition(_get(cp, path) or {}, "Ready") or {}).get(
+                      "status") == "True", RUN_TIMEOUT, lambda: "")
         for pod in self.sc.existing:
             created = cp.request(
                 "POST", f"/api/v1/namespaces/{self.names.ns(pod.namespace)}/pods",
