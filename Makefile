@@ -53,10 +53,11 @@ differential: $(STAMP) assets scheduler-assets
 # PYSCHEDULER_DIFF_SCENARIOS=<dir> make differential. `make differential` runs a small fixed one.
 SEED ?= 1
 COUNT ?= 100
+START ?= 0
 FUZZ_OUT ?= $(or $(TMPDIR),/tmp)/pyscheduler-fuzz-$(SEED)
 differential-fuzz: $(STAMP) assets scheduler-assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" PYSCHEDULER_FUZZ_SEED=$(SEED) \
-		PYSCHEDULER_FUZZ_COUNT=$(COUNT) PYSCHEDULER_FUZZ_OUT=$(FUZZ_OUT) \
+		PYSCHEDULER_FUZZ_COUNT=$(COUNT) PYSCHEDULER_FUZZ_START=$(START) PYSCHEDULER_FUZZ_OUT=$(FUZZ_OUT) \
 		$(PY) -m pytest -q tests/differential/test_fuzz.py $(PYTEST_ARGS)
 
 # Fault scenarios (tests/faults, docs/TESTING.md "Fault suite"): apiserver restarts, etcd

@@ -232,9 +232,12 @@ def generate(seed: int, index: int) -> dict[str, Any]:
     }
 
 
-def save(doc: dict[str, Any], directory: Path) -> Path:
-    """Write one scenario as a replayable YAML file (a one-element scenario list)."""
+def save(doc: dict[str, Any], directory: Path, why: str = "") -> Path:
+    """Write one scenario as a replayable YAML file (a one-element scenario list), and what
+    went wrong with it next to it (``<name>.txt``)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{doc['name']}.yaml"
     path.write_text(yaml.safe_dump([doc], sort_keys=False))
+    if why:
+        path.with_suffix(".txt").write_text(why + "\n")
     return path
