@@ -131,6 +131,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ties = sum(1 for r in ran for o in r.py if o.realigned)
     tr.write_line(f"{pods} pod decisions compared; pyscheduler's pod re-created to follow "
                   f"kube-scheduler {ties} time(s) (ties broken the other way, or mismatches)")
+    preempt_ties = sum(1 for r in ran for n in r.notes if "preemption tie" in n)
+    preempted = sum(1 for r in ran for o in r.kube if o.victims)
+    tr.write_line(f"{preempted} preemptions compared; {preempt_ties} on another node that "
+                  "upstream's criteria tie with")
     by_missing: dict[str, list[str]] = {}
     for r in waiting:
         by_missing.setdefault(", ".join(r.missing), []).append(r.scenario)
