@@ -150,10 +150,9 @@ class Diagnosis:
             if parts:
                 msg += " " + ", ".join(parts) + "."
         if self.post_filter_msg:
-            # kube-scheduler v1.37 shows preemption's part with a single final period.
+            # Appended as it is (upstream adds no period: "... preempting 1 victims" has none,
+            # the dry run's own fit error ends with one).
             msg += f" {self.post_filter_msg}"
-            if not msg.endswith("."):
-                msg += "."
         return msg
 
 
@@ -670,11 +669,14 @@ class Framework:
 
     def run_post_filter(self, state: CycleState, pod: PodInfo,
                         diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
-        """Upstream RunPostFilterPlugins: the first Success, else the last failure."""
+        """Upstream RunPostFilterPlugins: the first Success, else the last failure. The
+        message of the status upstream returns (a Success one included, e.g. preemption's
+        "found a potential placement ...") becomes the diagnosis's PostFilter message."""
         start = time.perf_counter()
         last: Status | None = Status.unschedulable()
         result: PostFilterResult | None = None
         msgs: list[str] = []
+        final: str | None = None  # the message of a status that ended the chain
         for p in self.post_filter:
             t0 = time.perf_counter()
             try:
@@ -685,24 +687,27 @@ class Framework:
             self._plugin_duration(state, "PostFilter", p.name, t0, st)
             if st is None or st.code == Code.SUCCESS:
                 result, last = r, None
+                final = st.message() if st is not None else ""
                 break
             if st.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
                 result, last = r, st.with_plugin(p.name)
-                if st.reasons:
-                    msgs.append(st.message())
+                final = st.message()
                 break
             if st.code != Code.UNSCHEDULABLE:
                 result, last = None, st.with_plugin(p.name)
+                final = st.message()
                 break
-            if st.reasons:
-                msgs.append(st.message())
+            msgs.extend(st.reasons)
             last = st.with_plugin(p.name)
             # A rejecting plugin may still say something about the nomination: upstream's
             # PostFilterResult with an empty node name (mode Override) clears it.
             if r is not None:
                 result = r
-        if msgs:
-            diagnosis.post_filter_msg = "; ".join(msgs)
+        # Upstream: Status.Message() of what RunPostFilterPlugins returned; when every plugin
+        # rejected, a status holding all their reasons (joined with ", ").
+        msg = final if final is not None else ", ".join(msgs)
+        if msg:
+            diagnosis.post_filter_msg = msg
         self._observe("PostFilter", start, last)
         return result, last
 

@@ -4,9 +4,12 @@ Contract (upstream defaultpreemption/default_preemption.go, SchedulerAsyncPreemp
 v1.37 by default):
 * PostFilter runs ``preemption.Evaluator`` (see its contract) and, when it picks a node, hands
   the victims to the process-wide ``preemption.Executor``, which deletes them asynchronously;
-  the result nominates the node. Every non-empty status message is prefixed "preemption: ", so
-  FailedScheduling reads e.g. "0/5 nodes are available: 5 Insufficient cpu. preemption: 0/5
-  nodes are available: 5 No preemption victims found for incoming pod.".
+  the result nominates the node, with upstream's Success status "found a potential placement
+  for pod on node <node>, preempting <n> victims". Every non-empty status message is prefixed
+  "preemption: ", so FailedScheduling reads e.g. "0/5 nodes are available: 5 Insufficient cpu.
+  preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod." or
+  "0/2 nodes are available: 2 Insufficient cpu. preemption: found a potential placement for
+  pod on node n1, preempting 1 victims".
   ``scheduler_preemption_attempts_total`` counts every call.
 * PreEnqueue holds a pod back (UnschedulableAndUnresolvable, "waiting for the preemption for
   this pod to be finished") while its preemption calls are in flight. The plugin registers
@@ -57,6 +60,8 @@ from pyscheduler.preemption.evaluator import Evaluator, courtesy_rule
 NAME = "DefaultPreemption"
 
 MESSAGE_PREFIX = "preemption: "
+MESSAGE_PLACEMENT = ("found a potential placement for pod on node {node}, "
+                     "preempting {victims} victims")
 ERR_WAITING_FOR_PREEMPTION = "waiting for the preemption for this pod to be finished"
 
 PODS = "pods"
@@ -134,6 +139,10 @@ class DefaultPreemption:
         result, status, candidate = self.evaluator.preempt(
             handle, state, pod, diagnosis, handle.snapshot, pdbs, latest)
         if candidate is not None:
+            # Upstream Evaluator.Preempt's Success status; PostFilter prefixes it, and it ends
+            # the FitError message (PodScheduled condition and FailedScheduling event).
+            status = Status(Code.SUCCESS, [MESSAGE_PLACEMENT.format(
+                node=candidate.node_name, victims=len(candidate.victims))], NAME)
             lower = [
                 npi.pod for npi in handle.nominator.nominated_pods_for_node(candidate.node_name)
                 if npi.priority < pod.priority
