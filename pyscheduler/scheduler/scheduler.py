@@ -30,9 +30,11 @@ from pyscheduler.framework.runtime import Framework, FrameworkOptions
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
+from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.scheduler.eventhandlers import EventHandlers
+from pyscheduler.scheduler.quota_status import QuotaStatusWriter
 from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.schedule_one import Scheduler
 from pyscheduler.scheduler.watched import WATCHED
@@ -161,6 +163,11 @@ class SchedulerApp:
                                       self.waiting_pods, self.responsible)
         self.handlers.add_all_event_handlers(self.pods, self.nodes, self.extra_informers)
         self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer)
+        # status.used of ElasticQuotas, when a profile's plugins watch them (CapacityScheduling)
+        quotas = self.listers.get(ELASTIC_QUOTAS)
+        self.quota_status: QuotaStatusWriter | None = (
+            QuotaStatusWriter(lambda: self.cache.snapshot, quotas, self.dispatcher)
+            if quotas is not None else None)
         self.synced = False
         self._aborted = asyncio.Event()
 
@@ -267,6 +274,11 @@ class SchedulerApp:
         self.queue.run()
         loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
         flush_task = asyncio.create_task(self._flush_events(stop), name="event-series")
+        # Leader-only like every write: it starts with scheduling and is cancelled with it.
+        side_tasks = [flush_task]
+        if self.quota_status is not None:
+            side_tasks.append(asyncio.create_task(self.quota_status.run(),
+                                                  name="elasticquota-status"))
         stopper = asyncio.create_task(stop.wait())
         aborter = asyncio.create_task(self._aborted.wait())
         await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)
@@ -275,8 +287,9 @@ class SchedulerApp:
         if self.aborted:
             # Cancel, never drain: abort() already fenced every writer.
             loop_task.cancel()
-            flush_task.cancel()
-            tasks = [loop_task, flush_task, *self.scheduler.binding_tasks]
+            for t in side_tasks:
+                t.cancel()
+            tasks = [loop_task, *side_tasks, *self.scheduler.binding_tasks]
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.factory.shutdown()
             log.info("stopped after losing the leader lease")
@@ -288,8 +301,9 @@ class SchedulerApp:
         # would be half-done.
         await self.preemption_executor.drain()
         loop_task.cancel()
-        flush_task.cancel()
-        await asyncio.gather(loop_task, flush_task, return_exceptions=True)
+        for t in side_tasks:
+            t.cancel()
+        await asyncio.gather(loop_task, *side_tasks, return_exceptions=True)
         self.reporter.flush_all()
         await self.dispatcher.shutdown()
         await self.event_dispatcher.shutdown()
