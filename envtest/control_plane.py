@@ -528,7 +528,7 @@ class ControlPlane:
                 obj = self._admin.request(
                     "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
                 return any(c.get("type") == "Established" and c.get("status") == "True"
-                           for c in obj.get("status", {}).get("conditions", []))
+                           for c in (obj.get("status") or {}).get("conditions") or [])
             _wait(self._apiserver, f"serving CRD {name}", timeout, established)
 
     def create_nodes(

@@ -13,7 +13,8 @@ Contract:
   it held and the pods it holds, keyed by UID (a pod updated in place is a new PodInfo and is
   refolded).
 * ``used[ns]`` maps resource name -> integer (cpu in millicores) as ``PodInfo.requests``;
-  ``pods[ns]`` maps UID -> (node name, PodInfo). Both are the tracker's own: callers copy
+  ``terminating[ns]`` is the part of it held by pods being deleted (``deletionTimestamp``
+  set); ``pods[ns]`` maps UID -> (node name, PodInfo). Both are the tracker's own: callers copy
   before modifying. Namespaces with no pod left are dropped.
 * Pods on nodes the table does not hold (a node object not yet seen, or deleted while its pods
   remain) are not counted: the snapshot does not show them to any plugin either.
@@ -44,7 +45,7 @@ def add_into(into: Resources, other: Resources, sign: int = 1) -> None:
 class NamespaceUsage:
     """Per-namespace sums of pod requests over the snapshot (see the module contract)."""
 
-    __slots__ = ("_gens", "_node_pods", "_rows", "_table", "pods", "used")
+    __slots__ = ("_gens", "_node_pods", "_rows", "_table", "pods", "terminating", "used")
 
     def __init__(self) -> None:
         self._table: NodeTable | None = None
@@ -52,6 +53,7 @@ class NamespaceUsage:
         self._rows: list[str] = []  # node name per row at the last refresh
         self._node_pods: dict[str, dict[str, PodInfo]] = {}
         self.used: dict[str, Resources] = {}
+        self.terminating: dict[str, Resources] = {}
         self.pods: dict[str, dict[str, tuple[str, PodInfo]]] = {}
 
     def refresh(self, snapshot: Snapshot) -> None:
@@ -97,6 +99,11 @@ class NamespaceUsage:
         ns = pi.pod.metadata.namespace
         used = self.used.setdefault(ns, {})
         add_into(used, pi.requests, sign)
+        if pi.pod.metadata.deletion_timestamp is not None:
+            term = self.terminating.setdefault(ns, {})
+            add_into(term, pi.requests, sign)
+            if not term:
+                del self.terminating[ns]
         pods = self.pods.setdefault(ns, {})
         if sign > 0:
             pods[pi.uid] = (node, pi)
@@ -106,3 +113,4 @@ class NamespaceUsage:
         if not pods:
             del self.pods[ns]
             self.used.pop(ns, None)
+            self.terminating.pop(ns, None)

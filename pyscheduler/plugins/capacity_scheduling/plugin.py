@@ -34,6 +34,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
+
 from pyscheduler import metrics
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
@@ -85,6 +87,8 @@ from pyscheduler.preemption.plugin_support import (
 
 MESSAGE_PREFIX = "preemption: "
 PODS = "pods"
+
+log = structlog.get_logger(__name__)
 PDBS = "poddisruptionbudgets"
 
 
@@ -110,6 +114,8 @@ class CapacityScheduling:
     usage: NamespaceUsage = field(default_factory=NamespaceUsage)
     book: QuotaBook = field(default_factory=QuotaBook)
     evaluator: QuotaEvaluator | None = None
+    # victim UID -> (preemptor UID, victim): handed to the executor, not yet being deleted
+    reclaimed: dict[str, tuple[str, PodInfo]] = field(default_factory=dict)
     name: str = NAME
 
     def __post_init__(self) -> None:
@@ -121,7 +127,26 @@ class CapacityScheduling:
         self.usage.refresh(snapshot)
         lister = self.handle.lister(ELASTIC_QUOTAS)
         quotas = lister.list() if lister is not None else []
-        return self.book.build(quotas, self.usage)
+        infos = self.book.build(quotas, self.usage)
+        self._discount_reclaimed(infos)
+        return infos
+
+    def _discount_reclaimed(self, infos: QuotaInfos) -> None:
+        """Victims of a preemption whose calls are still running count as gone: their quota
+        is claimed by the nominated preemptor, and the next preemptor must not reclaim it
+        again before the informer shows them terminating (then the usage drops them)."""
+        if not self.reclaimed:
+            return
+        try:
+            executor = self.handle.preemption_executor
+        except MissingDependencyError:
+            self.reclaimed.clear()
+            return
+        for uid, (preemptor, victim) in list(self.reclaimed.items()):
+            if not executor.is_pod_running_preemption(preemptor):
+                del self.reclaimed[uid]
+                continue
+            infos.remove_pod(victim)
 
     # ---- PreFilter --------------------------------------------------------------------------
     def pre_filter(self, state: CycleState, pod: PodInfo,
@@ -140,9 +165,11 @@ class CapacityScheduling:
         nominator = self.handle.nominator
         for node in nominator.nominated_nodes():
             for npi in nominator.nominated_pods_for_node(node):
-                if npi.uid == pod.uid:
-                    continue
                 nns = npi.pod.metadata.namespace
+                # An assumed or bound pod may still be nominated until its update arrives:
+                # the usage counts it already (upstream would count it twice).
+                if npi.uid == pod.uid or npi.uid in self.usage.pods.get(nns, {}):
+                    continue
                 info = infos.get(nns)
                 if info is None:
                     continue
@@ -209,6 +236,7 @@ class CapacityScheduling:
         pdbs: list[PodDisruptionBudget] = pdb_lister.list() if pdb_lister is not None else []
         ev.is_eligible_pod = courtesy_rule(handle.preemption_allowed_scheduler_names)
         ev.cycle_state = state
+        ev.reclaim_in_flight = self._reclaim_in_flight(pod)
         snapshot = handle.snapshot
         try:
             result, status, candidate = ev.preempt(
@@ -223,8 +251,29 @@ class CapacityScheduling:
         finally:
             ev.cycle_state = None
         if candidate is not None:
+            snap, pre = quota_snapshot(state), state.get(PRE_FILTER_STATE_KEY)
+            log.debug("reclaim", pod=pod.key, node=candidate.node_name,
+                      victims=[v.key for v in candidate.victims],
+                      used={ns: q.used for ns, q in (snap.infos if snap else {}).items()},
+                      in_all=getattr(pre, "in_all", None))
             start_preemption(handle, candidate, latest, pod.priority, NAME)
+            for v in candidate.victims:
+                self.reclaimed[v.uid] = (pod.uid, v)
         return result, _prefixed(status)
+
+    def _reclaim_in_flight(self, pod: PodInfo) -> bool:
+        """Whether another pod of this namespace nominated by a preemption still has that
+        preemption's API calls running (its victims are not terminating yet)."""
+        try:
+            executor = self.handle.preemption_executor
+        except MissingDependencyError:
+            return False
+        nominator = self.handle.nominator
+        ns = pod.pod.metadata.namespace
+        return any(npi.pod.metadata.namespace == ns and npi.uid != pod.uid
+                   and executor.is_pod_running_preemption(npi.uid)
+                   for node in nominator.nominated_nodes()
+                   for npi in nominator.nominated_pods_for_node(node))
 
     # ---- PreEnqueue, events -----------------------------------------------------------------
     def pre_enqueue(self, pod: Pod) -> Status | None:

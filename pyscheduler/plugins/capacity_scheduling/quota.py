@@ -7,9 +7,13 @@ Contract:
   limited (upstream: an absent ``max`` is unlimited, but a resource missing from a present
   ``max`` is limited to 0 for cpu/memory/ephemeral-storage; docs/CONFIGURATION.md).
 * ``used`` starts as the namespace's bound + assumed requests (framework/namespace_usage.py)
-  and is changed only through ``add_pod``/``remove_pod``, which are idempotent per pod UID, as
-  upstream's pod-key set makes them: the dry runs of preemption add and remove the same pod
-  more than once.
+  less those of pods already being deleted, and is changed only through
+  ``add_pod``/``remove_pod``, which are idempotent per pod UID, as upstream's pod-key set
+  makes them: the dry runs of preemption add and remove the same pod more than once. A pod
+  being deleted (a reclaimed victim, typically) no longer counts: the quota it frees is
+  already claimed by the nominated pod it was preempted for, and counting both would make the
+  next preemptor reclaim the same share twice (upstream does; docs/CONFIGURATION.md). Nodes
+  keep counting it until it is gone, so no node is overcommitted.
 * Every check looks at the resources the request names with a non-zero amount (a pod asking
   for memory only is not judged by cpu), and returns the first offending resource in sorted
   order, or None. ``over_min()`` (is this quota borrowing?) looks at every resource used.
@@ -43,8 +47,10 @@ class QuotaInfo:
     min: Resources
     max: Resources | None
     used: Resources
-    # UIDs counted in ``used`` when the cycle started (shared between clones, never mutated)
-    base: frozenset[str] = frozenset()
+    # The pods counted in ``used`` when the cycle started, those being deleted excepted: the
+    # usage tracker's own map (UID -> (node, PodInfo)), shared by clones, never mutated during
+    # a cycle (the cycle never awaits)
+    base: Mapping[str, tuple[str, PodInfo]] = field(default_factory=dict)
     added: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
 
@@ -55,7 +61,11 @@ class QuotaInfo:
 
     def counts(self, uid: str) -> bool:
         """Whether the pod with this UID is in ``used``."""
-        return (uid in self.base and uid not in self.removed) or uid in self.added
+        return (self._in_base(uid) and uid not in self.removed) or uid in self.added
+
+    def _in_base(self, uid: str) -> bool:
+        e = self.base.get(uid)
+        return e is not None and e[1].pod.metadata.deletion_timestamp is None
 
     def add_pod(self, pi: PodInfo) -> None:
         """Count the pod (no-op if counted)."""
@@ -182,9 +192,10 @@ class QuotaBook:
             p = self._parse(eq)
             if p is None:
                 continue
-            pods: Mapping[str, object] = usage.pods.get(ns, {})
-            out[ns] = QuotaInfo(ns, eq.metadata.name, p.min, p.max,
-                                dict(usage.used.get(ns, {})), frozenset(pods))
+            used = dict(usage.used.get(ns, {}))
+            add_into(used, usage.terminating.get(ns, {}), -1)
+            out[ns] = QuotaInfo(ns, eq.metadata.name, p.min, p.max, used,
+                                usage.pods.get(ns, {}))
         for gone in set(self._parsed) - seen:
             del self._parsed[gone]
         return out

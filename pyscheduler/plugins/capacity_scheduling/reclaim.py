@@ -15,7 +15,9 @@ Contract:
     PreFilter extensions keep current as victims are removed and reprieved.
   - ``pod_eligible_to_preempt_others``: upstream's (terminating pods on the nominated node, by
     quota), plus: a nominated pod within its min waits while pods of borrowers are terminating
-    by preemption anywhere, since cross-node reclaim may have evicted them for it.
+    by preemption anywhere (cross-node reclaim may have evicted them for it), or while another
+    nominated pod of its namespace still has preemption calls running: the quota those
+    victims free is already claimed, and preempting again would take more than the share.
 * ``reclaim_across_nodes`` runs when no single node offers victims that both make room and
   free enough quota (what upstream cannot do): for a pod within its min that only the
   aggregated-min check blocks, it picks a node where the pod fits (with that node's borrower
@@ -59,8 +61,7 @@ from pyscheduler.preemption.evaluator import (
 from pyscheduler.preemption.pdb import PDBChecker
 
 ERR_NOT_ELIGIBLE_STATE = "not eligible due to failed to read from cycleState"
-ERR_NOT_ELIGIBLE_RECLAIMING = ("not eligible due to borrowers' pods still terminating after "
-                               "a reclaim")
+ERR_NOT_ELIGIBLE_RECLAIMING = "not eligible due to a reclaim still in progress"
 
 
 def quota_status(state: CycleState, pod: PodInfo) -> Status | None:
@@ -100,6 +101,9 @@ class QuotaEvaluator(Evaluator):
         super().__init__(min_candidate_nodes_percentage, min_candidate_nodes_absolute, rng=rng)
         self.usage = usage
         self.cycle_state: CycleState | None = None
+        # Set by the plugin before each preempt: another pod of the preemptor's namespace has
+        # a preemption whose API calls still run (its victims are not terminating yet).
+        self.reclaim_in_flight = False
         # Off while cross-node reclaim picks local victims: quota is settled across nodes.
         self.quota_check = True
 
@@ -188,6 +192,8 @@ class QuotaEvaluator(Evaluator):
             elif not more_than_min and q.over_min():
                 return False, ERR_NOT_ELIGIBLE_TERMINATING
         if not more_than_min:
+            if self.reclaim_in_flight:
+                return False, ERR_NOT_ELIGIBLE_RECLAIMING
             for bns, q in infos.items():
                 if bns == ns or not q.over_min():
                     continue

@@ -108,7 +108,8 @@ class CapEnv:
 def make_cap_env(nodes: Sequence[Node], pods: Sequence[Pod] = (),
                  quotas: Sequence[ElasticQuota] = (), *, preemptor: Pod | None = None,
                  pdbs: Sequence[PodDisruptionBudget] = (), extra_filters: Sequence[Any] = (),
-                 rng: random.Random | None = None) -> CapEnv:
+                 rng: random.Random | None = None,
+                 allowed: frozenset[str] | None = None) -> CapEnv:
     cache = SchedulerCache()
     for n in nodes:
         cache.add_node(n)
@@ -127,6 +128,7 @@ def make_cap_env(nodes: Sequence[Node], pods: Sequence[Pod] = (),
                  "elasticquotas": quota_store},
         nominator=nominator,
         preemption_executor=executor,
+        preemption_allowed_scheduler_names=allowed,
     )
     builders: dict[str, Any] = {
         "PrioritySort": lambda h: priority_sort.new(None, h),

@@ -51,7 +51,7 @@ def test_reserve_resource() -> None:
 def test_unreserve_resource() -> None:
     pods = [gpu_pod(*a) for a in PODS]
     q = QuotaInfo("ns1", "ns1", {}, None, {"cpu": 4000, "memory": 200, GPU: 5},
-                  frozenset(p.uid for p in pods))
+                  {p.uid: ("node-a", p) for p in pods})
     for p in pods:
         q.remove_pod(p)
     assert q.used == {"cpu": 1000, "memory": 50, GPU: 2}
@@ -67,7 +67,7 @@ def test_add_and_remove_are_idempotent_per_pod() -> None:
     q.remove_pod(p)
     q.remove_pod(p)
     assert q.used == {}
-    base = QuotaInfo("ns1", "ns1", {}, None, {"memory": 10}, frozenset({p.uid}))
+    base = QuotaInfo("ns1", "ns1", {}, None, {"memory": 10}, {p.uid: ("node-a", p)})
     base.add_pod(p)
     assert base.used == {"memory": 10}
     c = base.clone()

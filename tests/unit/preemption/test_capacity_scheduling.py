@@ -233,10 +233,11 @@ def test_eligible_pod_with_unresolvable_nominated_node() -> None:
 def test_eligible_with_terminating_pods(case: str, terminating_ns: str, quotas: list[Any],
                                         want: bool) -> None:
     pod = vpod("t1-p1", namespace="ns1", priority=HIGH, nominated="node-a")
-    # upstream's Used 100 for ns2 is this pod's request
     victim = vpod("t1-p0", namespace=terminating_ns, priority=MID, node="node-a",
-                  requests={"memory": "100"}, deleting=True)
-    env = make_cap_env([node("node-a", NODE_RES)], [victim], quotas)
+                  deleting=True)
+    # upstream's Used 100 of that namespace (a pod being deleted no longer counts)
+    holder = mpod("holder", terminating_ns, 100, MID, "node-a")
+    env = make_cap_env([node("node-a", NODE_RES)], [victim, holder], quotas)
     assert _eligible(env, pod) is want, case
 
 
@@ -373,10 +374,11 @@ def test_reclaim_respects_pdbs() -> None:
 
 
 def test_reclaim_not_possible_message_with_figures() -> None:
-    """What borrowers hold (pods already terminating do not count) is less than the quota
-    shortfall: nothing is reclaimed, and the message gives the figures."""
+    """What borrowers hold that may be preempted (a pod of another scheduler may not, by the
+    courtesy rule) is less than the quota shortfall: nothing is reclaimed, and the message
+    gives the figures."""
     nodes = [node(f"n{i}", {"cpu": "4"}) for i in range(3)]
-    pods = [mpod("a0", "team-a", 0, LOW, "n0", cpu="500m", deleting=True),
+    pods = [mpod("a0", "team-a", 0, LOW, "n0", cpu="500m", scheduler_name="other"),
             mpod("a1", "team-a", 0, LOW, "n1", cpu="500m"),
             mpod("a2", "team-a", 0, LOW, "n2", cpu="500m"),
             mpod("b-used", "team-b", 0, LOW, "n0", cpu="1")]
@@ -384,7 +386,8 @@ def test_reclaim_not_possible_message_with_figures() -> None:
               eq("team-b", min={"cpu": 4}, max={"cpu": 6})]
     # team-b stays within its min (1 + 3 <= 4); total 2500m + 3 > 4: 1500m must be reclaimed
     preemptor = mpod("b0", "team-b", 0, LOW, cpu="3")
-    env = make_cap_env(nodes, pods, quotas, preemptor=preemptor)
+    env = make_cap_env(nodes, pods, quotas, preemptor=preemptor,
+                       allowed=frozenset({"default-scheduler"}))
     state, pi, st = env.pre_filter(preemptor)
     assert st is not None and "within its min 4" in st.message()
     result, status = env.plugin.post_filter(state, pi, env.diagnosis())
@@ -394,6 +397,18 @@ def test_reclaim_not_possible_message_with_figures() -> None:
         "reclaim not possible: borrowers on 2 node(s) hold 1 cpu, 1500m needed.")
     assert explain.reclaim_shortfall("cpu", 1000, 2, 1500) in status.message()
     assert not env.executor.candidates
+
+
+def test_pods_being_deleted_no_longer_count_towards_quota() -> None:
+    """A reclaimed victim's share is claimed by its nominated preemptor: the next preemptor
+    must not reclaim it a second time."""
+    nodes = _cluster(2)
+    gone = terminating_victim(mpod("a0", "team-a", 0, LOW, "n0", cpu="1"))
+    env = make_cap_env(nodes, [gone, mpod("a1", "team-a", 0, LOW, "n1", cpu="1")], TEAMS)
+    infos = env.plugin.quota_infos(env.cache.snapshot)
+    assert infos["team-a"].used == {"cpu": 1000}
+    assert env.cache.snapshot.get("n0") is not None
+    assert env.cache.snapshot.get("n0").requested.get("cpu") == 1000  # type: ignore[union-attr]
 
 
 def test_reclaim_waits_while_reclaimed_pods_terminate_elsewhere() -> None:
