@@ -86,6 +86,8 @@ FIELD_MANAGER = "pyscheduler-envtest"
 WORK_DIR_PREFIX = "pyscheduler-envtest-"
 # Holds the pid of the Python process that owns a work directory (see _sweep_stale_work_dirs).
 OWNER_FILE = "owner.pid"
+# CustomResourceDefinitions the product ships (install_crds).
+CRD_DIR = REPO_ROOT / "manifests" / "crds"
 DEFAULT_MANIFESTS = (
     REPO_ROOT / "manifests" / "base" / "namespace.yaml",
     REPO_ROOT / "manifests" / "base" / "rbac.yaml",
@@ -513,6 +515,24 @@ class ControlPlane:
         else:
             docs = [dict(d) for d in source]
         _apply_docs(self._admin, docs, dry_run=dry_run)
+
+    def install_crds(self, paths: Iterable[Path] | None = None, *, timeout: float = 30.0) -> None:
+        """Apply CustomResourceDefinition manifests (default: every file in manifests/crds/)
+        and wait until each is Established, so the caller can create its objects at once."""
+        files = sorted(CRD_DIR.glob("*.yaml")) if paths is None else list(paths)
+        names: list[str] = []
+        for path in files:
+            docs = _load_docs(path)
+            _apply_docs(self._admin, docs)
+            names += [d["metadata"]["name"] for d in docs
+                      if d.get("kind") == "CustomResourceDefinition"]
+        for name in names:
+            def established(crd: str = name) -> bool:
+                obj = self._admin.request(
+                    "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
+                return any(c.get("type") == "Established" and c.get("status") == "True"
+                           for c in (obj.get("status") or {}).get("conditions") or [])
+            _wait(self._apiserver, f"serving CRD {name}", timeout, established)
 
     def create_nodes(
         self,

@@ -155,6 +155,7 @@ class Resource(StrEnum):
     PDB = "PodDisruptionBudget"
     POD_GROUP = "scheduling.k8s.io/PodGroup"  # upstream fwk.PodGroup
     COSCHEDULING_POD_GROUP = "scheduling.x-k8s.io/PodGroup"
+    ELASTIC_QUOTA = "scheduling.x-k8s.io/ElasticQuota"
     WILDCARD = "*"
 
 

@@ -56,13 +56,17 @@ from pyscheduler.model.pdb import PodDisruptionBudget
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
 from pyscheduler.preemption.evaluator import Evaluator, courtesy_rule
+from pyscheduler.preemption.plugin_support import (
+    latest_preemptor,
+    preemption_in_flight,
+    start_preemption,
+)
 
 NAME = "DefaultPreemption"
 
 MESSAGE_PREFIX = "preemption: "
 MESSAGE_PLACEMENT = ("found a potential placement for pod on node {node}, "
                      "preempting {victims} victims")
-ERR_WAITING_FOR_PREEMPTION = "waiting for the preemption for this pod to be finished"
 
 PODS = "pods"
 PDBS = "poddisruptionbudgets"
@@ -124,14 +128,10 @@ class DefaultPreemption:
     def _post_filter(self, state: CycleState, pod: PodInfo,
                      diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
         handle = self.handle
-        latest = pod.pod
-        pods = handle.lister(PODS)
-        if pods is not None:
-            found: Pod | None = pods.get_by_key(pod.key)
-            if found is None:
-                # Upstream reads the preemptor from the pod lister first and fails the same way.
-                return None, _error(f"pod {json.dumps(pod.pod.metadata.name)} not found")
-            latest = found
+        latest = latest_preemptor(handle, pod)
+        if latest is None:
+            # Upstream reads the preemptor from the pod lister first and fails the same way.
+            return None, _error(f"pod {json.dumps(pod.pod.metadata.name)} not found")
         pdb_lister = handle.lister(PDBS)
         pdbs: list[PodDisruptionBudget] = pdb_lister.list() if pdb_lister is not None else []
         self.evaluator.is_eligible_pod = courtesy_rule(
@@ -143,22 +143,12 @@ class DefaultPreemption:
             # the FitError message (PodScheduled condition and FailedScheduling event).
             status = Status(Code.SUCCESS, [MESSAGE_PLACEMENT.format(
                 node=candidate.node_name, victims=len(candidate.victims))], NAME)
-            lower = [
-                npi.pod for npi in handle.nominator.nominated_pods_for_node(candidate.node_name)
-                if npi.priority < pod.priority
-            ]
-            handle.preemption_executor.prepare_candidate_async(candidate, latest, NAME, lower)
+            start_preemption(handle, candidate, latest, pod.priority, NAME)
         return result, _prefixed(status)
 
     def pre_enqueue(self, pod: Pod) -> Status | None:
         """Hold the pod back while the API calls of its preemption are still running."""
-        try:
-            executor = self.handle.preemption_executor
-        except MissingDependencyError:
-            return None  # no executor (a dry run, a test): no preemption can be running
-        if executor.is_pod_running_preemption(pod.metadata.uid):
-            return Status.unresolvable(ERR_WAITING_FOR_PREEMPTION, plugin=NAME)
-        return None
+        return preemption_in_flight(self.handle, pod, NAME)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
         """Assigned pod deletions (which may end a wait in PreEnqueue)."""

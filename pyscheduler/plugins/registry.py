@@ -1,7 +1,8 @@
 """The in-tree plugin registry (upstream pkg/scheduler/framework/plugins/registry.go).
 
 Contract: ``new_in_tree_registry()`` returns a fresh ``Registry`` of every in-tree plugin, in
-the order of upstream's default profile; callers may merge out-of-tree plugins into it without
+the order of upstream's default profile, then the plugins that no default profile enables
+(CapacityScheduling, from scheduler-plugins); callers may merge out-of-tree plugins into it without
 affecting any other caller. ``default_registry()`` is what the command runs with when it is not
 given one: the in-tree plugins merged with those installed distributions declare in the
 ``pyscheduler.plugins`` entry point group (a name clash is a RegistryError, as upstream's
@@ -26,6 +27,7 @@ from pyscheduler.plugins import (
     volume_restrictions,
     volume_zone,
 )
+from pyscheduler.plugins.capacity_scheduling import plugin as capacity_scheduling
 from pyscheduler.plugins.gangscheduling import plugin as gangscheduling
 from pyscheduler.plugins.inter_pod_affinity import plugin as inter_pod_affinity
 from pyscheduler.plugins.noderesources import balanced_allocation, fit
@@ -54,10 +56,11 @@ IN_TREE: tuple[PluginSpec, ...] = (
 )
 
 # In-tree but not in the default profile (upstream adds GangScheduling only behind its feature
-# gates; Coscheduling is scheduler-plugins'): a profile enables them by name.
+# gates; Coscheduling and CapacityScheduling are scheduler-plugins'): a profile enables them.
 OPTIONAL: tuple[PluginSpec, ...] = (
     gangscheduling.GANG_SCHEDULING_SPEC,
     gangscheduling.COSCHEDULING_SPEC,
+    capacity_scheduling.SPEC,
 )
 
 

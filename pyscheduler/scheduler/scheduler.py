@@ -32,6 +32,7 @@ from pyscheduler.framework.runtime import Framework, FrameworkOptions
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.shared_informer import SharedInformer
+from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.model.podgroup import (
@@ -42,6 +43,7 @@ from pyscheduler.model.podgroup import (
 )
 from pyscheduler.operator.podgroup_status import PodGroupStatusController
 from pyscheduler.scheduler.eventhandlers import EventHandlers
+from pyscheduler.scheduler.quota_status import QuotaStatusWriter
 from pyscheduler.scheduler.reporter import EventReporter
 from pyscheduler.scheduler.schedule_one import Scheduler
 from pyscheduler.scheduler.watched import WATCHED
@@ -221,6 +223,11 @@ class SchedulerApp:
         self.handlers.add_all_event_handlers(self.pods, self.nodes, self.extra_informers)
         self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer,
                                       self.queue)
+        # status.used of ElasticQuotas, when a profile's plugins watch them (CapacityScheduling)
+        quotas = self.listers.get(ELASTIC_QUOTAS)
+        self.quota_status: QuotaStatusWriter | None = (
+            QuotaStatusWriter(lambda: self.cache.snapshot, quotas, self.dispatcher)
+            if quotas is not None else None)
         self.synced = False
         self._aborted = asyncio.Event()
 
@@ -412,10 +419,14 @@ class SchedulerApp:
         self.queue.run()
         loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
         flush_task = asyncio.create_task(self._flush_events(stop), name="event-series")
+        # Leader-only like every write: they start with scheduling and are cancelled with it.
         side_tasks = [flush_task]
         if self.podgroup_status is not None:
             side_tasks.append(asyncio.create_task(self.podgroup_status.run(),
                                                   name="podgroup-status"))
+        if self.quota_status is not None:
+            side_tasks.append(asyncio.create_task(self.quota_status.run(),
+                                                  name="elasticquota-status"))
         stopper = asyncio.create_task(stop.wait())
         aborter = asyncio.create_task(self._aborted.wait())
         await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)

@@ -21,7 +21,7 @@ from pyscheduler.api import listwatch as lw
 from pyscheduler.api.listwatch import Resource as ApiResource
 from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, index_by_namespace
-from pyscheduler.model import podgroup, storage, workloads
+from pyscheduler.model import elasticquota, podgroup, storage, workloads
 from pyscheduler.model.namespace import Namespace
 from pyscheduler.model.pdb import PodDisruptionBudget
 
@@ -78,4 +78,9 @@ WATCHED: dict[str, Watched] = {
         lw.VOLUME_ATTACHMENTS,
         storage.VolumeAttachment, EventResource.VOLUME_ATTACHMENT,
         {storage.VA_NODE_INDEX: storage.va_node_index}),
+    # scheduler-plugins' CRD (CapacityScheduling): its changes are upstream's custom event
+    # "elasticquotas.v1alpha1.scheduling.x-k8s.io".
+    elasticquota.ELASTIC_QUOTAS: Watched(
+        lw.ELASTIC_QUOTAS, elasticquota.ElasticQuota,
+        EventResource.ELASTIC_QUOTA),
 }
