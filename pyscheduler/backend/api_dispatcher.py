@@ -273,16 +273,6 @@ class ApiDispatcher:
         path = f"/apis/events.k8s.io/v1/namespaces/{namespace}/events/{name}"
         self.fire(key, _req("PATCH", path, patch, MERGE_PATCH))
 
-    def patch_elastic_quota_status(self, namespace: str, name: str, uid: str,
-                                   patch: dict[str, Any]) -> None:
-        """Merge-patch scheduler-plugins' elasticquotas/status (scheduler/quota_status.py);
-        patches of one quota coalesce, a final failure is only logged (the next sync
-        retries)."""
-        path = (f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/elasticquotas/"
-                f"{name}/status")
-        self.fire(f"eqstatus/{uid}", _req("PATCH", path, patch, MERGE_PATCH),
-                  what="elasticquota status", quota=f"{namespace}/{name}")
-
     # ---- volume binding (VolumeBinding's PreBind: plugins.volume_binding.VolumeClient) ---
     async def patch_persistent_volume(self, name: str, patch: dict[str, Any]) -> bytes:
         """Merge-patch a PV (claimRef, bound-by-controller); returns the updated PV.

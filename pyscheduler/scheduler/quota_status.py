@@ -8,7 +8,7 @@ Contract:
   writes them. A quota whose ``status.used`` (as last observed by the informer) already says
   the same numbers gets no call; the others get one merge patch of ``elasticquotas/status``
   carrying ``metadata.uid`` (so a re-created quota of the same name is refused, 422) through the
-  ApiDispatcher, keyed per quota so a newer patch replaces a queued one.
+  ApiDispatcher (``patch_status``), keyed per path so a newer patch replaces a queued one.
 * ``run()`` calls ``sync_once`` every ``period`` seconds (default 5): at most one write per
   quota per period, whatever the pod churn, and within the client QPS the dispatcher enforces.
   Upstream's controller reconciles on every pod event instead (docs/CONFIGURATION.md).
@@ -27,8 +27,7 @@ from typing import Any
 
 import structlog
 
-from pyscheduler.backend.api_dispatcher import ApiDispatcher
-from pyscheduler.framework.interfaces import Lister
+from pyscheduler.framework.interfaces import Lister, StatusClient
 from pyscheduler.framework.namespace_usage import NamespaceUsage, Resources
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.model.elasticquota import ElasticQuota, parse_resource_list
@@ -61,7 +60,7 @@ class QuotaStatusWriter:
     """Writes ``status.used`` of every ElasticQuota (see the module contract)."""
 
     def __init__(self, snapshot: Callable[[], Snapshot], quotas: Lister,
-                 dispatcher: ApiDispatcher, *, period: float = DEFAULT_PERIOD) -> None:
+                 dispatcher: StatusClient, *, period: float = DEFAULT_PERIOD) -> None:
         self._snapshot = snapshot
         self._quotas = quotas
         self._dispatcher = dispatcher
@@ -84,8 +83,9 @@ class QuotaStatusWriter:
         """Submit the patches needed now; how many were submitted."""
         patches = self.pending_patches()
         for eq, patch in patches:
-            self._dispatcher.patch_elastic_quota_status(
-                eq.metadata.namespace, eq.metadata.name, eq.metadata.uid, patch)
+            self._dispatcher.patch_status(
+                f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{eq.metadata.namespace}/"
+                f"elasticquotas/{eq.metadata.name}/status", patch)
         return len(patches)
 
     async def run(self) -> None:

@@ -163,10 +163,12 @@ profiles:
               if not n.startswith("_") and "_req(" in inspect.getsource(m)]
     assert len(writes) >= 7, writes
     # Writes whose path the caller gives: the paths the code passes (the gang plugins'
-    # PodGroup status, plugins/gangscheduling and operator/podgroup_status.py).
+    # PodGroup status, plugins/gangscheduling and operator/podgroup_status.py; the ElasticQuota
+    # status, scheduler/quota_status.py).
     by_path = {"patch_status": [
         "/apis/scheduling.k8s.io/v1beta1/namespaces/ns/podgroups/g/status",
-        "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/ns/podgroups/g/status"]}
+        "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/ns/podgroups/g/status",
+        "/apis/scheduling.x-k8s.io/v1alpha1/namespaces/ns/elasticquotas/q/status"]}
     for name, fn in writes:
         params = list(inspect.signature(fn).parameters.values())[1:]
         for path in by_path.get(name, [None]):

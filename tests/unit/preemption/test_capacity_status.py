@@ -19,9 +19,12 @@ class RecordingDispatcher:
     def __init__(self) -> None:
         self.patches: list[tuple[str, str, str, dict[str, Any]]] = []
 
-    def patch_elastic_quota_status(self, namespace: str, name: str, uid: str,
-                                   patch: dict[str, Any]) -> None:
-        self.patches.append((namespace, name, uid, patch))
+    def patch_status(self, path: str, patch: dict[str, Any]) -> None:
+        """framework.StatusClient; records (namespace, name, the patch's UID, patch)."""
+        parts = path.split("/")
+        assert parts[1:4] == ["apis", "scheduling.x-k8s.io", "v1alpha1"], path
+        assert parts[6] == "elasticquotas" and parts[8] == "status", path
+        self.patches.append((parts[5], parts[7], patch["metadata"]["uid"], patch))
 
 
 def with_status(q: ElasticQuota, used: dict[str, str]) -> ElasticQuota:
