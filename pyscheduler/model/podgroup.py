@@ -104,6 +104,12 @@ class GroupRef:
         """'namespace/name', the lister key of the group object."""
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def index_key(self) -> str:
+        """'api/namespace/name': the pod indexer's value (POD_GROUP_INDEX) and the key other
+        per-group state uses, unique across both APIs."""
+        return f"{self.api}/{self.key}"
+
     def __str__(self) -> str:
         return self.key
 
@@ -129,7 +135,7 @@ def group_index(pod: Pod) -> list[str]:
     out = []
     for ref in (upstream_group(pod), coscheduling_group(pod)):
         if ref is not None:
-            out.append(f"{ref.api}/{ref.key}")
+            out.append(ref.index_key)
     return out
 
 

@@ -87,7 +87,7 @@ class PodGroupStatusController:
             key = f"{m.namespace}/{m.name}"
             seen.add(key)
             members: list[Pod] = self.member_pods.by_index(
-                pg.POD_GROUP_INDEX, f"{pg.COSCHEDULING}/{key}")
+                pg.POD_GROUP_INDEX, pg.GroupRef(pg.COSCHEDULING, m.namespace, m.name).index_key)
             want = compute_status(group, members, now)
             have = {"phase": group.status.phase, "running": group.status.running,
                     "succeeded": group.status.succeeded, "failed": group.status.failed}

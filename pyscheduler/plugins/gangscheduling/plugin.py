@@ -121,12 +121,12 @@ class Gang:
         pods = self.handle.lister("pods")
         if pods is None:
             return []
-        members: list[Pod] = pods.by_index(pg.POD_GROUP_INDEX, f"{ref.api}/{ref.key}")
+        members: list[Pod] = pods.by_index(pg.POD_GROUP_INDEX, ref.index_key)
         return [p for p in members if p.status.phase not in ("Succeeded", "Failed")]
 
     def scheduled_count(self, ref: pg.GroupRef, members: list[Pod]) -> int:
         """Members bound (nodeName set) or assumed by this scheduler."""
-        assumed = self._assumed.get(f"{ref.api}/{ref.key}", set())
+        assumed = self._assumed.get(ref.index_key, set())
         return sum(1 for p in members if p.spec.node_name or p.metadata.uid in assumed)
 
     def gang_policy(self, pod: Pod) -> GangPolicy | None:
@@ -141,7 +141,7 @@ class Gang:
         if min_count is None:
             return None
         kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
-        return GangPolicy(key=f"{ref.api}/{ref.key}", name=f"{kind} {ref.key}",
+        return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
                           min_count=min_count, members=tuple(self._members(ref)),
                           plugin=self.name)
 
@@ -203,7 +203,7 @@ class Gang:
         """Count the member as scheduled from now on."""
         ref = self._group_of(pod.pod)
         if ref is not None:
-            self._assumed.setdefault(f"{ref.api}/{ref.key}", set()).add(pod.uid)
+            self._assumed.setdefault(ref.index_key, set()).add(pod.uid)
         return None
 
     def unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
@@ -211,7 +211,7 @@ class Gang:
         ref = self._group_of(pod.pod)
         if ref is None:
             return
-        key = f"{ref.api}/{ref.key}"
+        key = ref.index_key
         uids = self._assumed.get(key)
         if uids is not None:
             uids.discard(pod.uid)
@@ -220,7 +220,7 @@ class Gang:
 
     def forget_bound(self, ref: pg.GroupRef, members: list[Pod]) -> None:
         """Drop assumed UIDs that are bound or gone: the informer now counts them."""
-        key = f"{ref.api}/{ref.key}"
+        key = ref.index_key
         uids = self._assumed.get(key)
         if not uids:
             return
@@ -248,7 +248,7 @@ class Gang:
         if self.scheduled_count(ref, members) < min_count:
             unscheduled = [p for p in members if not p.spec.node_name
                            and p.metadata.uid not in self._assumed.get(
-                               f"{ref.api}/{ref.key}", set())]
+                               ref.index_key, set())]
             self.handle.activate(unscheduled)
             return Status(Code.WAIT, [MSG_WAIT_QUORUM], plugin=self.name), self._timeout(group)
         for p in members:
