@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugins_oot/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv assets scheduler-assets lint typecheck unit wheel-check integration differential faults test demo bench bench-venv clean
+.PHONY: help venv assets scheduler-assets lint typecheck unit wheel-check integration differential differential-fuzz faults test demo bench bench-venv clean
 
 help:
 	@echo "make test   - ruff, mypy, unit, wheel, integration, differential and fault tests (installs what it needs)"
@@ -25,9 +25,10 @@ $(STAMP): pyproject.toml tests/plugins_oot/pyproject.toml
 
 venv: $(STAMP)
 
-# etcd, kube-apiserver and kwok, built from the Go module registry and cached outside the repo.
+# etcd, kube-apiserver, kwok and kustomize (renders manifests/ in the integration tests), built
+# from the Go module registry and cached outside the repo.
 assets:
-	@hack/build-components.sh >/dev/null
+	@hack/build-components.sh etcd kube-apiserver kwok kustomize >/dev/null
 
 scheduler-assets:
 	@hack/build-components.sh kube-scheduler >/dev/null
@@ -47,6 +48,18 @@ integration: $(STAMP) assets
 # pyscheduler against the real kube-scheduler on the same scenarios (tests/differential).
 differential: $(STAMP) assets scheduler-assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) -m pytest -q tests/differential $(PYTEST_ARGS)
+
+# Seeded random scenarios through the same harness (tests/differential/fuzz.py): COUNT of them
+# from SEED; disagreeing ones are saved as YAML under FUZZ_OUT (printed) for replay with
+# PYSCHEDULER_DIFF_SCENARIOS=<dir> make differential. `make differential` runs a small fixed one.
+SEED ?= 1
+COUNT ?= 100
+START ?= 0
+FUZZ_OUT ?= $(or $(TMPDIR),/tmp)/pyscheduler-fuzz-$(SEED)
+differential-fuzz: $(STAMP) assets scheduler-assets
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" PYSCHEDULER_FUZZ_SEED=$(SEED) \
+		PYSCHEDULER_FUZZ_COUNT=$(COUNT) PYSCHEDULER_FUZZ_START=$(START) PYSCHEDULER_FUZZ_OUT=$(FUZZ_OUT) \
+		$(PY) -m pytest -q tests/differential/test_fuzz.py $(PYTEST_ARGS)
 
 # Fault scenarios (tests/faults, docs/TESTING.md "Fault suite"): apiserver restarts, etcd
 # compaction, scheduler kills and stops, leader failover, races, 429s; every run checked against

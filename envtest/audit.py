@@ -86,6 +86,15 @@ class AuditRecord:
         return 200 <= self.code < 300
 
     @property
+    def indeterminate(self) -> bool:
+        """The apiserver answered 504 (Timeout): the write may or may not have been committed.
+
+        kube-apiserver answers a request whose context ended (the client went away, or the
+        request deadline passed) with 504 even when etcd had already applied the write, so the
+        outcome is unknown, as the StatusReasonTimeout documentation says."""
+        return self.code == 504
+
+    @property
     def is_binding(self) -> bool:
         return self.verb == "create" and self.resource == "pods" and self.subresource == "binding"
 

@@ -4,7 +4,7 @@ Contract:
 
 * :meth:`ControlPlane.start` returns only when etcd is healthy, kube-apiserver answers
   ``/readyz`` (all post-start hooks done: RBAC bootstrap roles, system priority classes, system
-  namespaces), ``manifests/namespace.yaml`` and ``manifests/rbac.yaml`` are applied, the
+  namespaces), ``manifests/base/namespace.yaml`` and ``manifests/base/rbac.yaml`` are applied, the
   scheduler's service-account token works, and kwok is serving. Otherwise it raises
   :class:`ControlPlaneError` naming the component, with the tail of its log, after having
   stopped everything it started.
@@ -86,9 +86,11 @@ FIELD_MANAGER = "pyscheduler-envtest"
 WORK_DIR_PREFIX = "pyscheduler-envtest-"
 # Holds the pid of the Python process that owns a work directory (see _sweep_stale_work_dirs).
 OWNER_FILE = "owner.pid"
+# CustomResourceDefinitions the product ships (install_crds).
+CRD_DIR = REPO_ROOT / "manifests" / "crds"
 DEFAULT_MANIFESTS = (
-    REPO_ROOT / "manifests" / "namespace.yaml",
-    REPO_ROOT / "manifests" / "rbac.yaml",
+    REPO_ROOT / "manifests" / "base" / "namespace.yaml",
+    REPO_ROOT / "manifests" / "base" / "rbac.yaml",
 )
 
 
@@ -501,15 +503,36 @@ class ControlPlane:
         """One request to kube-apiserver as admin; the decoded JSON, or ApiError."""
         return self._admin.request(method, path, body, query=query, content_type=content_type)
 
-    def apply(self, source: Path | str | Sequence[Mapping[str, Any]]) -> None:
-        """Server-side apply, as admin, a manifest file, a YAML string or a list of objects."""
+    def apply(self, source: Path | str | Sequence[Mapping[str, Any]], *,
+              dry_run: bool = False) -> None:
+        """Server-side apply, as admin, a manifest file, a YAML string or a list of objects
+        (``dry_run``: dryRun=All, validated and admitted but not persisted); ApiError names
+        what the apiserver refused."""
         if isinstance(source, Path):
             docs = _load_docs(source)
         elif isinstance(source, str):
             docs = [d for d in yaml.safe_load_all(source) if d]
         else:
             docs = [dict(d) for d in source]
-        _apply_docs(self._admin, docs)
+        _apply_docs(self._admin, docs, dry_run=dry_run)
+
+    def install_crds(self, paths: Iterable[Path] | None = None, *, timeout: float = 30.0) -> None:
+        """Apply CustomResourceDefinition manifests (default: every file in manifests/crds/)
+        and wait until each is Established, so the caller can create its objects at once."""
+        files = sorted(CRD_DIR.glob("*.yaml")) if paths is None else list(paths)
+        names: list[str] = []
+        for path in files:
+            docs = _load_docs(path)
+            _apply_docs(self._admin, docs)
+            names += [d["metadata"]["name"] for d in docs
+                      if d.get("kind") == "CustomResourceDefinition"]
+        for name in names:
+            def established(crd: str = name) -> bool:
+                obj = self._admin.request(
+                    "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd}")
+                return any(c.get("type") == "Established" and c.get("status") == "True"
+                           for c in (obj.get("status") or {}).get("conditions") or [])
+            _wait(self._apiserver, f"serving CRD {name}", timeout, established)
 
     def create_nodes(
         self,
@@ -703,11 +726,12 @@ class ControlPlane:
     def add_scheduler_identity(self, name: str) -> SchedulerIdentity:
         """A new ServiceAccount ``name`` holding exactly the shipped scheduler's permissions.
 
-        Creates ServiceAccount ``<scheduler namespace>/<name>``, and for every ClusterRoleBinding
-        and RoleBinding whose subjects include the scheduler's ServiceAccount (those of
-        manifests/rbac.yaml), a copy named ``<binding>-<name>`` with the new account as its
-        only subject; mints a token for it and writes ``<work dir>/<name>.kubeconfig``. Returns
-        once the token works. Each scheduler replica under its own identity is told apart in
+        Creates ServiceAccount ``<scheduler namespace>/<name>``, and for every
+        ClusterRoleBinding and RoleBinding (in any namespace) whose subjects include the
+        scheduler's ServiceAccount (those of manifests/base/rbac.yaml), a copy named
+        ``<binding>-<name>`` with the new account as its only subject; mints a token for it and
+        writes ``<work dir>/<name>.kubeconfig``. Returns once the token works. Each scheduler
+        replica under its own identity is told apart in
         the audit log (``username``). Idempotent per name.
         """
         opts = self.options
@@ -717,16 +741,16 @@ class ControlPlane:
         _ignore_409(self._admin, "POST", f"/api/v1/namespaces/{ns}/serviceaccounts", sa)
         shipped = {"kind": "ServiceAccount", "name": opts.scheduler_service_account,
                    "namespace": ns}
-        collections = (
-            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
-        )
-        for collection in collections:
+        rbac = "/apis/rbac.authorization.k8s.io/v1"
+        # RoleBindings of every namespace: the shipped RBAC binds a role in kube-system too.
+        for collection in (f"{rbac}/clusterrolebindings", f"{rbac}/rolebindings"):
             for b in self._admin.request("GET", collection).get("items") or ():
                 subjects = b.get("subjects") or ()
                 if not any(all(s.get(k) == v for k, v in shipped.items()) for s in subjects):
                     continue
                 meta = b["metadata"]
+                target = (f"{rbac}/namespaces/{meta['namespace']}/rolebindings"
+                          if meta.get("namespace") else collection)
                 copy = {
                     "apiVersion": "rbac.authorization.k8s.io/v1",
                     "kind": b.get("kind") or (
@@ -737,7 +761,7 @@ class ControlPlane:
                     "roleRef": b["roleRef"],
                     "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}],
                 }
-                _ignore_409(self._admin, "POST", collection, copy)
+                _ignore_409(self._admin, "POST", target, copy)
         token = _mint_token(self._admin, opts, service_account=name)
         kubeconfig = self.work_dir / f"{name}.kubeconfig"
         _write_kubeconfig(
@@ -1050,8 +1074,10 @@ def _resolve(
     raise ControlPlaneError(f"the API server does not serve {kind} in {api_version}")
 
 
-def _apply_docs(admin: RestClient, docs: Sequence[Mapping[str, Any]]) -> None:
-    """Server-side apply each object (create or update), forcing our field ownership."""
+def _apply_docs(admin: RestClient, docs: Sequence[Mapping[str, Any]], *,
+                dry_run: bool = False) -> None:
+    """Server-side apply each object (create or update), forcing our field ownership; with
+    ``dry_run``, the apiserver runs admission and validation and persists nothing."""
     cache: dict[str, Any] = {}
     for doc in docs:
         meta = doc.get("metadata") or {}
@@ -1066,7 +1092,8 @@ def _apply_docs(admin: RestClient, docs: Sequence[Mapping[str, Any]]) -> None:
             "PATCH",
             path,
             json.dumps(doc).encode(),
-            query={"fieldManager": FIELD_MANAGER, "force": True},
+            query={"fieldManager": FIELD_MANAGER, "force": True,
+                   **({"dryRun": "All"} if dry_run else {})},
             content_type="application/apply-patch+yaml",
         )
 

@@ -9,7 +9,7 @@ Contract:
 * ``create_pods`` posts pods ``concurrency`` at a time through the admin identity (one
   keep-alive connection per worker thread) and returns the created objects in input order.
 * ``SchedulerProcess`` runs ``python -m pyscheduler run`` with the scheduler's own identity
-  (the RBAC of manifests/rbac.yaml), logs to a file, and stops it with a chosen signal. With
+  (the RBAC of manifests/base/rbac.yaml), logs to a file, and stops it with a chosen signal. With
   ``source`` it runs the pyscheduler package found in that directory (another checkout, e.g.
   an old commit's ``git worktree``) instead of the installed one.
 """
@@ -161,7 +161,11 @@ class SchedulerProcess:
     def start(self, *, wait_ready: bool = True, timeout: float = 60.0) -> SchedulerProcess:
         args = [sys.executable, "-m", "pyscheduler", "run", "--kubeconfig", str(self.kubeconfig),
                 "--leader-elect", "true" if self.leader_elect else "false",
-                "--metrics-bind-address", f"127.0.0.1:{self.metrics_port}"]
+                # Plain HTTP on loopback for the harness; no secure port, so that any number
+                # of schedulers can run side by side (tests/integration/test_secure_serving.py
+                # covers the secure port).
+                "--secure-port", "0",
+                "--bind-address-insecure", f"127.0.0.1:{self.metrics_port}"]
         if self.config is not None:
             args += ["--config", str(self.config)]
         args += list(self.extra_args)

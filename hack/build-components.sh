@@ -5,6 +5,7 @@
 #
 #   hack/build-components.sh                  # etcd, kube-apiserver, kwok
 #   hack/build-components.sh kube-scheduler   # also (or only) kube-scheduler
+#   hack/build-components.sh kustomize        # kustomize, which renders manifests/ in tests
 #
 # Why a wrapper module: k8s.io/kubernetes replaces its staging modules with ./staging paths,
 # which `go install pkg@version` refuses. A small module of our own requires
@@ -108,11 +109,27 @@ build_kwok() {
   mv "$assets/.gobin/kwok" "$out"
 }
 
+build_kustomize() {
+  # Its own versioned directory (the assets directory's name does not carry its version, and
+  # renaming that would rebuild everything), linked into the assets directory as `kustomize`.
+  local dir="$cache_root/tools/kustomize-${KUSTOMIZE_VERSION}"
+  if [ ! -x "$dir/kustomize" ]; then
+    log "building kustomize ${KUSTOMIZE_VERSION}"
+    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" \
+      "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
+    mv "$dir/.gobin/kustomize" "$dir/kustomize"
+  else
+    log "kustomize cached"
+  fi
+  ln -sfn "$dir/kustomize" "$assets/kustomize"
+}
+
 for w in "${wanted[@]}"; do
   case "$w" in
     etcd) build_etcd ;;
     kube-apiserver|kube-scheduler|kube-controller-manager) build_k8s "$w" ;;
     kwok) build_kwok ;;
+    kustomize) build_kustomize ;;
     *) log "unknown component: $w"; exit 2 ;;
   esac
 done

@@ -9,6 +9,9 @@ Contract:
   kubeconfig path was given; otherwise ``$KUBECONFIG`` (first entry) or ``~/.kube/config``.
 - The caller owns the client and must ``await client.close()`` (or use ``async with``).
 - QPS/burst limiting is not done here: the API writer owns the client-side rate limiter.
+- ``wait_until_reachable`` probes ``GET /version`` with exponential backoff (0.5 s doubling to
+  8 s) until the server answers or a deadline passes; it returns the last error instead of
+  raising, so the command can print one line and exit.
 - Proxy environment variables (HTTPS_PROXY, NO_PROXY, ...) are honoured as client-go does, but
   resolved once here: kubernetes-asyncio's session would otherwise re-read them, and ~/.netrc,
   in a thread on every request (a few percent of the scheduler's CPU at high bind rates).
@@ -16,20 +19,26 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.config import load_incluster_config, load_kube_config
 
 from pyscheduler import __version__
+from pyscheduler.api.errors import ApiError
+from pyscheduler.api.raw import request_bytes
 
 USER_AGENT = f"pyscheduler/{__version__}"
 
 
-def _default_kubeconfig() -> str:
+def default_kubeconfig() -> str:
+    """$KUBECONFIG's first entry, else ~/.kube/config (client-go's default loading rules)."""
     env = os.environ.get("KUBECONFIG", "")
     first = env.split(os.pathsep)[0] if env else ""
     return first or str(Path("~/.kube/config").expanduser())
@@ -50,7 +59,7 @@ async def new_api_client(
         load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         await load_kube_config(
-            config_file=os.fspath(kubeconfig) if kubeconfig is not None else _default_kubeconfig(),
+            config_file=os.fspath(kubeconfig) if kubeconfig is not None else default_kubeconfig(),
             context=context,
             client_configuration=configuration,
             # Never write refreshed tokens back into the user's kubeconfig.
@@ -73,3 +82,29 @@ def _env_proxy(url: str) -> str | None:
         return None
     proxy: str | None = urllib.request.getproxies().get(parts.scheme or "https")
     return proxy
+
+
+async def wait_until_reachable(
+    client: ApiClient, timeout: float, *,
+    on_retry: Callable[[ApiError, float], None] | None = None,
+) -> ApiError | None:
+    """None once ``GET /version`` answers; the last error if it never does within ``timeout``.
+
+    ``on_retry(error, delay)`` is called before each wait (the caller decides how loudly)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        try:
+            await request_bytes(client, "GET", "/version", request_timeout=min(10.0, timeout))
+            return None
+        except ApiError as err:
+            if err.status not in (0, 429) and err.status < 500:
+                return None  # it answered: authorization problems surface in the informers
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return err
+            wait = min(delay, left)
+            if on_retry is not None:
+                on_retry(err, wait)
+            await asyncio.sleep(wait)
+            delay = min(delay * 2, 8.0)

@@ -64,6 +64,8 @@ STORAGE_CLASSES = Resource("storage.k8s.io/v1", "storageclasses", namespaced=Fal
 CSI_NODES = Resource("storage.k8s.io/v1", "csinodes", namespaced=False)
 CSI_DRIVERS = Resource("storage.k8s.io/v1", "csidrivers", namespaced=False)
 VOLUME_ATTACHMENTS = Resource("storage.k8s.io/v1", "volumeattachments", namespaced=False)
+# scheduler-plugins' CRD (manifests/crds/).
+ELASTIC_QUOTAS = Resource("scheduling.x-k8s.io/v1alpha1", "elasticquotas")
 
 
 class ListerWatcher(Protocol[T]):

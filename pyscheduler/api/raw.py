@@ -7,12 +7,16 @@ Contract:
 - :func:`request_bytes` returns the whole body of a 2xx answer; :func:`stream_lines` yields the
   body of a 2xx answer line by line (for watch streams) and closes the connection when the
   consumer stops iterating, including on cancellation.
+- Every request is counted at this one seam in client-go's ``rest_client_requests_total`` and
+  ``rest_client_request_duration_seconds`` (``code`` is "<error>" when no answer came).
 - Any non-2xx answer raises the :mod:`pyscheduler.api.errors` class for it, with the server's
   Status and Retry-After; transport failures raise :class:`ApiConnectionError`.
 """
 
 from __future__ import annotations
 
+import time
+import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -21,6 +25,7 @@ import aiohttp
 from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler.api.errors import ApiConnectionError, error_from_response
+from pyscheduler.metrics import REST_CLIENT_REQUEST_DURATION, REST_CLIENT_REQUESTS
 
 # The API server's own JSON; we never ask for protobuf or CBOR (msgspec decodes JSON).
 _JSON = "application/json"
@@ -49,6 +54,8 @@ async def _open(
     header_params = {"Accept": _JSON, "Content-Type": _JSON}
     if headers:
         header_params.update(headers)
+    host = _host(api_client)
+    start = time.perf_counter()
     try:
         response: aiohttp.ClientResponse = await api_client.call_api(
             path,
@@ -61,7 +68,9 @@ async def _open(
             _request_timeout=client_timeout,
         )
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        _observe(method, host, "<error>", start)
         raise ApiConnectionError(f"{method} {path}: {exc!r}") from exc
+    _observe(method, host, str(response.status), start)
     if not 200 <= response.status <= 299:
         try:
             payload = await response.read()
@@ -71,6 +80,29 @@ async def _open(
             response.release()
         raise error_from_response(response.status, payload, response.headers.get("Retry-After"))
     return response
+
+
+def _host(api_client: ApiClient) -> str:
+    """The host[:port] requests go to: client-go's ``host`` label."""
+    url = api_client.configuration.host or ""
+    return urllib.parse.urlsplit(url).netloc or url
+
+
+_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def _observe(method: str, host: str, code: str, start: float) -> None:
+    """client-go's rest_client_requests_total{code,method,host} and
+    rest_client_request_duration_seconds{verb,host}, until the response headers (a watch's
+    duration is the time to open the stream, as client-go's)."""
+    key = (code, method, host)
+    pair = _children.get(key)
+    if pair is None:
+        pair = (REST_CLIENT_REQUESTS.labels(code, method, host),
+                REST_CLIENT_REQUEST_DURATION.labels(method, host))
+        _children[key] = pair
+    pair[0].inc()
+    pair[1].observe(time.perf_counter() - start)
 
 
 async def request_bytes(

@@ -248,6 +248,12 @@ class ApiDispatcher:
         body = {**patch, "metadata": {**patch.get("metadata", {}), "uid": uid}}
         return self.submit(f"{kind}/{uid}", _req("PATCH", path, body, STRATEGIC_MERGE))
 
+    def patch_status(self, path: str, patch: dict[str, Any]) -> None:
+        """framework.StatusClient: merge patch of a status subresource; the newest patch for
+        a path wins while one is queued; a final failure is logged."""
+        self.fire(f"status{path}", _req("PATCH", path, patch, MERGE_PATCH), what="status",
+                  path=path)
+
     async def delete_pod(self, namespace: str, name: str, uid: str) -> None:
         """DELETE the pod with a UID precondition; raises the call's final error."""
         path = f"/api/v1/namespaces/{namespace}/pods/{name}"

@@ -44,14 +44,15 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     cfg.add_argument("--config", default=None, help="KubeSchedulerConfiguration YAML")
     cfg.add_argument("--config-map", default=None, metavar="NS/NAME",
                      help="read the configuration from this ConfigMap (one GET)")
-    p.add_argument("--config-map-key", default=None, help="the ConfigMap's key to read")
-    p.add_argument("--log-level", default="error",
-                   help="log level of the engine's own logs on stderr (default: error)")
+    p.add_argument("--config-map-key", default="config.yaml",
+                   help="the ConfigMap key holding the configuration (default: config.yaml)")
 
 
-def register(sub: Any) -> None:
-    """Add ``dry-run`` and ``snapshot`` to the command's subparsers."""
-    dr = sub.add_parser("dry-run", help="where would each pending pod go, and why not elsewhere")
+def register(sub: Any, add_subcommand: Any) -> None:
+    """Add ``dry-run`` and ``snapshot`` to the command's subparsers, each made with
+    ``add_subcommand`` so it takes the common options (``--log-level`` after the command)."""
+    dr = add_subcommand(sub, "dry-run",
+                        help="where would each pending pod go, and why not elsewhere")
     _add_source_args(dr)
     dr.add_argument("--snapshot", default=None, metavar="FILE",
                     help="read the state from a snapshot (YAML/JSON) instead of a cluster")
@@ -66,7 +67,7 @@ def register(sub: Any) -> None:
     dr.add_argument("--seed", type=int, default=0,
                     help="seed for breaking ties between equally good nodes (run: random)")
     dr.set_defaults(handler=dry_run_main)
-    sn = sub.add_parser("snapshot", help="write what the profile reads from a live cluster")
+    sn = add_subcommand(sub, "snapshot", help="write what the profile reads from a live cluster")
     _add_source_args(sn)
     sn.add_argument("--output", "-o", required=True, metavar="FILE",
                     help="where to write the List (.json for JSON, - for stdout)")
@@ -80,13 +81,13 @@ def _fail(message: str) -> int:
 
 def _guard(coro: Any) -> int:
     """Run the command; every input problem is one line on stderr and exit 2."""
+    from pyscheduler.api.configmaps import ConfigSourceError
     from pyscheduler.config import ConfigError
-    from pyscheduler.config.configmap import ConfigMapError
 
     try:
         result: int = asyncio.run(coro)
         return result
-    except (InputError, ConfigMapError) as err:
+    except (InputError, ConfigSourceError) as err:
         return _fail(str(err))
     except ConfigError as err:
         return _fail(f"invalid configuration: {err}")
@@ -135,12 +136,16 @@ async def _client(args: argparse.Namespace) -> ApiClient:
 
 async def _config(args: argparse.Namespace, registry: Registry,
                   client: ApiClient | None) -> SchedulerConfig:
+    from pyscheduler.api.configmaps import parse_ref, read_config_map_key
     from pyscheduler.config import default_config, load_config
-    from pyscheduler.config.configmap import read_config_map
 
     if args.config_map:
         assert client is not None
-        text = await read_config_map(client, args.config_map, args.config_map_key)
+        try:
+            namespace, name = parse_ref(args.config_map)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        text, _ = await read_config_map_key(client, namespace, name, args.config_map_key)
         return load_config(text, plugins=registry)
     if args.config:
         return load_config(args.config, plugins=registry)
@@ -170,7 +175,6 @@ def _progress(done: int, total: int) -> None:
 
 
 async def _dry_run(args: argparse.Namespace) -> int:
-    from pyscheduler.cmd import logsetup
     from pyscheduler.dryrun import explain as ex
     from pyscheduler.dryrun import render
     from pyscheduler.dryrun.engine import DryRunOptions
@@ -178,7 +182,6 @@ async def _dry_run(args: argparse.Namespace) -> int:
     from pyscheduler.dryrun.selector import parse_selector
     from pyscheduler.dryrun.snapshot import load_state, read_file
 
-    logsetup.configure(args.log_level)
     registry = _registry()
     selector = None
     if args.selector:
@@ -253,10 +256,8 @@ async def _snapshot(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from pyscheduler.cmd import logsetup
     from pyscheduler.dryrun.live import dump, resources_for
 
-    logsetup.configure(args.log_level)
     registry = _registry()
     client = await _client(args)
     try:

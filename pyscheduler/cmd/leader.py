@@ -30,6 +30,7 @@ from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler.api.errors import ApiError, ConflictError, NotFoundError
 from pyscheduler.api.raw import request_bytes
+from pyscheduler.metrics import LEADER_ELECTION_MASTER_STATUS
 
 log = structlog.get_logger(__name__)
 
@@ -76,11 +77,24 @@ class LeaderElector:
         self.retry_period = retry_period
         self._observed: Lease | None = None
         self._observed_at = 0.0
-        self.is_leader = False
+        # component-base's leader_election_master_status{name}: 0 = backup, 1 = leader
+        self._gauge = LEADER_ELECTION_MASTER_STATUS.labels(name)
+        self._is_leader = False
+        self._gauge.set(0)
         # When the last successful acquire/renew started (monotonic); see holds_lease().
         self._renewed_at = 0.0
         self._lost = asyncio.Event()
         self.on_lost: list[Callable[[], None]] = []
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this instance holds the lease (as last acquired or renewed)."""
+        return self._is_leader
+
+    @is_leader.setter
+    def is_leader(self, value: bool) -> None:
+        self._is_leader = value
+        self._gauge.set(1 if value else 0)
 
     def holds_lease(self) -> bool:
         """The write guard: True while the lease is ours and provably unexpired."""

@@ -1,65 +1,316 @@
-"""/healthz, /readyz and /metrics over HTTP (aiohttp), on the scheduler's own event loop.
+"""/healthz, /livez, /readyz, /metrics and /debug/cache (aiohttp), on the scheduler's own event
+loop: HTTPS with delegated authentication and authorization on the secure port, as
+kube-scheduler serves on 10259, and plain HTTP only where asked for.
 
-Contract: /healthz answers 200 while the process's event loop is responsive; /readyz answers 200
-once informers have synced and (when leader election is on) this instance leads; /metrics is the
-prometheus text exposition of the default registry. With a ``debug`` callable, /debug/cache
-answers its JSON (the scheduler cache's per-node view and how it differs from the informers;
-see backend/cache/debugger.py), as upstream's cache debugger answers SIGUSR2.
+Contract:
+* Endpoints: /healthz and /livez answer 200 while the event loop is responsive; /readyz
+  answers 200 once informers have synced and (when leader election is on) this instance leads;
+  /metrics is the prometheus text exposition of the default registry; with a ``debug``
+  callable, /debug/cache answers its JSON (the cache, the queue, and how the cache differs from
+  the informers; see backend/cache/debugger.py).
+* The secure port (``--secure-port``, default 10259, 0 = off, on ``--bind-address``) serves
+  TLS (:mod:`.certs`: the given certificate or a self-signed one made in memory) and lets a
+  request through only as :mod:`.delegated_auth` decides: /healthz, /readyz and /livez for
+  anyone, /metrics and /debug/* for users the apiserver authorizes. The client CA that
+  verifies client certificates is ``--client-ca-file``, else the ``client-ca-file`` key of
+  kube-system/extension-apiserver-authentication (read once at start; a failed lookup is
+  logged and client certificates are then not accepted, as upstream tolerates it).
+* The insecure listener (``--bind-address-insecure HOST:PORT``; ``--metrics-bind-address`` is
+  its deprecated alias) serves the same endpoints without TLS or authentication. Nothing
+  listens on plain HTTP unless asked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import argparse
+import asyncio
+import json
+import re
+import ssl
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import structlog
 from aiohttp import web
+from kubernetes_asyncio.client import ApiClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from pyscheduler.api.errors import ApiConnectionError, ApiError
+from pyscheduler.api.raw import request_bytes
+from pyscheduler.cmd.certs import server_ssl_context
+from pyscheduler.cmd.delegated_auth import (
+    DEFAULT_ALLOW_TTL,
+    DEFAULT_ALWAYS_ALLOW_PATHS,
+    DEFAULT_DENY_TTL,
+    DEFAULT_TOKEN_TTL,
+    DelegatingAuth,
+    Poster,
+    SubjectAccessReviewAuthorizer,
+    TokenReviewAuthenticator,
+)
 
-class HealthServer:
-    def __init__(self, host: str, port: int, ready: Callable[[], bool],
-                 debug: Callable[[], dict[str, Any]] | None = None) -> None:
-        self.host = host
-        self.port = port
-        self._ready = ready
-        self._debug = debug
-        self._runner: web.AppRunner | None = None
+log = structlog.get_logger(__name__)
 
-    async def start(self) -> int:
-        """Serve /healthz, /livez, /readyz, /metrics (+ /debug/cache); returns the bound port."""
-        app = web.Application()
+# upstream kubeschedulerconfig.DefaultKubeSchedulerPort.
+DEFAULT_SECURE_PORT = 10259
+AUTHENTICATION_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration ("10s", "1m30s", "500ms"; a bare number is seconds)."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 10s, 1m, 500ms)")
+    return total
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def add_serving_flags(parser: argparse.ArgumentParser) -> None:
+    """Register the serving flags (secure port, TLS, delegated auth, insecure listener)."""
+    g = parser.add_argument_group("secure serving")
+    g.add_argument("--secure-port", type=int, default=DEFAULT_SECURE_PORT,
+                   help="HTTPS port for /healthz, /readyz, /livez, /metrics and /debug; "
+                        "0 serves no HTTPS")
+    g.add_argument("--bind-address", default="0.0.0.0",
+                   help="address the secure port listens on")
+    g.add_argument("--tls-cert-file", default=None,
+                   help="serving certificate (PEM); without it, a self-signed one is made in "
+                        "memory")
+    g.add_argument("--tls-private-key-file", default=None, help="key of --tls-cert-file (PEM)")
+    g.add_argument("--bind-address-insecure", type=_host_port, default=None,
+                   metavar="HOST:PORT",
+                   help="also serve the same endpoints over plain HTTP, without authentication, "
+                        "on HOST:PORT (for local use, e.g. 127.0.0.1:10251); off by default")
+    g.add_argument("--metrics-bind-address", type=_host_port, default=None,
+                   dest="metrics_bind_address", metavar="HOST:PORT",
+                   help="deprecated alias of --bind-address-insecure")
+    g.add_argument("--enable-debug-handlers", choices=("true", "false"), default="true",
+                   help="serve /debug/cache (the cache, the queue and the cache's differences "
+                        "from the informers)")
+    a = parser.add_argument_group("authentication and authorization")
+    a.add_argument("--client-ca-file", default=None,
+                   help="CA bundle verifying client certificates (default: the client-ca-file "
+                        "of kube-system/extension-apiserver-authentication)")
+    a.add_argument("--authentication-token-webhook-cache-ttl", type=parse_duration,
+                   default=DEFAULT_TOKEN_TTL, metavar="DURATION",
+                   help="how long TokenReview answers are cached (default 10s)")
+    a.add_argument("--authorization-webhook-cache-authorized-ttl", type=parse_duration,
+                   default=DEFAULT_ALLOW_TTL, metavar="DURATION",
+                   help="how long allowed SubjectAccessReview answers are cached (default 10s)")
+    a.add_argument("--authorization-webhook-cache-unauthorized-ttl", type=parse_duration,
+                   default=DEFAULT_DENY_TTL, metavar="DURATION",
+                   help="how long denied SubjectAccessReview answers are cached (default 10s)")
+    a.add_argument("--authorization-always-allow-paths", default=",".join(
+        DEFAULT_ALWAYS_ALLOW_PATHS), metavar="PATHS",
+                   help="comma-separated paths served without authorization (a trailing * is "
+                        "a prefix)")
+
+
+@dataclass(slots=True)
+class Endpoints:
+    """The handlers, shared by every listener."""
+
+    ready: Callable[[], bool]
+    debug: Callable[[], dict[str, Any]] | None = None
+
+    def app(self, auth: DelegatingAuth | None) -> web.Application:
+        """An aiohttp application serving the endpoints, behind ``auth`` if given."""
+        app = web.Application(middlewares=[auth.middleware] if auth is not None else [])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
-        if self._debug is not None:
+        if self.debug is not None:
             app.router.add_get("/debug/cache", self._debug_cache)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        # Port 0 asks the OS for a free port: report the one we got (tests use this).
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
-        return self.port
-
-    async def stop(self) -> None:
-        """Stop serving; a no-op if never started."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return app
 
     async def _healthz(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     async def _readyz(self, _: web.Request) -> web.Response:
-        if self._ready():
+        if self.ready():
             return web.Response(text="ok")
         return web.Response(status=503, text="not ready")
 
     async def _debug_cache(self, _: web.Request) -> web.Response:
-        assert self._debug is not None
-        return web.json_response(self._debug())
+        assert self.debug is not None
+        return web.json_response(self.debug())
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@dataclass(slots=True)
+class Listener:
+    """One address the endpoints are served on."""
+
+    host: str
+    port: int
+    ssl_context: ssl.SSLContext | None = None
+    auth: DelegatingAuth | None = None
+
+
+@dataclass(slots=True)
+class Serving:
+    """The running listeners; ``ports`` maps "secure"/"insecure" to the bound port."""
+
+    ports: dict[str, int] = field(default_factory=dict)
+    # Tasks that finish setting up a listener (the client CA when the server came up late).
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+    _runners: list[web.AppRunner] = field(default_factory=list)
+
+    async def add(self, name: str, endpoints: Endpoints, listener: Listener) -> int:
+        """Start serving ``endpoints`` on ``listener``; returns the bound port (0 = any)."""
+        runner = web.AppRunner(endpoints.app(listener.auth), access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, listener.host, listener.port,
+                           ssl_context=listener.ssl_context)
+        await site.start()
+        port = listener.port
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:  # port 0 asks the OS for a free port: report the one we got
+            port = int(sockets[0].getsockname()[1])
+        self.ports[name] = port
+        log.info("serving", listener=name, address=f"{listener.host}:{port}",
+                 tls=listener.ssl_context is not None, authenticated=listener.auth is not None)
+        return port
+
+    async def stop(self) -> None:
+        """Stop every listener; a no-op for those never started."""
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        self.background.clear()
+        runners, self._runners = self._runners, []
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+def _poster(client: ApiClient) -> Poster:
+    async def post(path: str, body: Mapping[str, Any]) -> bytes:
+        # Straight through the client, not the ApiDispatcher: see delegated_auth's contract.
+        return await request_bytes(client, "POST", path, body=dict(body), request_timeout=10.0)
+    return post
+
+
+async def _client_ca(client: ApiClient, path: str | None) -> str | None:
+    """The client CA bundle: from ``path``, else the extension-apiserver-authentication one."""
+    if path:
+        return await asyncio.to_thread(Path(path).read_text)
+    ns, name = AUTHENTICATION_CONFIGMAP
+    try:
+        raw = await request_bytes(client, "GET", f"/api/v1/namespaces/{ns}/configmaps/{name}",
+                                  request_timeout=10.0)
+    except ApiConnectionError:
+        raise  # the server is not there yet: start_serving retries in the background
+    except ApiError as err:
+        # upstream kube-scheduler sets TolerateInClusterLookupFailure: warn and go on.
+        log.warning("cannot read the client CA; client certificates will not authenticate",
+                    configmap=f"{ns}/{name}", error=str(err))
+        return None
+    ca: str | None = (json.loads(raw).get("data") or {}).get("client-ca-file")
+    return ca or None
+
+
+async def _load_client_ca_later(client: ApiClient, ctx: ssl.SSLContext) -> None:
+    """Retry the client CA until the API server answers, then trust it for new connections."""
+    delay = 1.0
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            ca = await _client_ca(client, None)
+        except ApiConnectionError:
+            delay = min(delay * 2, 30.0)
+            continue
+        if ca:
+            ctx.load_verify_locations(cadata=ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+        return
+
+
+def _fail(code: int, message: str) -> SystemExit:
+    print(f"pyscheduler: {message}", file=sys.stderr)
+    return SystemExit(code)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    if bool(args.tls_cert_file) != bool(args.tls_private_key_file):
+        raise _fail(2, "--tls-cert-file and --tls-private-key-file must be given together")
+    if not 0 <= args.secure_port <= 65535:
+        raise _fail(2, f"--secure-port: {args.secure_port} is not a port (0 disables HTTPS)")
+
+
+async def start_serving(args: argparse.Namespace, client: ApiClient, *,
+                        ready: Callable[[], bool],
+                        debug: Callable[[], dict[str, Any]] | None) -> Serving:
+    """Start the listeners the flags of :func:`add_serving_flags` ask for (see the contract).
+
+    Bad flags or unreadable TLS files exit 2, an address that cannot be bound exits 1, each
+    with one line on stderr.
+    """
+    _check_flags(args)
+    endpoints = Endpoints(ready, debug if args.enable_debug_handlers == "true" else None)
+    serving = Serving()
+    listeners: list[tuple[str, Listener]] = []
+    if args.secure_port:
+        post = _poster(client)
+        auth = DelegatingAuth(
+            TokenReviewAuthenticator(post, args.authentication_token_webhook_cache_ttl),
+            SubjectAccessReviewAuthorizer(
+                post, args.authorization_webhook_cache_authorized_ttl,
+                args.authorization_webhook_cache_unauthorized_ttl),
+            always_allow_paths=tuple(
+                p for p in args.authorization_always_allow_paths.split(",") if p),
+        )
+        try:
+            client_ca = await _client_ca(client, args.client_ca_file)
+            pending_ca = False
+        except ApiConnectionError:
+            # Serve health checks now; the startup probe reports the unreachable server once,
+            # and the client CA is added to the context when it can be read.
+            client_ca, pending_ca = None, True
+        try:
+            ctx = server_ssl_context(args.tls_cert_file, args.tls_private_key_file,
+                                     client_ca=client_ca)
+        except (OSError, ssl.SSLError) as err:
+            raise _fail(2, f"--tls-cert-file/--tls-private-key-file/--client-ca-file: {err}"
+                        ) from err
+        listeners.append(("secure", Listener(args.bind_address, args.secure_port, ctx, auth)))
+        if pending_ca:
+            serving.background.append(asyncio.get_running_loop().create_task(
+                _load_client_ca_later(client, ctx), name="client-ca"))
+    if args.metrics_bind_address is not None and args.bind_address_insecure is None:
+        log.warning("--metrics-bind-address is deprecated: use --bind-address-insecure")
+    insecure = args.bind_address_insecure or args.metrics_bind_address
+    if insecure is not None:
+        listeners.append(("insecure", Listener(*insecure)))
+    for name, listener in listeners:
+        try:
+            await serving.add(name, endpoints, listener)
+        except OSError as err:
+            await serving.stop()
+            raise _fail(1, f"cannot listen on {listener.host}:{listener.port}: {err}") from err
+    return serving

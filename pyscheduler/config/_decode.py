@@ -29,7 +29,14 @@ from typing import Any
 import msgspec
 import yaml
 
-from pyscheduler.config.validation import ConfigError, invalid, render, required, unknown_field
+from pyscheduler.config.validation import (
+    ConfigError,
+    invalid,
+    render,
+    required,
+    suggest,
+    unknown_field,
+)
 
 MAX_DOCUMENT_BYTES = 1 << 20  # a ConfigMap cannot hold more either
 
@@ -218,14 +225,19 @@ def clean(value: Any, hint: Any, path: str, errors: list[str]) -> Any:
         out_s: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str) or k not in by_wire:
-                errors.append(unknown_field(child(path, str(k))))
+                errors.append(unknown_field(child(path, str(k)), suggest(str(k), by_wire)))
                 continue
             if v is None:
                 continue  # null = unset, as Go's encoding/json
             _, ann, _ = by_wire[k]
-            out_s[k] = clean(v, ann, child(path, k), errors)
+            before = len(errors)
+            cleaned = clean(v, ann, child(path, k), errors)
+            # A field with problems is left out, so the rest of the document still decodes and
+            # every other problem is reported in the same pass (it is already reported).
+            if len(errors) == before:
+                out_s[k] = cleaned
         for wire, (_, _, req) in by_wire.items():
-            if req and wire not in out_s:
+            if req and wire not in value:
                 errors.append(required(child(path, wire)))
         return out_s
 
@@ -262,11 +274,18 @@ def _from_msgspec(err: Exception, path: str, value: Any) -> str:
 
 
 def convert_checked(value: Any, hint: type[Any], path: str, errors: list[str]) -> Any | None:
-    """``clean`` then ``msgspec.convert``; None (and ``errors`` extended) when it fails."""
+    """``clean`` then ``msgspec.convert``; None (and ``errors`` extended) when it fails.
+
+    When ``clean`` found problems, the fields that had them are left out and the rest is still
+    converted: the value returned lets the caller go on validating (every problem in one
+    pass), and ``errors`` is non-empty, so the caller must not use it as a result."""
     before = len(errors)
     cleaned = clean(value, hint, path, errors)
     if len(errors) > before:
-        return None
+        try:
+            return msgspec.convert(cleaned, hint)
+        except (msgspec.ValidationError, TypeError, ValueError, RecursionError):
+            return None  # the problems that caused this are already reported
     try:
         return msgspec.convert(cleaned, hint)
     except msgspec.ValidationError as err:

@@ -22,7 +22,7 @@ Contract:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -165,11 +165,30 @@ def parse_config(
     if not isinstance(raw, dict):
         raise ConfigError([f"configuration must be a YAML mapping (a KubeSchedulerConfiguration),"
                            f" got {type(raw).__name__}"])
+    header = validation.validate_raw_header(raw)
+    if header:
+        # The wrong kind of document, or an older version of this one: that is the cause, and
+        # the field-by-field errors it would produce would only hide it.
+        raise ConfigError(header)
     errors: list[str] = []
     doc = convert_checked(raw, KubeSchedulerConfiguration, "", errors)
     if doc is None:
         raise ConfigError(errors)
-    return resolve(doc, plugins=plugins)
+    # Decoding problems (unknown fields, wrong types) left those fields out; the rest is
+    # resolved and validated too, so one pass reports every problem.
+    return resolve(doc, plugins=plugins, errors=errors)
+
+
+def validate(
+    text_or_path: str | bytes | os.PathLike[str], *, plugins: Mapping[str, RegisteredPlugin],
+) -> list[validation.FieldError]:
+    """Every problem of a configuration (file, or YAML text), each with its field path; empty
+    when it loads. The reusable check behind ``run`` (and ``config validate``, hot reload)."""
+    try:
+        load_config(text_or_path, plugins=plugins)
+    except ConfigError as err:
+        return err.field_errors
+    return []
 
 
 def default_config(*, plugins: Mapping[str, RegisteredPlugin]) -> SchedulerConfig:
@@ -182,12 +201,14 @@ def default_config(*, plugins: Mapping[str, RegisteredPlugin]) -> SchedulerConfi
 
 
 def resolve(
-    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, RegisteredPlugin]
+    doc: KubeSchedulerConfiguration, *, plugins: Mapping[str, RegisteredPlugin],
+    errors: Sequence[str] = (),
 ) -> SchedulerConfig:
     """Defaults, merging, args decoding and validation of an already-decoded document, against
-    ``plugins``: the registry the command composed (in-tree plus out-of-tree)."""
+    ``plugins``: the registry the command composed (in-tree plus out-of-tree). ``errors``:
+    problems already found while decoding it, reported first with the rest."""
     reg = dict(plugins)
-    errors: list[str] = validation.validate_header(doc)
+    errors = [*errors, *validation.validate_header(doc)]
 
     parallelism = _or(doc.parallelism, defaults.DEFAULT_PARALLELISM)
     initial = _or(doc.pod_initial_backoff_seconds, defaults.DEFAULT_POD_INITIAL_BACKOFF_SECONDS)

@@ -21,10 +21,12 @@ Contract:
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyscheduler.config import defaults
@@ -32,6 +34,38 @@ from pyscheduler.config.types import API_VERSION, KIND, KubeSchedulerConfigurati
 
 if TYPE_CHECKING:
     from pyscheduler.config.types import KubeSchedulerProfile, RegisteredPlugin
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem, as upstream's field.Error: the field's path ("" when the problem is the
+    document as a whole, e.g. bad YAML) and the whole one-line message naming it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+_ERROR_TYPES = ("Invalid value", "Required value", "Duplicate value", "Unsupported value",
+                "Forbidden", "Not found", "Too many", "Too long", "Internal error")
+_PATH_MSG = re.compile(r"^(?P<path>[A-Za-z_<][^\s:]*): (?:" + "|".join(_ERROR_TYPES) + ")")
+_UNKNOWN_MSG = re.compile(r'^unknown field (?P<path>"(?:[^"\\]|\\.)*")')
+
+
+def field_error(message: str) -> FieldError:
+    """The FieldError of one rendered message (the path is read back from its start)."""
+    m = _PATH_MSG.match(message)
+    if m:
+        return FieldError(m.group("path"), message)
+    m = _UNKNOWN_MSG.match(message)
+    if m:
+        try:
+            return FieldError(str(json.loads(m.group("path"))), message)
+        except ValueError:
+            pass
+    return FieldError("", message)
+
 
 class ConfigError(ValueError):
     """An invalid configuration; ``errors`` holds every problem found, one message each.
@@ -48,6 +82,21 @@ class ConfigError(ValueError):
         else:
             msg = "[" + ", ".join(self.errors) + "]"
         super().__init__(msg)
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        """Every problem with the path of the field it concerns."""
+        return [field_error(e) for e in self.errors]
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` most likely misspells (difflib), or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
+    if not close:
+        lowered = {c.lower(): c for c in candidates}
+        hit = lowered.get(name.lower())
+        return hit
+    return close[0]
 
 
 # ---- field.Error rendering ------------------------------------------------------------------
@@ -90,12 +139,36 @@ def forbidden(path: str, detail: str) -> str:
     return f"{path}: Forbidden: {detail}"
 
 
-def unknown_field(path: str) -> str:
+def unknown_field(path: str, did_you_mean: str | None = None) -> str:
     # upstream's strict decoder: `strict decoding error: unknown field "profiles[0].foo"`
-    return f"unknown field {render(path)}"
+    hint = f" (did you mean {render(did_you_mean)}?)" if did_you_mean else ""
+    return f"unknown field {render(path)}{hint}"
 
 
 # ---- document-level checks ------------------------------------------------------------------
+# apiVersions upstream served before v1 (all removed from kube-scheduler by v1.29).
+OLDER_API_VERSIONS = tuple(f"kubescheduler.config.k8s.io/{v}"
+                           for v in ("v1alpha1", "v1alpha2", "v1beta1", "v1beta2", "v1beta3"))
+
+
+def validate_raw_header(raw: Mapping[str, Any]) -> list[str]:
+    """Problems that make the rest of the document meaningless to check: an older apiVersion of
+    KubeSchedulerConfiguration, or a ConfigMap where the configuration itself was expected."""
+    api, kind = raw.get("apiVersion"), raw.get("kind")
+    if kind == "ConfigMap":
+        keys = sorted(str(k) for k in (raw.get("data") or {}) if isinstance(raw.get("data"), dict))
+        inside = f" (its data holds {', '.join(render(k) for k in keys)})" if keys else ""
+        return [not_supported("kind", kind, [KIND]) + f": this is a ConfigMap{inside}; pass it "
+                "with --config-map NAMESPACE/NAME, or pass the KubeSchedulerConfiguration it "
+                "holds as the --config file"]
+    if isinstance(api, str) and api in OLDER_API_VERSIONS:
+        version = api.rsplit("/", 1)[1]
+        return [not_supported("apiVersion", api, [API_VERSION]) + f": {version} is no longer "
+                f"supported (kube-scheduler v1.37 reads only v1 too); convert the file to "
+                f"{API_VERSION}, see docs/CONFIGURATION.md"]
+    return []
+
+
 def validate_header(doc: KubeSchedulerConfiguration) -> list[str]:
     errs: list[str] = []
     if not doc.api_version:
@@ -209,10 +282,12 @@ def _removed_msg() -> str:
             f"(KubeSchedulerConfiguration is version {render(API_VERSION)})")
 
 
-def _not_registered(name: str) -> str:
+def _not_registered(name: str, registry: Mapping[str, RegisteredPlugin] | None = None) -> str:
     if name in defaults.UPSTREAM_PLUGIN_NAMES:
         return "plugin not registered (an upstream kube-scheduler plugin pyscheduler lacks)"
-    return "plugin not registered"
+    close = suggest(name, registry) if registry is not None else None
+    return f"plugin not registered (did you mean {render(close)}?)" if close else (
+        "plugin not registered")
 
 
 def validate_plugin_set(
@@ -230,7 +305,7 @@ def validate_plugin_set(
         elif p.name in defaults.REMOVED_IN_V1:
             errs.append(invalid(epath, p.name, _removed_msg()))
         elif p.name not in registry:
-            errs.append(invalid(epath, p.name, _not_registered(p.name)))
+            errs.append(invalid(epath, p.name, _not_registered(p.name, registry)))
         if p.name in seen:
             # upstream fails later, building the framework ("already registered")
             errs.append(duplicate(epath, p.name))
@@ -250,7 +325,7 @@ def validate_plugin_set(
               and p.name not in defaults.REMOVED_IN_V1):
             # Departure: upstream ignores unknown names here; a typo would silently leave the
             # default it meant to disable enabled.
-            errs.append(invalid(dpath, p.name, "plugin not registered"))
+            errs.append(invalid(dpath, p.name, _not_registered(p.name, registry)))
     return errs
 
 
@@ -295,7 +370,7 @@ def validate_profile(
             errs.append(invalid(cpath, pc.name, _removed_msg()))
         elif pc.name not in registry:
             # Departure: upstream passes args of unknown plugins through unread.
-            errs.append(invalid(f"{cpath}.name", pc.name, _not_registered(pc.name)))
+            errs.append(invalid(f"{cpath}.name", pc.name, _not_registered(pc.name, registry)))
     return errs
 
 

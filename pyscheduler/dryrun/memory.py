@@ -255,9 +255,30 @@ class MemoryReporter:
             self.cluster.outcomes.victims.setdefault(related.metadata.uid, []).append(
                 (pod.metadata.namespace, pod.metadata.name))
 
+    def recorder(self, profile: str) -> MemoryReporter:
+        """Every profile's plugins record through this one reporter (only Preempted is kept)."""
+        return self
+
+    def object_event(self, regarding: dict[str, Any], type_: str, reason: str, action: str,
+                     note: str) -> None:
+        """Events about other objects (a reload's ConfigMap) say nothing about placements."""
+        return None
+
     def flush_all(self) -> None:
         """No series to write."""
         return None
+
+
+class MemoryStatus:
+    """Status writes of PodGroups and ElasticQuotas: counted, not applied (no plugin decides
+    on a status the scheduler itself writes)."""
+
+    def __init__(self, cluster: MemoryCluster) -> None:
+        self.cluster = cluster
+
+    def patch_status(self, path: str, patch: dict[str, Any]) -> None:
+        """Count the write ``run`` would send."""
+        self.cluster.outcomes.writes += 1
 
 
 def _with_nomination(pod: Pod, node: str) -> Pod:
@@ -312,4 +333,5 @@ def memory_writers(cluster: MemoryCluster) -> Writers:
                    activator: PodActivator) -> PreemptionClient:
         return MemoryPreemptionClient(cluster, reporter, nominator, waiting, activator)
 
-    return Writers(MemoryBinder(cluster), MemoryVolumes(cluster), reporter, preemption)
+    return Writers(MemoryBinder(cluster), MemoryVolumes(cluster), MemoryStatus(cluster),
+                   reporter, preemption)

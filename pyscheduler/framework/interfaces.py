@@ -238,6 +238,39 @@ class PostBindPlugin(Plugin, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class GangPolicy:
+    """An all-or-nothing constraint on a pod's group (upstream GangSchedulingPolicy; the
+    scheduler-plugins PodGroup's minMember): at least ``min_count`` of ``members`` are placed
+    together, or none is.
+
+    ``members`` are the group's non-terminal pods the scheduler knows of (bound ones too);
+    ``is_scheduled(pod)`` says whether one is bound or assumed. ``name`` names the group in
+    messages ("PodGroup ns/name")."""
+
+    key: str
+    name: str
+    min_count: int
+    members: tuple[Pod, ...]
+    plugin: str
+
+
+@runtime_checkable
+class GangPlugin(Plugin, Protocol):
+    """A plugin that knows pod groups (GangScheduling, Coscheduling): the scheduler runs a pod
+    group cycle for a pod whose group has a gang policy (upstream's PlacementFeasible plugins
+    play this role in its workload scheduling cycle)."""
+
+    def gang_policy(self, pod: Pod) -> GangPolicy | None:
+        """The gang constraint on ``pod``'s group, or None if it has none."""
+        ...
+
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
+        """A pod group cycle for ``policy``'s group ended (upstream then writes the group's
+        PodGroupInitiallyScheduled condition)."""
+        ...
+
+
 class Lister(Protocol):
     """Read access to an informer's indexer."""
 
@@ -275,6 +308,15 @@ class VolumeClient(Protocol):
     async def patch_persistent_volume_claim(self, namespace: str, name: str,
                                             patch: dict[str, Any]) -> bytes:
         """PATCH /api/v1/namespaces/{ns}/persistentvolumeclaims/{name}; the updated PVC."""
+        ...
+
+
+class StatusClient(Protocol):
+    """Status writes of objects other than pods (a PodGroup's conditions, upstream
+    PatchPodGroupStatus): fire-and-forget through the rate-limited, leader-fenced writer."""
+
+    def patch_status(self, path: str, patch: dict[str, Any]) -> None:
+        """JSON merge patch of the status subresource at ``path``; coalesces per path."""
         ...
 
 
@@ -391,6 +433,11 @@ class Handle(PluginsRunner, Protocol):
     @property
     def volume_client(self) -> VolumeClient:
         """Where VolumeBinding's PV/PVC writes go (the rate-limited API writer)."""
+        ...
+
+    @property
+    def status_client(self) -> StatusClient:
+        """Where status writes of non-pod objects go (the rate-limited API writer)."""
         ...
 
     @property

@@ -41,6 +41,8 @@ from pyscheduler.framework.interfaces import (
     EnqueueExtensions,
     EventRecorder,
     FilterPlugin,
+    GangPlugin,
+    GangPolicy,
     Handle,
     Lister,
     NormalizeScorePlugin,
@@ -60,6 +62,7 @@ from pyscheduler.framework.interfaces import (
     QueueSortPlugin,
     ReservePlugin,
     ScorePlugin,
+    StatusClient,
     VolumeClient,
 )
 from pyscheduler.framework.node_info import NodeInfo
@@ -67,7 +70,12 @@ from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
 from pyscheduler.framework.waiting_pods import WaitingPod, WaitingPodsMap
-from pyscheduler.metrics import EXTENSION_POINT_DURATION
+from pyscheduler.metrics import (
+    EXTENSION_POINT_DURATION,
+    PERMIT_WAIT_DURATION,
+    PLUGIN_EVALUATION_TOTAL,
+    PLUGIN_EXECUTION_DURATION,
+)
 from pyscheduler.model.pod import Pod
 
 log = structlog.get_logger(__name__)
@@ -145,10 +153,9 @@ class Diagnosis:
             if parts:
                 msg += " " + ", ".join(parts) + "."
         if self.post_filter_msg:
-            # kube-scheduler v1.37 shows preemption's part with a single final period.
+            # Appended as it is (upstream adds no period: "... preempting 1 victims" has none,
+            # the dry run's own fit error ends with one).
             msg += f" {self.post_filter_msg}"
-            if not msg.endswith("."):
-                msg += "."
         return msg
 
 
@@ -207,6 +214,7 @@ class FrameworkOptions:
     listers: Mapping[str, Lister] = field(default_factory=dict)
     binding_client: BindingClient | None = None
     volume_client: VolumeClient | None = None
+    status_client: StatusClient | None = None
     event_recorder: EventRecorder | None = None
     nominator: PodNominator | None = None
     activator: PodActivator | None = None
@@ -263,6 +271,7 @@ class Framework:
         self.waiting_pods = options.waiting_pods
         self.rng = rng or random.Random(options.seed)
         self._duration_children: dict[tuple[str, str], Any] = {}
+        self._eval_children: dict[tuple[str, str], Any] = {}
         self.next_start_row = 0
 
     def _init_plugins(self, plugins: dict[str, Plugin], points: dict[str, list[str]],
@@ -284,6 +293,10 @@ class Framework:
         if len(qs) != 1:
             raise ValueError(f"exactly one queueSort plugin must be enabled, got {len(qs)}")
         self.queue_sort = qs[0]
+        # Pod group plugins (GangPlugin), found once: isinstance on a runtime-checkable
+        # Protocol is too slow for every cycle.
+        self.gang_plugins: list[GangPlugin] = [
+            p for p in plugins.values() if isinstance(p, GangPlugin)]
         self.pre_filter: list[PreFilterPlugin] = pick("preFilter", PreFilterPlugin)
         self.filter: list[FilterPlugin] = pick("filter", FilterPlugin)
         self.post_filter: list[PostFilterPlugin] = pick("postFilter", PostFilterPlugin)
@@ -326,6 +339,13 @@ class Framework:
         if self.options.volume_client is None:
             raise MissingDependencyError("no volume client: the framework was built without one")
         return self.options.volume_client
+
+    @property
+    def status_client(self) -> StatusClient:
+        """Where status writes of non-pod objects go."""
+        if self.options.status_client is None:
+            raise MissingDependencyError("no status client: the framework was built without one")
+        return self.options.status_client
 
     @property
     def event_recorder(self) -> EventRecorder:
@@ -378,6 +398,14 @@ class Framework:
         """Upstream PreEnqueuePlugins: this profile's PreEnqueue plugins by name."""
         return {p.name: p for p in self.pre_enqueue}
 
+    def gang_policy(self, pod: Pod) -> GangPolicy | None:
+        """The first enabled gang plugin's constraint on ``pod``'s group, if any."""
+        for p in self.gang_plugins:
+            policy = p.gang_policy(pod)
+            if policy is not None:
+                return policy
+        return None
+
     def events_by_plugin(self) -> dict[str, list[ClusterEventWithHint]]:
         """Upstream EnqueueExtensions: each plugin's EventsToRegister, by name."""
         out: dict[str, list[ClusterEventWithHint]] = {}
@@ -385,6 +413,24 @@ class Framework:
             if isinstance(p, EnqueueExtensions):
                 out[name] = p.events_to_register()
         return out
+
+    def _evaluated(self, point: str, plugin: str, n: int = 1) -> None:
+        """scheduler_plugin_evaluation_total: ``plugin`` ran at ``point`` (per node at Filter
+        and Score, as upstream's instrumented plugins count)."""
+        child = self._eval_children.get((point, plugin))
+        if child is None:
+            child = PLUGIN_EVALUATION_TOTAL.labels(plugin, point, self.profile_name)
+            self._eval_children[(point, plugin)] = child
+        child.inc(n)
+
+    @staticmethod
+    def _plugin_duration(state: CycleState, point: str, plugin: str, start: float,
+                         status: Status | None) -> None:
+        """scheduler_plugin_execution_duration_seconds, in the cycles that sample it."""
+        if state.record_plugin_metrics:
+            code = "Success" if status is None else _code_label(status.code)
+            PLUGIN_EXECUTION_DURATION.labels(plugin, point, code).observe(
+                time.perf_counter() - start)
 
     def _observe(self, point: str, start: float, status: Status | None) -> None:
         code = "Success" if status is None else _code_label(status.code)
@@ -413,11 +459,14 @@ class Framework:
         narrowing: set[str] = set()
         status: Status | None = None
         for p in self.pre_filter:
+            self._evaluated("PreFilter", p.name)
+            t0 = time.perf_counter()
             try:
                 r, st = p.pre_filter(state, pod, snapshot)
             except Exception as err:  # a plugin bug must fail this pod, not the scheduler
                 log.exception("preFilter plugin raised", plugin=p.name, pod=pod.key)
                 st, r = Status.as_error(err, p.name), None
+            self._plugin_duration(state, "PreFilter", p.name, t0, st)
             if st is not None and st.code == Code.SKIP:
                 state.skip_filter_plugins.add(p.name)
                 continue
@@ -451,6 +500,7 @@ class Framework:
                             node_info: NodeInfo) -> Status | None:
         """All filters against one NodeInfo (first failure wins), as upstream RunFilterPlugins."""
         for p in self._filters(state):
+            self._evaluated("Filter", p.name)
             try:
                 st = p.filter(state, pod, node_info)
             except Exception as err:
@@ -549,6 +599,8 @@ class Framework:
         for p in self._filters(state):
             if len(remaining) == 0:
                 break
+            self._evaluated("Filter", p.name, len(remaining))
+            t0 = time.perf_counter()
             if p.name in self._batch_filter:
                 try:
                     verdict = cast(BatchFilterPlugin, p).filter_nodes(
@@ -593,6 +645,8 @@ class Framework:
                         self._record(diagnosis, st.with_plugin(p.name), infos[r].name)
                         keep[i] = False
                 remaining = remaining[keep]
+            # One observation per plugin over all rows (upstream: one per node and call).
+            self._plugin_duration(state, "Filter", p.name, t0, None)
         feasible_parts = [remaining]
         for r in slow:
             st = self.run_filter_with_nominated_pods(state, pod, infos[r])
@@ -655,37 +709,45 @@ class Framework:
 
     def run_post_filter(self, state: CycleState, pod: PodInfo,
                         diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
-        """Upstream RunPostFilterPlugins: the first Success, else the last failure."""
+        """Upstream RunPostFilterPlugins: the first Success, else the last failure. The
+        message of the status upstream returns (a Success one included, e.g. preemption's
+        "found a potential placement ...") becomes the diagnosis's PostFilter message."""
         start = time.perf_counter()
         last: Status | None = Status.unschedulable()
         result: PostFilterResult | None = None
         msgs: list[str] = []
+        final: str | None = None  # the message of a status that ended the chain
         for p in self.post_filter:
+            t0 = time.perf_counter()
             try:
                 r, st = p.post_filter(state, pod, diagnosis)
             except Exception as err:
                 log.exception("postFilter plugin raised", plugin=p.name, pod=pod.key)
                 r, st = None, Status.as_error(err, p.name)
+            self._plugin_duration(state, "PostFilter", p.name, t0, st)
             if st is None or st.code == Code.SUCCESS:
                 result, last = r, None
+                final = st.message() if st is not None else ""
                 break
             if st.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
                 result, last = r, st.with_plugin(p.name)
-                if st.reasons:
-                    msgs.append(st.message())
+                final = st.message()
                 break
             if st.code != Code.UNSCHEDULABLE:
                 result, last = None, st.with_plugin(p.name)
+                final = st.message()
                 break
-            if st.reasons:
-                msgs.append(st.message())
+            msgs.extend(st.reasons)
             last = st.with_plugin(p.name)
             # A rejecting plugin may still say something about the nomination: upstream's
             # PostFilterResult with an empty node name (mode Override) clears it.
             if r is not None:
                 result = r
-        if msgs:
-            diagnosis.post_filter_msg = "; ".join(msgs)
+        # Upstream: Status.Message() of what RunPostFilterPlugins returned; when every plugin
+        # rejected, a status holding all their reasons (joined with ", ").
+        msg = final if final is not None else ", ".join(msgs)
+        if msg:
+            diagnosis.post_filter_msg = msg
         self._observe("PostFilter", start, last)
         return result, last
 
@@ -696,7 +758,10 @@ class Framework:
         start = time.perf_counter()
         status: Status | None = None
         for p in self.pre_score:
+            self._evaluated("PreScore", p.name)
+            t0 = time.perf_counter()
             st = p.pre_score(state, pod, snapshot, rows)
+            self._plugin_duration(state, "PreScore", p.name, t0, st)
             if st is not None and st.code == Code.SKIP:
                 state.skip_score_plugins.add(p.name)
                 continue
@@ -716,6 +781,8 @@ class Framework:
         for p in self.score:
             if p.name in state.skip_score_plugins:
                 continue
+            self._evaluated("Score", p.name, len(rows))
+            t0 = time.perf_counter()
             if p.name in self._batch_score:
                 batch = cast(BatchScorePlugin, p)
                 raw = np.asarray(batch.score_nodes(state, pod, snapshot, rows), dtype=np.int64)
@@ -723,9 +790,12 @@ class Framework:
                 raw = np.fromiter(
                     (p.score(state, pod, infos[r]) for r in rows), dtype=np.int64, count=len(rows)
                 )
+            self._plugin_duration(state, "Score", p.name, t0, None)
             before = raw.copy() if breakdown is not None else raw
             if p.name in self._normalizes:
+                t0 = time.perf_counter()
                 cast(NormalizeScorePlugin, p).normalize_score(state, pod, raw)
+                self._plugin_duration(state, "ScoreExtensionNormalize", p.name, t0, None)
             if breakdown is not None:
                 breakdown[p.name] = (before, raw.copy())
             total += raw * self.weights.get(p.name, 1)
@@ -744,10 +814,12 @@ class Framework:
         start = time.perf_counter()
         status: Status | None = None
         for p in self.reserve:
+            t0 = time.perf_counter()
             try:
                 st = p.reserve(state, pod, node)
             except Exception as err:
                 st = Status.as_error(err, p.name)
+            self._plugin_duration(state, "Reserve", p.name, t0, st)
             if st is not None and st.code != Code.SUCCESS:
                 status = st.with_plugin(p.name)
                 break
@@ -770,10 +842,12 @@ class Framework:
         waits: dict[str, float] = {}
         status: Status | None = None
         for p in self.permit:
+            t0 = time.perf_counter()
             try:
                 st, timeout = p.permit(state, pod, node)
             except Exception as err:
                 st, timeout = Status.as_error(err, p.name), 0.0
+            self._plugin_duration(state, "Permit", p.name, t0, st)
             if st is None or st.code == Code.SUCCESS:
                 continue
             if st.code == Code.WAIT:
@@ -789,24 +863,33 @@ class Framework:
         one rejects it, or the shortest timeout passes (then that plugin rejects it)."""
         wp = WaitingPod(pod, dict(waits))
         self.waiting_pods.add(wp)
+        start = time.perf_counter()
+        status: Status | None = None
         try:
-            return await asyncio.wait_for(wp.future, timeout=min(waits.values()))
+            status = await asyncio.wait_for(wp.future, timeout=min(waits.values()))
+            return status
         except TimeoutError:
             plugin = min(waits, key=waits.__getitem__)
-            return Status.unschedulable("rejected due to timeout after waiting at permit",
-                                        plugin=plugin)
+            status = Status.unschedulable("rejected due to timeout after waiting at permit",
+                                          plugin=plugin)
+            return status
         finally:
             self.waiting_pods.remove(pod.uid)
+            PERMIT_WAIT_DURATION.labels(
+                "Success" if status is None else _code_label(status.code)
+            ).observe(time.perf_counter() - start)
 
     async def run_pre_bind(self, state: CycleState, pod: PodInfo, node: str) -> Status | None:
         """Upstream RunPreBindPlugins: first failure (raise = Error), else None."""
         start = time.perf_counter()
         status: Status | None = None
         for p in self.pre_bind:
+            t0 = time.perf_counter()
             try:
                 st = await p.pre_bind(state, pod, node)
             except Exception as err:
                 st = Status.as_error(err, p.name)
+            self._plugin_duration(state, "PreBind", p.name, t0, st)
             if st is not None and st.code != Code.SUCCESS:
                 status = st.with_plugin(p.name)
                 break
@@ -818,10 +901,12 @@ class Framework:
         start = time.perf_counter()
         status: Status | None = Status(Code.SKIP)
         for p in self.bind:
+            t0 = time.perf_counter()
             try:
                 st = await p.bind(state, pod, node)
             except Exception as err:
                 st = Status.as_error(err, p.name)
+            self._plugin_duration(state, "Bind", p.name, t0, st)
             if st is not None and st.code == Code.SKIP:
                 continue
             status = None if st is None or st.code == Code.SUCCESS else st.with_plugin(p.name)

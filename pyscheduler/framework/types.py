@@ -95,6 +95,9 @@ class QueuedPodInfo:
     # PreEnqueue rejected the pod (e.g. scheduling gates): it waits in the gated set.
     gated: bool = False
     gating_plugin: str = ""
+    # Moved out of the unschedulable pool by the 5-minute timeout, not by an event
+    # (scheduler_pod_scheduled_after_flush_total counts such pods when they bind).
+    flushed: bool = False
 
     @property
     def pod(self) -> Pod:
@@ -150,7 +153,9 @@ class Resource(StrEnum):
     CSI_STORAGE_CAPACITY = "storage.k8s.io/CSIStorageCapacity"
     VOLUME_ATTACHMENT = "storage.k8s.io/VolumeAttachment"
     PDB = "PodDisruptionBudget"
-    POD_GROUP = "scheduling.x-k8s.io/PodGroup"
+    POD_GROUP = "scheduling.k8s.io/PodGroup"  # upstream fwk.PodGroup
+    COSCHEDULING_POD_GROUP = "scheduling.x-k8s.io/PodGroup"
+    ELASTIC_QUOTA = "scheduling.x-k8s.io/ElasticQuota"
     WILDCARD = "*"
 
 

@@ -22,33 +22,34 @@ from prometheus_client import Counter, Gauge, Histogram
 # ExponentialBuckets(10e-9, 10, 10): 10ns .. 10s, as upstream.
 _BUCKETS = tuple(10e-9 * 10**i for i in range(10))
 
-DEPTH = Gauge("workqueue_depth", "Current depth of workqueue", ["name"])
-ADDS = Counter("workqueue_adds", "Total number of adds handled by workqueue", ["name"])
+DEPTH = Gauge("workqueue_depth", "[ALPHA] Current depth of workqueue", ["name"])
+ADDS = Counter("workqueue_adds", "[ALPHA] Total number of adds handled by workqueue", ["name"])
 QUEUE_LATENCY = Histogram(
     "workqueue_queue_duration_seconds",
-    "How long in seconds an item stays in workqueue before being requested.",
+    "[ALPHA] How long in seconds an item stays in workqueue before being requested.",
     ["name"],
     buckets=_BUCKETS,
 )
 WORK_DURATION = Histogram(
     "workqueue_work_duration_seconds",
-    "How long in seconds processing an item from workqueue takes.",
+    "[ALPHA] How long in seconds processing an item from workqueue takes.",
     ["name"],
     buckets=_BUCKETS,
 )
 UNFINISHED_WORK = Gauge(
     "workqueue_unfinished_work_seconds",
-    "How many seconds of work has done that is in progress and hasn't been observed by "
+    "[ALPHA] How many seconds of work has done that is in progress and hasn't been observed by "
     "work_duration. Large values indicate stuck threads. One can deduce the number of stuck "
     "threads by observing the rate at which this increases.",
     ["name"],
 )
 LONGEST_RUNNING = Gauge(
     "workqueue_longest_running_processor_seconds",
-    "How many seconds has the longest running processor for workqueue been running.",
+    "[ALPHA] How many seconds has the longest running processor for workqueue been running.",
     ["name"],
 )
-RETRIES = Counter("workqueue_retries", "Total number of retries handled by workqueue", ["name"])
+RETRIES = Counter(
+    "workqueue_retries", "[ALPHA] Total number of retries handled by workqueue", ["name"])
 
 
 class QueueMetrics:

@@ -139,6 +139,12 @@ class PodSchedulingGate(K8sLeaf):
     name: str = ""
 
 
+class PodSchedulingGroup(K8sLeaf):
+    """spec.schedulingGroup (GenericWorkload, v1.36+): the PodGroup the pod belongs to."""
+
+    pod_group_name: str | None = None
+
+
 class PodSpec(K8sStruct):
     node_name: str = ""
     scheduler_name: str = "default-scheduler"
@@ -157,6 +163,7 @@ class PodSpec(K8sStruct):
     # Pod-level resources (PodLevelResources feature): when set, its requests win.
     resources: ResourceRequirements | None = None
     host_network: bool = False
+    scheduling_group: PodSchedulingGroup | None = None
 
 
 class PodCondition(K8sLeaf):

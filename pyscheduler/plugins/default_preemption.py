@@ -4,9 +4,12 @@ Contract (upstream defaultpreemption/default_preemption.go, SchedulerAsyncPreemp
 v1.37 by default):
 * PostFilter runs ``preemption.Evaluator`` (see its contract) and, when it picks a node, hands
   the victims to the process-wide ``preemption.Executor``, which deletes them asynchronously;
-  the result nominates the node. Every non-empty status message is prefixed "preemption: ", so
-  FailedScheduling reads e.g. "0/5 nodes are available: 5 Insufficient cpu. preemption: 0/5
-  nodes are available: 5 No preemption victims found for incoming pod.".
+  the result nominates the node, with upstream's Success status "found a potential placement
+  for pod on node <node>, preempting <n> victims". Every non-empty status message is prefixed
+  "preemption: ", so FailedScheduling reads e.g. "0/5 nodes are available: 5 Insufficient cpu.
+  preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod." or
+  "0/2 nodes are available: 2 Insufficient cpu. preemption: found a potential placement for
+  pod on node n1, preempting 1 victims".
   ``scheduler_preemption_attempts_total`` counts every call.
 * PreEnqueue holds a pod back (UnschedulableAndUnresolvable, "waiting for the preemption for
   this pod to be finished") while its preemption calls are in flight. The plugin registers
@@ -54,11 +57,17 @@ from pyscheduler.model.pdb import PodDisruptionBudget
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
 from pyscheduler.preemption.evaluator import Evaluator, courtesy_rule
+from pyscheduler.preemption.plugin_support import (
+    latest_preemptor,
+    preemption_in_flight,
+    start_preemption,
+)
 
 NAME = "DefaultPreemption"
 
 MESSAGE_PREFIX = "preemption: "
-ERR_WAITING_FOR_PREEMPTION = "waiting for the preemption for this pod to be finished"
+MESSAGE_PLACEMENT = ("found a potential placement for pod on node {node}, "
+                     "preempting {victims} victims")
 
 PODS = "pods"
 PDBS = "poddisruptionbudgets"
@@ -120,14 +129,10 @@ class DefaultPreemption:
     def _post_filter(self, state: CycleState, pod: PodInfo,
                      diagnosis: Diagnosis) -> tuple[PostFilterResult | None, Status | None]:
         handle = self.handle
-        latest = pod.pod
-        pods = handle.lister(PODS)
-        if pods is not None:
-            found: Pod | None = pods.get_by_key(pod.key)
-            if found is None:
-                # Upstream reads the preemptor from the pod lister first and fails the same way.
-                return None, _error(f"pod {json.dumps(pod.pod.metadata.name)} not found")
-            latest = found
+        latest = latest_preemptor(handle, pod)
+        if latest is None:
+            # Upstream reads the preemptor from the pod lister first and fails the same way.
+            return None, _error(f"pod {json.dumps(pod.pod.metadata.name)} not found")
         pdb_lister = handle.lister(PDBS)
         pdbs: list[PodDisruptionBudget] = pdb_lister.list() if pdb_lister is not None else []
         self.evaluator.is_eligible_pod = courtesy_rule(
@@ -135,22 +140,16 @@ class DefaultPreemption:
         result, status, candidate = self.evaluator.preempt(
             handle, state, pod, diagnosis, handle.snapshot, pdbs, latest)
         if candidate is not None:
-            lower = [
-                npi.pod for npi in handle.nominator.nominated_pods_for_node(candidate.node_name)
-                if npi.priority < pod.priority
-            ]
-            handle.preemption_executor.prepare_candidate_async(candidate, latest, NAME, lower)
+            # Upstream Evaluator.Preempt's Success status; PostFilter prefixes it, and it ends
+            # the FitError message (PodScheduled condition and FailedScheduling event).
+            status = Status(Code.SUCCESS, [MESSAGE_PLACEMENT.format(
+                node=candidate.node_name, victims=len(candidate.victims))], NAME)
+            start_preemption(handle, candidate, latest, pod.priority, NAME)
         return result, _prefixed(status)
 
     def pre_enqueue(self, pod: Pod) -> Status | None:
         """Hold the pod back while the API calls of its preemption are still running."""
-        try:
-            executor = self.handle.preemption_executor
-        except MissingDependencyError:
-            return None  # no executor (a dry run, a test): no preemption can be running
-        if executor.is_pod_running_preemption(pod.metadata.uid):
-            return Status.unresolvable(ERR_WAITING_FOR_PREEMPTION, plugin=NAME)
-        return None
+        return preemption_in_flight(self.handle, pod, NAME)
 
     def events_to_register(self) -> list[ClusterEventWithHint]:
         """Assigned pod deletions (which may end a wait in PreEnqueue)."""

@@ -1,7 +1,8 @@
 """The in-tree plugin registry (upstream pkg/scheduler/framework/plugins/registry.go).
 
 Contract: ``new_in_tree_registry()`` returns a fresh ``Registry`` of every in-tree plugin, in
-the order of upstream's default profile; callers may merge out-of-tree plugins into it without
+the order of upstream's default profile, then the plugins that no default profile enables
+(CapacityScheduling, from scheduler-plugins); callers may merge out-of-tree plugins into it without
 affecting any other caller. ``default_registry()`` is what the command runs with when it is not
 given one: the in-tree plugins merged with those installed distributions declare in the
 ``pyscheduler.plugins`` entry point group (a name clash is a RegistryError, as upstream's
@@ -26,6 +27,8 @@ from pyscheduler.plugins import (
     volume_restrictions,
     volume_zone,
 )
+from pyscheduler.plugins.capacity_scheduling import plugin as capacity_scheduling
+from pyscheduler.plugins.gangscheduling import plugin as gangscheduling
 from pyscheduler.plugins.inter_pod_affinity import plugin as inter_pod_affinity
 from pyscheduler.plugins.noderesources import balanced_allocation, fit
 from pyscheduler.plugins.pod_topology_spread import plugin as pod_topology_spread
@@ -52,10 +55,19 @@ IN_TREE: tuple[PluginSpec, ...] = (
     default_binder.SPEC,
 )
 
+# In-tree but not in the default profile (upstream adds GangScheduling only behind its feature
+# gates; Coscheduling and CapacityScheduling are scheduler-plugins'): a profile enables them.
+OPTIONAL: tuple[PluginSpec, ...] = (
+    gangscheduling.GANG_SCHEDULING_SPEC,
+    gangscheduling.COSCHEDULING_SPEC,
+    capacity_scheduling.SPEC,
+)
+
 
 def new_in_tree_registry() -> Registry:
-    """A new Registry of every in-tree plugin, in upstream's default-profile order."""
-    return Registry(IN_TREE)
+    """A new Registry of every in-tree plugin: upstream's default profile in its order, then
+    the optional ones."""
+    return Registry((*IN_TREE, *OPTIONAL))
 
 
 def default_registry() -> Registry:

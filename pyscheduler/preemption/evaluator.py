@@ -25,6 +25,10 @@ Contract:
   one, most important first and PDB-violating ones before the rest, keeping each whose return
   still lets the preemptor fit. The victims left are the candidate's, most important first.
 * ``pod_eligible_to_preempt_others`` and the candidate choice are upstream's, see candidates.py.
+* Seam (upstream preemption.Interface): a policy subclass overrides ``potential_victims`` (who
+  may go on a node), ``preemptor_fits`` (what "fits" means in the dry run, e.g. plus a quota
+  check) and ``pod_eligible_to_preempt_others``; the dry run, reprieve order, PDB split and
+  candidate choice stay this module's. DefaultPreemption uses the defaults.
 """
 
 from __future__ import annotations
@@ -184,16 +188,26 @@ class Evaluator:
         return offset, num_candidates(num_nodes, self.min_candidate_nodes_percentage,
                                       self.min_candidate_nodes_absolute)
 
+    # ---- the seam other preemption policies override (CapacityScheduling's reclaim) -------
+    def potential_victims(self, state: CycleState, pod: PodInfo,
+                          node_info: NodeInfo) -> list[PodInfo]:
+        """The pods on ``node_info`` the dry run may evict for ``pod``, in node order
+        (DefaultPreemption: lower priority than the preemptor and ``is_eligible_pod``)."""
+        return [p for p in node_info.pods.values()
+                if self.is_preemption_allowed(node_info, p, pod.pod, pod.priority)]
+
+    def preemptor_fits(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
+                       node_info: NodeInfo) -> Status | None:
+        """Whether ``pod`` fits the dry run's ``state``/``node_info``: None, or why not
+        (DefaultPreemption: every filter, with nominated pods)."""
+        return fwk.run_filter_with_nominated_pods(state, pod, node_info)
+
     def select_victims_on_node(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
                                node_info: NodeInfo,
                                pdbs: PDBChecker) -> tuple[list[PodInfo], int, Status | None]:
         """Upstream SelectVictimsOnNode; ``state`` and ``node_info`` are mutated (pass clones).
         Returns (victims most important first, PDB-violating victims, failure status)."""
-        preemptor = pod.pod
-        potential = [
-            p for p in node_info.pods.values()
-            if self.is_preemption_allowed(node_info, p, preemptor, pod.priority)
-        ]
+        potential = self.potential_victims(state, pod, node_info)
         for p in potential:
             node_info.remove_pod(p.uid)
             st = fwk.run_pre_filter_extension_remove_pod(state, pod, p, node_info)
@@ -203,7 +217,7 @@ class Evaluator:
             return [], 0, Status.unresolvable(ERR_NO_VICTIMS)
         # Without every lower-priority pod the preemptor must fit, or this node cannot help.
         # (Affinity to a would-be victim is deliberately not considered, as upstream.)
-        st = fwk.run_filter_with_nominated_pods(state, pod, node_info)
+        st = self.preemptor_fits(fwk, state, pod, node_info)
         if st is not None:
             return [], 0, st
         sort_by_importance(potential, self.clock())
@@ -215,7 +229,7 @@ class Evaluator:
             err = fwk.run_pre_filter_extension_add_pod(state, pod, p, node_info)
             if err is not None:
                 return False, err
-            fits = fwk.run_filter_with_nominated_pods(state, pod, node_info) is None
+            fits = self.preemptor_fits(fwk, state, pod, node_info) is None
             if not fits:
                 node_info.remove_pod(p.uid)
                 err = fwk.run_pre_filter_extension_remove_pod(state, pod, p, node_info)

@@ -150,6 +150,7 @@ class Executor:
         uid = preemptor.metadata.uid
         bound = log.bind(preemptor=object_key(preemptor.metadata), node=node)
         failed = False
+        started = time.perf_counter()
         try:
             bound.debug("starting preemption", victims=len(victims))
             # Lower-priority pods nominated here may no longer fit: free them to look elsewhere
@@ -185,6 +186,10 @@ class Executor:
             if failed:
                 # Otherwise the preemptor could sit in the unschedulable pool indefinitely.
                 self.client.activate(preemptor)
+            result = metrics.GOROUTINE_RESULT_ERROR if failed else metrics.GOROUTINE_RESULT_SUCCESS
+            metrics.PREEMPTION_GOROUTINES_DURATION.labels(result).observe(
+                time.perf_counter() - started)
+            metrics.PREEMPTION_GOROUTINES_EXECUTION.labels(result).inc()
             bound.debug("preemption finished", failed=failed)
 
     async def preempt_pod(self, node: str, preemptor: Pod, victim: Pod, plugin: str) -> None:

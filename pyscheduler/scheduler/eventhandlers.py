@@ -14,6 +14,7 @@ Contract:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +34,7 @@ from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.shared_informer import SharedInformer, unwrap
+from pyscheduler.metrics import EVENT_HANDLING_DURATION
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod, with_node_name
 from pyscheduler.scheduler.watched import WATCHED
@@ -80,19 +82,27 @@ class EventHandlers:
                                others: Mapping[str, SharedInformer[Any]]) -> None:
         """Register on the pod and node informers and on the other watched kinds' (upstream
         addAllEventHandlers)."""
-        nodes.add_event_handler(self._node_add, self._node_update, self._node_delete)
+        nodes.add_event_handler(*_timed("Node", self._node_add, self._node_update,
+                                         self._node_delete))
         pods.add_event_handler(
-            self._assigned_add, self._assigned_update, self._assigned_delete,
+            *_timed("AssignedPod", self._assigned_add, self._assigned_update,
+                    self._assigned_delete),
             filter=assigned_filter,
         )
         pods.add_event_handler(
-            self._pending_add, self._pending_update, self._pending_delete,
+            *_timed("UnscheduledPod", self._pending_add, self._pending_update,
+                    self._pending_delete),
             filter=self._pending_filter,
         )
+        self.add_watched_handlers(others)
+
+    def add_watched_handlers(self, others: Mapping[str, SharedInformer[Any]]) -> None:
+        """Register queue-moving handlers on informers of the other watched kinds (also for
+        informers a configuration reload starts)."""
         for name, inf in others.items():
             res = WATCHED[name].events
             if res is not None:
-                inf.add_event_handler(*self._cluster_event_handlers(res))
+                inf.add_event_handler(*_timed(res.value, *self._cluster_event_handlers(res)))
 
     def _pending_filter(self, obj: Pod | DeletedFinalStateUnknown[Pod]) -> bool:
         if isinstance(obj, DeletedFinalStateUnknown):
@@ -178,3 +188,37 @@ class EventHandlers:
         self.queue.delete(pod)
         self.reporter.forget(pod.metadata.uid)
         self.waiting_pods.reject(pod.metadata.uid, "", "pod was deleted")
+
+
+def _timed(
+    resource: str, add: Callable[[Any], None], update: Callable[[Any, Any], None],
+    delete: Callable[[Any], None],
+) -> tuple[Callable[[Any], None], Callable[[Any, Any], None], Callable[[Any], None]]:
+    """The handlers, each observed in scheduler_event_handling_duration_seconds{event} under
+    upstream's label (<Resource><Action>, e.g. AssignedPodAdd, UnscheduledPodUpdate)."""
+    h_add = EVENT_HANDLING_DURATION.labels(f"{resource}Add")
+    h_upd = EVENT_HANDLING_DURATION.labels(f"{resource}Update")
+    h_del = EVENT_HANDLING_DURATION.labels(f"{resource}Delete")
+
+    def on_add(obj: Any) -> None:
+        start = time.perf_counter()
+        try:
+            add(obj)
+        finally:
+            h_add.observe(time.perf_counter() - start)
+
+    def on_update(old: Any, new: Any) -> None:
+        start = time.perf_counter()
+        try:
+            update(old, new)
+        finally:
+            h_upd.observe(time.perf_counter() - start)
+
+    def on_delete(obj: Any) -> None:
+        start = time.perf_counter()
+        try:
+            delete(obj)
+        finally:
+            h_del.observe(time.perf_counter() - start)
+
+    return on_add, on_update, on_delete

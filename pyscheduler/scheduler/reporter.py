@@ -7,7 +7,11 @@ Contract:
   merge patch of PodScheduled=False (reason Unschedulable or SchedulerError, the message) plus
   status.nominatedNodeName when a preemption nominated a node. The patch is skipped when the
   condition already says exactly that, so a retry storm writes nothing new.
-* Aggregation: an identical event (same pod UID, type, reason, note) seen again within
+* Attribution, as client-go's events broadcaster does for kube-scheduler: reportingController
+  is the schedulerName of the profile that acted (the regarding pod's, or for a preemption
+  victim the preemptor's), reportingInstance is ``<reportingController>-<hostname>``.
+  ``recorder(profile)`` is the per-profile EventRecorder the Handle hands to plugins.
+* Aggregation: an identical event (same controller, pod UID, type, reason, note) seen again within
   ``series_window`` does not create a new Event: it increments the event's ``series.count``,
   written at most once per ``series_flush`` per event (upstream's event broadcaster keeps
   series the same way, with a longer heartbeat).
@@ -15,7 +19,6 @@ Contract:
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 import time
@@ -25,8 +28,6 @@ from typing import Any
 
 from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.model.pod import Pod
-
-REPORTING_CONTROLLER = "pyscheduler"
 
 
 def micro_time(ts: float | None = None) -> str:
@@ -52,18 +53,22 @@ class _Series:
     dirty: bool = False
 
 
+# reportingController of events that no profile makes (configuration reloads).
+COMPONENT = "pyscheduler"
+
+
 class EventReporter:
-    def __init__(self, dispatcher: ApiDispatcher, *, instance: str | None = None,
+    def __init__(self, dispatcher: ApiDispatcher, *, hostname: str | None = None,
                  series_window: float = 6 * 60.0, series_flush: float = 30.0,
                  event_dispatcher: ApiDispatcher | None = None) -> None:
         self.dispatcher = dispatcher
         # Events may go through a writer of their own: kube-scheduler sends them through a
         # separate clientset, so they have their own QPS budget and never delay bindings.
         self.event_dispatcher = event_dispatcher or dispatcher
-        self.instance = instance or f"{REPORTING_CONTROLLER}-{socket.gethostname()}-{os.getpid()}"
+        self.hostname = hostname or socket.gethostname()
         self.series_window = series_window
         self.series_flush = series_flush
-        self._series: dict[tuple[str, str, str, str], _Series] = {}
+        self._series: dict[tuple[str, str, str, str, str], _Series] = {}
         # uid -> (reason, message, nominated) last written, to skip no-op status patches
         self._conditions: dict[str, tuple[str, str, str | None]] = {}
 
@@ -104,16 +109,29 @@ class EventReporter:
     def forget(self, uid: str) -> None:
         """The pod is gone: drop what we remember about it."""
         self._conditions.pop(uid, None)
-        for k in [k for k in self._series if k[0] == uid]:
+        for k in [k for k in self._series if k[1] == uid]:
             del self._series[k]
 
     # ---- events ---------------------------------------------------------------------------
+    def recorder(self, profile: str) -> ProfileRecorder:
+        """The EventRecorder of one profile: its events name ``profile`` as the controller."""
+        return ProfileRecorder(self, profile)
+
+    def instance(self, controller: str) -> str:
+        """reportingInstance for ``controller`` (client-go: ``<controller>-<hostname>``)."""
+        return f"{controller}-{self.hostname}"
+
     def event(self, pod: Pod, type_: str, reason: str, action: str, note: str,
-              related: Pod | None = None) -> None:
-        """Create an Event, or count it into an identical one's series within ``series_window``."""
+              related: Pod | None = None, *, controller: str | None = None) -> None:
+        """Create an Event, or count it into an identical one's series within ``series_window``.
+
+        ``controller`` defaults to the acting profile: the related pod's schedulerName when
+        there is one (the preemptor of a victim), else the regarding pod's."""
+        if controller is None:
+            controller = (related if related is not None else pod).spec.scheduler_name
         m = pod.metadata
         now = time.time()
-        key = (m.uid, type_, reason, note)
+        key = (controller, m.uid, type_, reason, note)
         s = self._series.get(key)
         if s is not None and now - s.last_seen < self.series_window:
             s.count += 1
@@ -128,8 +146,8 @@ class EventReporter:
             "kind": "Event",
             "metadata": {"name": name, "namespace": m.namespace},
             "eventTime": micro_time(now),
-            "reportingController": REPORTING_CONTROLLER,
-            "reportingInstance": self.instance,
+            "reportingController": controller,
+            "reportingInstance": self.instance(controller),
             "action": action,
             "reason": reason,
             "type": type_,
@@ -146,6 +164,27 @@ class EventReporter:
         self._series[key] = _Series(name, m.namespace, 1, now, now, now)
         self.event_dispatcher.create_event(f"event/{name}", m.namespace, body)
 
+    def object_event(self, regarding: dict[str, Any], type_: str, reason: str, action: str,
+                     note: str) -> None:
+        """Create an Event about any object (no series), e.g. the ConfigMap a reload read."""
+        namespace = str(regarding.get("namespace") or "default")
+        name = f"{regarding.get('name', 'pyscheduler')}.{secrets.token_hex(8)}"
+        body = {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "eventTime": micro_time(),
+            # Not a profile's decision: the reload belongs to the process as a whole.
+            "reportingController": COMPONENT,
+            "reportingInstance": self.instance(COMPONENT),
+            "action": action,
+            "reason": reason,
+            "type": type_,
+            "note": note[:1024],
+            "regarding": regarding,
+        }
+        self.event_dispatcher.create_event(f"event/{name}", namespace, body)
+
     def _flush(self, s: _Series) -> None:
         s.dirty = False
         s.last_flush = s.last_seen
@@ -160,6 +199,23 @@ class EventReporter:
         horizon = time.time() - self.series_window
         for k in [k for k, s in self._series.items() if s.last_seen < horizon]:
             del self._series[k]
+
+
+class ProfileRecorder:
+    """One profile's EventRecorder (upstream: the broadcaster's recorder named after the
+    profile's schedulerName), handed to that profile's plugins through the Handle."""
+
+    __slots__ = ("_profile", "_reporter")
+
+    def __init__(self, reporter: EventReporter, profile: str) -> None:
+        self._reporter = reporter
+        self._profile = profile
+
+    def event(self, pod: Pod, type_: str, reason: str, action: str, note: str,
+              related: Pod | None = None) -> None:
+        """An event with this profile as reportingController."""
+        self._reporter.event(pod, type_, reason, action, note, related,
+                             controller=self._profile)
 
 
 def _condition_matches(pod: Pod, reason: str, message: str, nominated: str | None) -> bool:

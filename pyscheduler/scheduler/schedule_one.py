@@ -12,6 +12,10 @@ Contract:
 * A failure in the binding cycle also counts as an AssignedPodDelete of the assumed copy for
   the pods waiting in the pool (upstream handleBindingCycleError): what it held is free again.
 * Success: Normal event Scheduled "Successfully assigned ns/name to node".
+* Logs, as upstream's V(2) lines, with ``pod`` (ns/name), ``profile`` and ``attempt`` bound:
+  "Successfully bound pod to node" (node, evaluatedNodes, feasibleNodes) and "Unable to schedule
+  pod; no fit; waiting" (reason, message, whether preemption nominated a node) at info; errors
+  as "Error scheduling pod; retrying" at error; per-cycle timings at debug.
 * ``queue.done(uid)`` is called only when the pod's attempt fully ends (after binding), so
   cluster events during binding are still seen by the queue's in-flight bookkeeping.
 """
@@ -41,6 +45,7 @@ from pyscheduler.framework.types import (
     QueuedPodInfo,
 )
 from pyscheduler.model.pod import Pod, with_node_name
+from pyscheduler.scheduler.schedule_one_podgroup import schedule_pod_group
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +114,10 @@ class Queue(Protocol):
         precheck: Callable[[Pod], bool] | None = None,
     ) -> None:
         """Upstream MoveAllToActiveOrBackoffQueue: requeue pool pods ``event`` may help."""
+        ...
+
+    def take(self, uid: str) -> QueuedPodInfo | None:
+        """Pop this queued pod wherever it waits (the pod group cycle's other members)."""
         ...
 
     async def pop(self) -> QueuedPodInfo | None:
@@ -212,9 +221,15 @@ class Scheduler:
             # Upstream skipPodSchedule: being deleted, or already assumed by an earlier cycle.
             self.queue.done(pod_info.uid)
             return
-        bound = log.bind(pod=pod_info.key)
+        if fwk.gang_plugins:
+            policy = fwk.gang_policy(pod)
+            if policy is not None:
+                schedule_pod_group(self, fwk, queued, policy)
+                return
+        bound = log.bind(pod=pod_info.key, profile=fwk.profile_name, attempt=queued.attempts)
         start = time.perf_counter()
         state = CycleState()
+        state.record_plugin_metrics = metrics.sample_plugin_metrics()
         cycle = self.queue.scheduling_cycle()
         trace = self.tracer(pod_info) if self.tracer is not None else None
         try:
@@ -224,14 +239,14 @@ class Scheduler:
             queued.unschedulable_plugins = set(fe.diagnosis.unschedulable_plugins)
             queued.pending_plugins = set(fe.diagnosis.pending_plugins)
             self._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, fe.diagnosis.message(),
-                       nominated, start, "unschedulable")
-            bound.debug("unschedulable", message=fe.diagnosis.message())
+                       nominated, start, "unschedulable", bound,
+                       no_nodes=fe.diagnosis.num_all_nodes == 0)
             return
         except PluginError as pe:
             if trace is not None:
                 trace.error = pe.status.message()
             self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, pe.status.message(), None,
-                       start, "error")
+                       start, "error", bound)
             return
         if trace is not None:
             trace.result = result
@@ -239,23 +254,30 @@ class Scheduler:
         try:
             self.cache.assume_pod(pod_info, host)
         except CacheError as err:
-            self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error")
+            self._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, str(err), None, start, "error",
+                       bound)
             return
         st = fwk.run_reserve(state, pod_info, host)
         if st is not None:
             self._undo(fwk, state, pod_info, host)
-            self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
+            self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st),
+                       bound)
             return
         st, waits = fwk.run_permit(state, pod_info, host)
         if st is not None:
             self._undo(fwk, state, pod_info, host)
-            self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
+            self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st),
+                       bound)
             return
+        bound.debug("scheduling cycle done", node=host, evaluatedNodes=result.evaluated_nodes,
+                    feasibleNodes=result.feasible_nodes,
+                    cycle_seconds=round(time.perf_counter() - start, 6))
         if self.nominator is not None:
             # The pod goes to the binding cycle: it no longer needs its nomination.
             self.nominator.delete_nominated_pod_if_exists(pod)
         task = asyncio.get_running_loop().create_task(
-            self.binding_cycle(fwk, state, queued, host, waits, start, cycle),
+            self.binding_cycle(fwk, state, queued, host, waits, start, cycle,
+                               result=result, logger=bound),
             name=f"bind {pod_info.key}",
         )
         self.binding_tasks.add(task)
@@ -355,9 +377,13 @@ class Scheduler:
     # ---- binding cycle --------------------------------------------------------------------
     async def binding_cycle(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
                             host: str, waits: dict[str, float], start: float,
-                            cycle: int) -> None:
+                            cycle: int, *, result: ScheduleResult | None = None,
+                            logger: Any = None) -> None:
         """Upstream bindingCycle: WaitOnPermit, PreBind, Bind, PostBind; undo on failure."""
         pod_info = queued.pod_info
+        bound = logger if logger is not None else log.bind(
+            pod=pod_info.key, profile=fwk.profile_name, attempt=queued.attempts)
+        bind_start = time.perf_counter()
         metrics.GOROUTINES.labels("binding").inc()
         try:
             st: Status | None = None
@@ -369,35 +395,45 @@ class Scheduler:
                 st = await fwk.run_bind(state, pod_info, host)
                 if st is not None:
                     # 403, 5xx after retries, 409: say so; the failure path requeues or drops.
-                    log.warning("failed to bind pod", pod=pod_info.key, node=host,
-                                code=st.code.name, error=st.message())
+                    bound.warning("failed to bind pod", node=host, code=st.code.name,
+                                  error=st.message())
             if st is not None:
-                self._binding_failed(fwk, state, queued, host, st, start, cycle)
+                self._binding_failed(fwk, state, queued, host, st, start, cycle, bound)
                 return
             self.cache.finish_binding(pod_info.uid)
-            elapsed = time.perf_counter() - start
+            now = time.perf_counter()
+            elapsed = now - start
             self._attempts("scheduled", fwk.profile_name).inc()
             self._attempt_duration("scheduled", fwk.profile_name).observe(
                 elapsed
             )
             metrics.POD_SCHEDULING_ATTEMPTS.observe(queued.attempts)
+            if queued.flushed:
+                metrics.POD_SCHEDULED_AFTER_FLUSH.inc()
             if queued.initial_attempt_timestamp is not None:
                 metrics.POD_SCHEDULING_SLI_DURATION.labels(str(min(queued.attempts, 15))).observe(
                     time.monotonic() - queued.initial_attempt_timestamp
                 )
+            bound.info("Successfully bound pod to node", node=host,
+                       evaluatedNodes=result.evaluated_nodes if result else None,
+                       feasibleNodes=result.feasible_nodes if result else None)
+            bound.debug("binding cycle done", node=host,
+                        binding_seconds=round(now - bind_start, 6),
+                        attempt_seconds=round(elapsed, 6))
             self.reporter.scheduled(pod_info.pod, host)
             fwk.run_post_bind(state, pod_info, host)
         except Exception as err:
-            log.exception("binding cycle failed unexpectedly", pod=pod_info.key)
+            bound.exception("binding cycle failed unexpectedly")
             self._binding_failed(fwk, state, queued, host,
-                                 Status.as_error(err), start, cycle)
+                                 Status.as_error(err), start, cycle, bound)
         finally:
             metrics.GOROUTINES.labels("binding").dec()
             self.queue.done(pod_info.uid)
 
     # ---- failure --------------------------------------------------------------------------
     def _binding_failed(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
-                        host: str, st: Status, start: float, cycle: int) -> None:
+                        host: str, st: Status, start: float, cycle: int,
+                        bound: Any) -> None:
         """Upstream handleBindingCycleError: unreserve, forget the assumed pod, report and
         requeue it, then treat the forget as an AssignedPodDelete for the pods waiting in the
         pool: the resources the assumed pod held are free again, and without this event the
@@ -406,7 +442,7 @@ class Scheduler:
         moved by its own event; it is Unschedulable whatever the hints say."""
         pod_info = queued.pod_info
         self._undo(fwk, state, pod_info, host)
-        self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st))
+        self._fail(fwk, queued, cycle, *self._reason(st), None, start, self._result(st), bound)
         uid = pod_info.uid
         # The assumed copy (nodeName set), as upstream passes it: hints skip deleted pods that
         # never had a node.
@@ -430,21 +466,30 @@ class Scheduler:
         return "unschedulable" if st.is_rejected() else "error"
 
     def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str, message: str,
-              nominated: str | None, start: float, result: str) -> None:
+              nominated: str | None, start: float, result: str, bound: Any, *,
+              no_nodes: bool = False) -> None:
         """Upstream handleSchedulingFailure: requeue unless gone or bound, and report."""
+        elapsed = time.perf_counter() - start
         self._attempts(result, fwk.profile_name).inc()
-        self._attempt_duration(result, fwk.profile_name).observe(
-            time.perf_counter() - start
-        )
+        self._attempt_duration(result, fwk.profile_name).observe(elapsed)
+        if reason == REASON_UNSCHEDULABLE:
+            # nominated: None = preemption said nothing, "" = it cleared the nomination
+            bound.info("Unable to schedule pod; no nodes are registered to the cluster; waiting"
+                       if no_nodes else "Unable to schedule pod; no fit; waiting",
+                       reason=reason, message=message,
+                       preemption_nominated=bool(nominated), nominated_node=nominated or "")
+        else:
+            bound.error("Error scheduling pod; retrying", reason=reason, error=message)
+        bound.debug("scheduling attempt failed", attempt_seconds=round(elapsed, 6))
         pod_info = queued.pod_info
         latest = self.get_pod(pod_info.key)
         if latest is None or latest.metadata.uid != pod_info.uid:
-            log.info("pod doesn't exist in informer cache; not requeued", pod=pod_info.key)
+            bound.info("Pod doesn't exist in informer cache; not requeued")
             self.queue.done(pod_info.uid)
             return
         if latest.spec.node_name:
-            log.info("pod has been assigned to a node; not requeued", pod=pod_info.key,
-                     node=latest.spec.node_name)
+            bound.info("Pod has been assigned to node. Abort adding it back to queue.",
+                       node=latest.spec.node_name)
             self.queue.done(pod_info.uid)
             return
         if latest is not pod_info.pod:

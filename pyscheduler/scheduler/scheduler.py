@@ -16,11 +16,13 @@ import asyncio
 import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 from kubernetes_asyncio.client import ApiClient
 
+from pyscheduler import metrics
 from pyscheduler.api.listwatch import NODES, PODS
 from pyscheduler.api.listwatch import Resource as ApiResource
 from pyscheduler.api.types import T
@@ -33,9 +35,18 @@ from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer
+from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.podgroup import (
+    COSCHEDULING_POD_GROUPS,
+    POD_GROUP_INDEX,
+    POD_GROUP_LABEL,
+    group_index,
+)
+from pyscheduler.operator.podgroup_status import PodGroupStatusController
 from pyscheduler.scheduler.eventhandlers import EventHandlers
+from pyscheduler.scheduler.quota_status import QuotaStatusWriter
 from pyscheduler.scheduler.schedule_one import Scheduler, Tracer
 from pyscheduler.scheduler.watched import WATCHED
 from pyscheduler.scheduler.writers import Writers, api_writers
@@ -59,8 +70,47 @@ def needed_listers(config: Any) -> set[str]:
     return {n for n in names if n in WATCHED}
 
 
+def _queue_plugins(frameworks: Mapping[str, Framework]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The PreEnqueue plugins and the event registrations of every profile, by plugin name."""
+    events: dict[str, Any] = {}
+    pre_enqueue: dict[str, Any] = {}
+    for fwk in frameworks.values():
+        events.update(fwk.events_by_plugin())
+        pre_enqueue.update(fwk.pre_enqueue_plugins())
+    return pre_enqueue, events
+
+
+def _queue_sort(config: Any) -> tuple[str, ...]:
+    """The QueueSort plugin names of a configuration's profiles (validation makes them one)."""
+    return tuple(sorted({name for p in config.profiles for name in p.queue_sort}))
+
+
 def _node_name_index(pod: Pod) -> list[str]:
     return [pod.spec.node_name] if pod.spec.node_name else []
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSummary:
+    """What a configuration reload changed about which pods are ours."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    queued: int  # pending pods of added profiles, queued
+    dropped: int  # pending pods of removed profiles, taken out of the queue
+
+
+def _restart_only_changes(old: Any, new: Any) -> list[str]:
+    """Fields a running process cannot change: the client connection, leader election and
+    cache timing are fixed at start (upstream reads them once, too)."""
+    errors: list[str] = []
+    for attr, path in (("client_connection", "clientConnection"),
+                       ("leader_election", "leaderElection"),
+                       ("delay_cache_until_active", "delayCacheUntilActive"),
+                       ("pod_initial_backoff_seconds", "podInitialBackoffSeconds"),
+                       ("pod_max_backoff_seconds", "podMaxBackoffSeconds")):
+        if getattr(old, attr) != getattr(new, attr):
+            errors.append(f"{path}: Forbidden: cannot change without a restart")
+    return errors
 
 
 class InformerSource(Protocol):
@@ -127,7 +177,8 @@ class SchedulerApp:
             informers = SharedInformerFactory(client)
         self.factory: InformerSource = informers
         self.pods: SharedInformer[Pod] = self.factory.informer_for(
-            PODS, Pod, field_selector=NON_TERMINAL, indexers={"nodeName": _node_name_index}
+            PODS, Pod, field_selector=NON_TERMINAL,
+            indexers={"nodeName": _node_name_index, POD_GROUP_INDEX: group_index}
         )
         self.nodes: SharedInformer[Node] = self.factory.informer_for(NODES, Node)
         from pyscheduler.backend.queue.nominator import Nominator
@@ -143,6 +194,16 @@ class SchedulerApp:
             self.extra_informers[name] = inf
             self.listers[name] = inf.indexer
         self.waiting_pods = WaitingPodsMap()
+        # scheduler-plugins' PodGroup status, when Coscheduling is enabled: it counts terminal
+        # members too, so it reads a watch of every labelled pod (the pod informer above
+        # holds non-terminal pods only).
+        self.podgroup_status: PodGroupStatusController | None = None
+        if COSCHEDULING_POD_GROUPS in self.extra_informers:
+            group_pods: SharedInformer[Pod] = self.factory.informer_for(
+                PODS, Pod, label_selector=POD_GROUP_LABEL,
+                indexers={POD_GROUP_INDEX: group_index})
+            self.podgroup_status = PodGroupStatusController(
+                self.listers[COSCHEDULING_POD_GROUPS], group_pods.indexer, writers.status)
         # activator=self: the queue does not exist yet; activate() forwards to it, and nothing
         # calls it before scheduling starts.
         self.preemption_client = writers.preemption_client(
@@ -157,7 +218,8 @@ class SchedulerApp:
                 listers=self.listers,
                 binding_client=writers.binder,
                 volume_client=writers.volumes,
-                event_recorder=self.reporter,
+                status_client=writers.status,
+                event_recorder=self.reporter.recorder(profile),
                 nominator=self.nominator,
                 activator=self,
                 waiting_pods=self.waiting_pods,
@@ -166,13 +228,12 @@ class SchedulerApp:
                 seed=seed,
             )
 
+        # Kept for reload(): a new configuration's frameworks get the same Handle options.
+        self._options_for = options_for
+        self._registry = registry
         self.frameworks: dict[str, Framework] = build_frameworks(config, options_for, registry)
         first = next(iter(self.frameworks.values()))
-        events: dict[str, Any] = {}
-        pre_enqueue: dict[str, Any] = {}
-        for fwk in self.frameworks.values():
-            events.update(fwk.events_by_plugin())
-            pre_enqueue.update(fwk.pre_enqueue_plugins())
+        pre_enqueue, events = _queue_plugins(self.frameworks)
         self.queue = PriorityQueue(
             first.less,
             pre_enqueue_plugins=pre_enqueue,
@@ -189,7 +250,13 @@ class SchedulerApp:
         self.handlers = EventHandlers(self.cache, self.queue, self.nominator, self.reporter,
                                       self.waiting_pods, self.responsible)
         self.handlers.add_all_event_handlers(self.pods, self.nodes, self.extra_informers)
-        self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer)
+        self.debugger = CacheDebugger(self.cache, self.pods.indexer, self.nodes.indexer,
+                                      self.queue)
+        # status.used of ElasticQuotas, when a profile's plugins watch them (CapacityScheduling)
+        quotas = self.listers.get(ELASTIC_QUOTAS)
+        self.quota_status: QuotaStatusWriter | None = (
+            QuotaStatusWriter(lambda: self.cache.snapshot, quotas, writers.status)
+            if quotas is not None else None)
         self.synced = False
         self._aborted = asyncio.Event()
 
@@ -203,6 +270,11 @@ class SchedulerApp:
         pod = self.get_pod(key)
         return pod if pod is not None and pod.metadata.uid == uid else None
 
+    def _cache_sizes(self) -> dict[str, int]:
+        """scheduler_cache_size{type}: upstream's assumed_pods, pods and nodes."""
+        return {"assumed_pods": self.cache.assumed_count, "pods": self.cache.pod_count,
+                "nodes": self.cache.snapshot.num_nodes}
+
     def activate(self, pods: Iterable[Pod]) -> None:
         """framework.PodActivator: move these pods to activeQ now (through the queue)."""
         self.queue.activate(pods)
@@ -210,6 +282,81 @@ class SchedulerApp:
     def responsible(self, pod: Pod) -> bool:
         """Whether one of our profiles schedules ``pod`` (its schedulerName names one)."""
         return pod.spec.scheduler_name in self.frameworks
+
+    # ---- configuration reload -------------------------------------------------------------
+    async def reload(self, config: Any) -> ReloadSummary:
+        """Swap to ``config``'s profiles between scheduling cycles; ConfigError (nothing
+        changed) if its frameworks cannot be built or it changes what needs a restart.
+
+        Cycles and binding cycles already running finish on the frameworks they hold; the
+        cache, the queue, nominations and waiting pods carry over. Pods of an added profile
+        are queued at once; pods of a removed profile leave the queue and are left alone."""
+        from pyscheduler.config import ConfigError
+        from pyscheduler.scheduler.profile import build_frameworks
+
+        errors = _restart_only_changes(self.config, config)
+        if errors:
+            raise ConfigError(errors)
+        # Informers first, since plugins may look their listers up when built; then build: a
+        # failure leaves the frameworks as they were (build_frameworks is all or none), and at
+        # worst an informer nobody reads yet keeps running.
+        await self._start_listers(config)
+        frameworks = build_frameworks(config, self._options_for, self._registry)
+        new_qs = {f.queue_sort.name for f in frameworks.values()}
+        old_qs = {f.queue_sort.name for f in self.frameworks.values()}
+        if new_qs != old_qs:
+            raise ConfigError([f"profiles[0].plugins.queueSort: Forbidden: changing the queue "
+                               f"sort plugin ({', '.join(sorted(old_qs))} to "
+                               f"{', '.join(sorted(new_qs))}) needs a restart"])
+        old_names, new_names = set(self.frameworks), set(frameworks)
+        pre_enqueue, events = _queue_plugins(frameworks)
+        # From here to the end nothing awaits: no cycle can see half of the swap.
+        self.frameworks = frameworks
+        self.scheduler.frameworks = frameworks
+        self.config = config
+        self.queue.set_plugins(pre_enqueue, events)
+        removed = sorted(old_names - new_names)
+        added = sorted(new_names - old_names)
+        dropped = 0
+        if removed:
+            queued, _ = self.queue.pending_pods()
+            for pod in queued:
+                if pod.spec.scheduler_name in removed:
+                    self.queue.delete(pod)
+                    dropped += 1
+            log.warning("profiles removed: their pods are left alone from now on",
+                        profiles=removed, pods_dropped_from_queue=dropped)
+        picked = 0
+        if added:
+            for pod in self.pods.indexer.list():
+                if not pod.spec.node_name and pod.spec.scheduler_name in added:
+                    self.queue.add(pod)
+                    picked += 1
+            log.info("profiles added: their pending pods are queued", profiles=added,
+                     pods_queued=picked)
+        return ReloadSummary(added=tuple(added), removed=tuple(removed), queued=picked,
+                             dropped=dropped)
+
+    async def _start_listers(self, config: Any) -> None:
+        """Start (and wait for) informers that ``config``'s plugins need and are not running."""
+        missing = sorted(needed_listers(config) - set(self.extra_informers))
+        if not missing:
+            return
+        started: dict[str, SharedInformer[Any]] = {}
+        for name in missing:
+            w = WATCHED[name]
+            started[name] = self.factory.informer_for(w.api, w.type, indexers=w.all_indexers())
+        self.handlers.add_watched_handlers(started)
+        if self.synced:  # before the first sync, start_informers() starts them with the rest
+            self.factory.start()
+            if not await self.factory.wait_for_cache_sync(timeout=60.0):
+                # Leave them running: they sync eventually, and the plugins that read them
+                # see the objects once they do.
+                log.warning("informers added by the reload did not sync in 60s",
+                            informers=missing)
+        self.extra_informers.update(started)
+        for name, inf in started.items():
+            self.listers[name] = inf.indexer
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def start_informers(self, timeout: float = 120.0) -> None:
@@ -264,7 +411,8 @@ class SchedulerApp:
         return False
 
     async def run(self, stop: asyncio.Event,
-                  leader: Callable[[], Awaitable[None]] | None = None) -> None:
+                  leader: Callable[[], Awaitable[None]] | None = None, *,
+                  sync_timeout: float = 120.0) -> None:
         """Sync the informers, wait to lead (``leader``, if given), then schedule until
         ``stop`` is set (finish in-flight binds and writes) or ``abort()`` (finish nothing).
 
@@ -272,9 +420,12 @@ class SchedulerApp:
         (upstream keeps followers' informers running too)."""
         for d in self.writers.dispatchers:
             d.start()
+        metrics.register_state_collectors(self._cache_sizes, self.queue.counts,
+                                          self.queue.in_flight_event_counts,
+                                          asyncio.get_running_loop())
         scheduled = False
         try:
-            if not await self._until(stop, self.start_informers()):
+            if not await self._until(stop, self.start_informers(sync_timeout)):
                 return
             if leader is not None:
                 if not await self._until(stop, leader()):
@@ -285,6 +436,7 @@ class SchedulerApp:
             scheduled = True
             await self._schedule(stop)  # cleans up after itself
         finally:
+            metrics.unregister_state_collectors()
             if not scheduled:
                 # Stopped (or deposed) before scheduling started: nothing is in flight.
                 if not self.aborted:
@@ -295,6 +447,14 @@ class SchedulerApp:
         self.queue.run()
         loop_task = asyncio.create_task(self.scheduler.run(), name="scheduling-loop")
         flush_task = asyncio.create_task(self._flush_events(stop), name="event-series")
+        # Leader-only like every write: they start with scheduling and are cancelled with it.
+        side_tasks = [flush_task]
+        if self.podgroup_status is not None:
+            side_tasks.append(asyncio.create_task(self.podgroup_status.run(),
+                                                  name="podgroup-status"))
+        if self.quota_status is not None:
+            side_tasks.append(asyncio.create_task(self.quota_status.run(),
+                                                  name="elasticquota-status"))
         stopper = asyncio.create_task(stop.wait())
         aborter = asyncio.create_task(self._aborted.wait())
         await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)
@@ -303,8 +463,9 @@ class SchedulerApp:
         if self.aborted:
             # Cancel, never drain: abort() already fenced every writer.
             loop_task.cancel()
-            flush_task.cancel()
-            tasks = [loop_task, flush_task, *self.scheduler.binding_tasks]
+            for t in side_tasks:
+                t.cancel()
+            tasks = [loop_task, *side_tasks, *self.scheduler.binding_tasks]
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.factory.shutdown()
             log.info("stopped after losing the leader lease")
@@ -316,8 +477,9 @@ class SchedulerApp:
         # would be half-done.
         await self.preemption_executor.drain()
         loop_task.cancel()
-        flush_task.cancel()
-        await asyncio.gather(loop_task, flush_task, return_exceptions=True)
+        for t in side_tasks:
+            t.cancel()
+        await asyncio.gather(loop_task, *side_tasks, return_exceptions=True)
         self.reporter.flush_all()
         await self._shutdown_writers()
         await self.factory.shutdown()

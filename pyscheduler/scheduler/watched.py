@@ -21,7 +21,7 @@ from pyscheduler.api import listwatch as lw
 from pyscheduler.api.listwatch import Resource as ApiResource
 from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, index_by_namespace
-from pyscheduler.model import storage, workloads
+from pyscheduler.model import elasticquota, podgroup, storage, workloads
 from pyscheduler.model.namespace import Namespace
 from pyscheduler.model.pdb import PodDisruptionBudget
 
@@ -52,6 +52,13 @@ WATCHED: dict[str, Watched] = {
         ApiResource("apps/v1", "statefulsets"), workloads.StatefulSet),
     "poddisruptionbudgets": Watched(
         ApiResource("policy/v1", "poddisruptionbudgets"), PodDisruptionBudget),
+    # Gang scheduling: upstream's PodGroup (GenericWorkload) and scheduler-plugins' CRD.
+    podgroup.POD_GROUPS: Watched(
+        ApiResource("scheduling.k8s.io/v1beta1", "podgroups"), podgroup.PodGroup,
+        EventResource.POD_GROUP),
+    podgroup.COSCHEDULING_POD_GROUPS: Watched(
+        ApiResource("scheduling.x-k8s.io/v1alpha1", "podgroups"), podgroup.CoschedulingPodGroup,
+        EventResource.COSCHEDULING_POD_GROUP),
     storage.PERSISTENT_VOLUME_CLAIMS: Watched(
         lw.PERSISTENT_VOLUME_CLAIMS, storage.PersistentVolumeClaim,
         EventResource.PVC),
@@ -71,4 +78,9 @@ WATCHED: dict[str, Watched] = {
         lw.VOLUME_ATTACHMENTS,
         storage.VolumeAttachment, EventResource.VOLUME_ATTACHMENT,
         {storage.VA_NODE_INDEX: storage.va_node_index}),
+    # scheduler-plugins' CRD (CapacityScheduling): its changes are upstream's custom event
+    # "elasticquotas.v1alpha1.scheduling.x-k8s.io".
+    elasticquota.ELASTIC_QUOTAS: Watched(
+        lw.ELASTIC_QUOTAS, elasticquota.ElasticQuota,
+        EventResource.ELASTIC_QUOTA),
 }

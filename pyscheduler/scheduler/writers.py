@@ -2,7 +2,8 @@
 
 Contract:
 * ``Writers`` bundles everything the assembled scheduler writes through: the Bind plugins'
-  binding client, VolumeBinding's PV/PVC client, the reporter (events, PodScheduled,
+  binding client, VolumeBinding's PV/PVC client, the status client (PodGroup and
+  ElasticQuota status), the reporter (events, PodScheduled,
   nominatedNodeName) and the factory of preemption's client (victim patches and deletions).
   Nothing else in ``SchedulerApp`` writes.
 * ``api_writers`` is what ``pyscheduler run`` uses: every call goes through an ``ApiDispatcher``
@@ -16,9 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pyscheduler.framework.interfaces import BindingClient, PodActivator, VolumeClient
+from pyscheduler.framework.interfaces import (
+    BindingClient,
+    EventRecorder,
+    PodActivator,
+    StatusClient,
+    VolumeClient,
+)
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.model.pod import Pod
 from pyscheduler.preemption.client import PreemptionClient
@@ -51,6 +58,15 @@ class StatusReporter(Protocol):
         """Record an event regarding ``pod`` (fire and forget)."""
         ...
 
+    def recorder(self, profile: str) -> EventRecorder:
+        """The EventRecorder of one profile: its events name ``profile`` as the controller."""
+        ...
+
+    def object_event(self, regarding: dict[str, Any], type_: str, reason: str, action: str,
+                     note: str) -> None:
+        """Record an event about any object (e.g. the ConfigMap a reload read)."""
+        ...
+
     def flush_all(self) -> None:
         """Write aggregated event series now."""
         ...
@@ -66,6 +82,7 @@ class Writers:
 
     binder: BindingClient
     volumes: VolumeClient
+    status: StatusClient  # status subresources of objects other than pods (PodGroup, quotas)
     reporter: StatusReporter
     preemption_client: PreemptionClientFactory
     dispatchers: tuple[ApiDispatcher, ...] = ()
@@ -102,5 +119,5 @@ def api_writers(client: ApiClient, *, qps: float, burst: int,
         return DispatcherPreemptionClient(dispatcher, reporter, nominator, waiting,
                                           activator=activator)
 
-    return Writers(DispatcherBinder(dispatcher), dispatcher, reporter, preemption,
+    return Writers(DispatcherBinder(dispatcher), dispatcher, dispatcher, reporter, preemption,
                    (dispatcher, events))

@@ -131,6 +131,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ties = sum(1 for r in ran for o in r.py if o.realigned)
     tr.write_line(f"{pods} pod decisions compared; pyscheduler's pod re-created to follow "
                   f"kube-scheduler {ties} time(s) (ties broken the other way, or mismatches)")
+    preempt_ties = sum(1 for r in ran for n in r.notes if "preemption tie" in n)
+    preempted = sum(1 for r in ran for o in r.kube if o.victims)
+    tr.write_line(f"{preempted} preemptions compared; {preempt_ties} on another node that "
+                  "upstream's criteria tie with")
     by_missing: dict[str, list[str]] = {}
     for r in waiting:
         by_missing.setdefault(", ".join(r.missing), []).append(r.scenario)
@@ -143,6 +147,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         tr.write_line(f"  MISMATCH {r.scenario}:")
         for m in r.mismatches:
             tr.write_line(f"    {m}")
+    from .test_fuzz import OUT, SAVED
+
+    fuzzed = [r for r in _REPORTS if r.scenario.startswith("fuzz-")]
+    if fuzzed:
+        bad_fuzz = [r for r in fuzzed if r.mismatches or r.error]
+        tr.write_line(f"fuzz: {len(fuzzed)} random scenarios, {len(bad_fuzz)} disagreeing or "
+                      f"failing; {len(SAVED)} saved under {OUT}")
     path = os.environ.get("PYSCHEDULER_DIFF_REPORT")
     if path:
         Path(path).write_text(json.dumps([dataclasses.asdict(r) for r in _REPORTS], indent=1,

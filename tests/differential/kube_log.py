@@ -14,6 +14,12 @@ format) carries, from the v1.37.2 sources:
   give the scheduler's own view of the cluster, so the runner can wait until kube-scheduler has
   seen a phase's nodes and pods (and no longer sees the previous phase's) before it starts.
 
+* pkg/scheduler/framework/plugins/defaultpreemption/default_preemption.go: ``"Pods are potential
+  preemption victims on node" pods=[...] node=`` (V5), once per victim kept by a node's dry run,
+  so every preemption candidate with its victims; pkg/scheduler/framework/preemption/
+  preemption.go: ``"the target node for the preemption is determined" node= pod=`` (V2). Both
+  belong to the attempt opened last (the runner schedules one pod at a time).
+
 Ties are therefore derived from upstream's own arithmetic: the top-scoring set of an attempt is
 every node whose logged final score equals the highest one.
 
@@ -24,6 +30,7 @@ re-added is tracked correctly.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +54,26 @@ def parse_line(line: str) -> tuple[str, dict[str, str]] | None:
     return _unescape(body.group(1)), kvs
 
 
+_VICTIMS = re.compile(r' pods=\[([^\]]*)\]')
+_OBJ = re.compile(r'([a-z0-9][-a-z0-9.]*/[a-z0-9][-a-z0-9.]*)')
+
+
+def _victim_names(text: str) -> list[str]:
+    """"ns/name" of each klog.ObjectRef in a slice klog wrote as JSON
+    ({"name":..,"namespace":..}), or as strings."""
+    try:
+        items = json.loads(f"[{text}]")
+    except ValueError:
+        return list(_OBJ.findall(text))
+    out = []
+    for it in items:
+        if isinstance(it, dict):
+            out.append(f"{it.get('namespace', '')}/{it.get('name', '')}")
+        else:
+            out.append(str(it))
+    return out
+
+
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 
 
@@ -65,6 +92,9 @@ class Attempt:
     evaluated_nodes: int | None = None
     feasible_nodes: int | None = None
     error: str | None = None
+    # preemption: node -> victims ("ns/name") of each candidate, and the node chosen
+    candidates: dict[str, list[str]] = field(default_factory=dict)
+    preemption_node: str | None = None
 
     def top_nodes(self) -> set[str]:
         """The nodes with the highest final score (upstream's tie set)."""
@@ -80,6 +110,7 @@ class KubeSchedulerLog:
     nodes: set[str] = field(default_factory=set)
     scheduled_pods: set[str] = field(default_factory=set)
     attempts: dict[str, list[Attempt]] = field(default_factory=dict)
+    current: str = ""  # the pod of the attempt opened last
     _offset: int = 0
     _partial: str = ""
 
@@ -107,6 +138,13 @@ class KubeSchedulerLog:
         pod = kv.get("pod", "")
         if msg == "Attempting to schedule pod":
             self.attempts.setdefault(pod, []).append(Attempt())
+            self.current = pod
+        elif msg == "Pods are potential preemption victims on node":
+            victims = _VICTIMS.search(line)
+            names = _victim_names(victims.group(1)) if victims else []
+            self._last(self.current).candidates.setdefault(kv["node"], []).extend(names)
+        elif msg == "the target node for the preemption is determined":
+            self._last(pod or self.current).preemption_node = kv["node"]
         elif msg == "Plugin scored node for pod":
             a = self._last(pod)
             a.plugin_scores.setdefault(kv["node"], {})[kv["plugin"]] = int(kv["score"])
@@ -133,6 +171,13 @@ class KubeSchedulerLog:
         if not attempts:
             attempts.append(Attempt())
         return attempts[-1]
+
+    def preemption_attempt(self, pod: str) -> Attempt | None:
+        """The last attempt of ``pod`` that chose a node to preempt on."""
+        for a in reversed(self.attempts.get(pod, [])):
+            if a.preemption_node is not None:
+                return a
+        return None
 
     def bound_attempt(self, pod: str) -> Attempt | None:
         """The attempt that bound ``pod`` ("ns/name"), once its line has been read."""

@@ -26,6 +26,11 @@ Contract of :func:`run_scenario`:
   FailedScheduling event must carry its own condition message. Until pyscheduler registers
   DefaultPreemption, the PostFilter part of upstream's message (whatever follows pyscheduler's
   whole message and a space, usually " preemption: ...") is not compared.
+* Preemption: the same victims, or a node upstream's pickOneNodeForPreemption criteria tie
+  with (kube-scheduler's logged candidates, see :func:`victims_agree`), and the same
+  FailedScheduling message for the attempt that preempted (" preemption: found a potential
+  placement for pod on node X, preempting N victims"; a tied node is named as such).
+* Every pod gets a ``status.startTime`` the two phases share (:meth:`Phase.set_start_time`).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +48,7 @@ from envtest import ApiError, ControlPlane
 from .scenario import (
     CLUSTER_SCOPED_RENAMED,
     MAIN_NAMESPACE,
+    START_BASE,
     Names,
     PodDef,
     Scenario,
@@ -49,12 +56,14 @@ from .scenario import (
     render_node,
     render_object,
     render_pod,
+    start_offset,
 )
 from .schedulers import KUBE_PREFIX, PY_PREFIX, KubeScheduler, PyScheduler
 
 OUTCOME_TIMEOUT = 10.0       # one scheduling decision (first attempt) takes milliseconds
 PREEMPTION_TIMEOUT = 20.0    # a nominated pod waits for its victims to go
 VIEW_TIMEOUT = 15.0          # a scheduler's informers catching up with a phase's objects
+RUN_TIMEOUT = 60.0           # KWOK marking a bound pod Running (slow while it retries deletes)
 EVENT_TIMEOUT = 5.0          # events are written asynchronously by both schedulers
 GATE_OBSERVE = 0.4           # how long a gated pod must stay unbound to count as gated
 POLL = 0.01
@@ -96,7 +105,12 @@ class PodOutcome:
     generation: int | None = None
     nominated: str | None = None
     victims: tuple[str, ...] = ()
+    victim_node: str | None = None
+    # the FailedScheduling message of the attempt that preempted ("... preemption: found a
+    # potential placement for pod on node X, preempting N victims")
+    preempt_message: str | None = None
     # kube-scheduler only (from its log)
+    candidates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     feasible: int | None = None
     top: tuple[str, ...] = ()
     final_scores: dict[str, int] = field(default_factory=dict)
@@ -223,12 +237,45 @@ class Phase:
                 self.objects[-1] = cp.request("PUT", path, created)
         for node in self.sc.nodes:
             cp.request("POST", "/api/v1/nodes", render_node(node, self.names))
+        # KWOK only plays pods of nodes it already manages: a pod bound to a node it has not
+        # initialized yet would stay Pending (and never get a start time).
+        for real in self.names.nodes.values():
+            path = f"/api/v1/nodes/{real}"
+            _wait(f"node {real} to be Ready",
+                  lambda path=path: (_condition(_get(cp, path) or {}, "Ready") or {}).get(
+                      "status") == "True", RUN_TIMEOUT, lambda: "")
         for pod in self.sc.existing:
             created = cp.request(
                 "POST", f"/api/v1/namespaces/{self.names.ns(pod.namespace)}/pods",
                 render_pod(pod, self.names, scheduler_name=None))
             self.bound[pod.name] = (created["metadata"]["uid"], created["spec"]["nodeName"])
+        for i, pod in enumerate(self.sc.existing):
+            self.set_start_time(pod, start_offset(pod, i, incoming=False))
         self.wait_view()
+
+    def set_start_time(self, pod: PodDef, offset: int) -> None:
+        """Once KWOK has the pod running, give it a start time both phases share.
+
+        KWOK stamps its own clock, which differs between the phases (and is in one-second
+        steps): preemption's "latest start time" and victim order would then depend on when
+        each phase ran. KWOK's pod-ready stage only matches Pending pods, so it leaves the
+        patched time alone.
+        """
+        path = _pod_path(self.names.ns(pod.namespace), self.api_name(pod))
+
+        def running() -> bool:
+            cur = _get(self.cp, path)
+            return cur is None or (cur.get("status") or {}).get("phase") == "Running"
+
+        _wait(f"pod {pod.name} to run", running, RUN_TIMEOUT,
+              lambda: str((_get(self.cp, path) or {}).get("status")))
+        stamp = datetime.fromtimestamp(START_BASE + offset, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            self.cp.request("PATCH", f"{path}/status", {"status": {"startTime": stamp}},
+                            content_type="application/merge-patch+json")
+        except ApiError as e:
+            if e.status != 404:
+                raise
 
     def teardown(self) -> None:
         cp = self.cp
@@ -335,6 +382,7 @@ class Phase:
                 out.kind = "preassigned-but-touched"
                 out.message = "; ".join(f"{e['reason']}: {e.get('message')}" for e in events)
             self.bound[pod.name] = (created["metadata"]["uid"], created["spec"]["nodeName"])
+            self.set_start_time(pod, self._incoming_offset(pod))
             return out
         if pod.has_gates:
             current = self._observe_gated(path)
@@ -400,7 +448,19 @@ class Phase:
         uid = current["metadata"]["uid"]
         if out.kind in ("bound", "bound-while-gated"):
             self.bound[pod.name] = (uid, current["spec"]["nodeName"])
+        nodes_before = {name: node for name, (_, node) in self.bound.items()}
         out.victims = self._victims(before)
+        if out.victims:
+            out.victim_node = self._scenario_node(nodes_before[out.victims[0]])
+            events = self._events(uid, wait_for="FailedScheduling")
+            for e in events:
+                msg = e.get("message") or ""
+                if e.get("reason") == "FailedScheduling" and PLACEMENT in msg:
+                    out.preempt_message = self.names.unmap(msg)
+            if self.which == "kube":
+                self._kube_candidates(pod, out)
+        if out.kind in ("bound", "bound-while-gated"):
+            self.set_start_time(pod, self._incoming_offset(pod))
         if out.kind == "unschedulable":
             events = self._events(uid, wait_for="FailedScheduling")
             failed = [e for e in events if e.get("reason") == "FailedScheduling"]
@@ -409,6 +469,23 @@ class Phase:
         if self.which == "kube" and out.kind in ("bound", "bound-while-gated"):
             self._kube_scores(pod, out)
         return out
+
+    def _incoming_offset(self, pod: PodDef) -> int:
+        return start_offset(pod, self.sc.incoming.index(pod), incoming=True)
+
+    def _kube_candidates(self, pod: PodDef, out: PodOutcome) -> None:
+        """kube-scheduler's preemption candidates for ``pod``, from its log (scenario names)."""
+        key = f"{self.names.ns(pod.namespace)}/{self.api_name(pod)}"
+        kube = self.env.kube
+        _wait(f"kube-scheduler's preemption log lines for {key}",
+              lambda: kube.poll().preemption_attempt(key) is not None, EVENT_TIMEOUT, lambda: "")
+        attempt = kube.log.preemption_attempt(key)
+        assert attempt is not None
+        api_to_name = {self.api_name(p): p.name for p in (*self.sc.existing, *self.sc.incoming)}
+        out.candidates = {
+            self._scenario_node(node): tuple(sorted(
+                api_to_name.get(v.split("/", 1)[1], v) for v in victims))
+            for node, victims in attempt.candidates.items()}
 
     def _victims(self, before: dict[str, str]) -> tuple[str, ...]:
         """Pods bound before this step that are gone (or going) now: preemption's victims."""
@@ -469,6 +546,7 @@ class Phase:
             self.api_names[pod.name] = f"{pod.name}-r{next(self.env.counter)}"
             created = self.create(pod, bind_to=self.names.node(want.node))
             self.bound[pod.name] = (created["metadata"]["uid"], created["spec"]["nodeName"])
+            self.set_start_time(pod, self._incoming_offset(pod))
         self.wait_view()
 
 
@@ -494,11 +572,48 @@ def check_expectations(sc: Scenario, outcomes: list[PodOutcome]) -> list[str]:
 
 
 DRA_POSTFILTER_ERROR = " not found"
+PLACEMENT = "preemption: found a potential placement for pod on node "
+_PRIORITY_SHIFT = 2**31
 
 
-def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool) -> list[str]:
+def preemption_ties(candidates: dict[str, tuple[str, ...]], chosen: str,
+                    importance: dict[str, tuple[int, int]]) -> set[str]:
+    """The candidate nodes upstream's pickOneNodeForPreemption could have chosen instead of
+    ``chosen``: equal on every criterion (no PDB violations: the caller checks there are no
+    budgets), so the remaining pick is Go map order. Start times are whole seconds."""
+
+    def key(node: str) -> tuple[float, ...]:
+        prios = [importance[v][0] for v in candidates[node]]
+        top = max(prios)
+        earliest = min(importance[v][1] for v in candidates[node] if importance[v][0] == top)
+        return (-top, -sum(p + _PRIORITY_SHIFT for p in prios), -len(prios), earliest)
+
+    if chosen not in candidates or any(
+            v not in importance for vs in candidates.values() for v in vs):
+        return {chosen}
+    want = key(chosen)
+    return {n for n in candidates if key(n) == want}
+
+
+def victims_agree(kube: PodOutcome, py: PodOutcome, importance: dict[str, tuple[int, int]],
+                  ties_allowed: bool) -> bool:
+    """Same victims, or pyscheduler preempted on another node upstream's criteria tie with
+    (its victims there exactly kube-scheduler's candidate victims on that node)."""
+    if kube.victims == py.victims:
+        return True
+    if not ties_allowed or kube.victim_node is None or py.victim_node is None:
+        return False
+    if kube.candidates.get(py.victim_node) != tuple(sorted(py.victims)):
+        return False
+    return py.victim_node in preemption_ties(kube.candidates, kube.victim_node, importance)
+
+
+def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool,
+            importance: dict[str, tuple[int, int]] | None = None,
+            ties_allowed: bool = False) -> list[str]:
     """Why pyscheduler's outcome for one pod is not kube-scheduler's (empty: it is)."""
     problems: list[str] = []
+    importance = importance or {}
     if kube.kind != py.kind:
         return [f"{kube.pod}: kube-scheduler {kube.brief()}; pyscheduler {py.brief()}"]
     if kube.was_gated != py.was_gated:
@@ -547,9 +662,18 @@ def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool) -> li
     if kube.kind == "nominated" and kube.nominated != py.nominated:
         problems.append(f"{kube.pod}: nominated node: kube-scheduler {kube.nominated}, "
                         f"pyscheduler {py.nominated}")
-    if kube.victims != py.victims:
-        problems.append(f"{kube.pod}: victims: kube-scheduler {list(kube.victims)}, "
-                        f"pyscheduler {list(py.victims)}")
+    if not victims_agree(kube, py, importance, ties_allowed):
+        problems.append(f"{kube.pod}: victims: kube-scheduler {list(kube.victims)} on "
+                        f"{kube.victim_node}, pyscheduler {list(py.victims)} on "
+                        f"{py.victim_node}; kube-scheduler's candidates {kube.candidates}")
+    elif kube.preempt_message != py.preempt_message:
+        km, pm = kube.preempt_message or "", py.preempt_message or ""
+        if kube.victim_node != py.victim_node and py.victim_node is not None:
+            # A tie on the node: the message names pyscheduler's choice.
+            pm = pm.replace(f"{PLACEMENT}{py.victim_node},", f"{PLACEMENT}{kube.victim_node},")
+        if km != pm:
+            problems.append(f"{kube.pod}: preemption message differs:\n    kube-scheduler: "
+                            f"{kube.preempt_message}\n    pyscheduler:    {py.preempt_message}")
     if kube.kind == "preassigned" and py.node != kube.node:
         problems.append(f"{kube.pod}: preassigned node changed")
     return problems
@@ -581,6 +705,7 @@ def run_scenario(env: Env, sc: Scenario, report: Report) -> None:
         report.seconds = time.monotonic() - t0
         raise PluginsMissing(f"pyscheduler lacks {report.missing}")
 
+    importance = sc.importance()
     py = Phase(env, sc, "py", tag)
     try:
         py.setup()
@@ -591,9 +716,13 @@ def run_scenario(env: Env, sc: Scenario, report: Report) -> None:
             if diverged:
                 report.notes.append(f"{pod.name}: not compared (earlier victims differ)")
                 continue
-            problems = compare(want, out, compare_postfilter=env.compare_postfilter)
+            problems = compare(want, out, compare_postfilter=env.compare_postfilter,
+                               importance=importance, ties_allowed=not sc.has_pdbs)
             report.mismatches += problems
             if want.victims != out.victims:
+                if not problems:
+                    report.notes.append(f"{pod.name}: preemption tie broken differently "
+                                        f"({out.victim_node} vs {want.victim_node})")
                 diverged = True
                 continue
             same_node = out.node == want.node

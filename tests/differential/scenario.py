@@ -37,6 +37,7 @@ pyscheduler and compares what each decided. Fields::
           metadata: {annotations: {...}}    # merged over the generated metadata
           ungate: true                      # after observing the pod gated, remove all gates
                                             # (or a list of gate names to remove)
+          startTime: 5                      # status.startTime, seconds after START_BASE
       expect:                               # sanity checks on kube-scheduler's own outcome
         p1: n2                              # a node, "n1|n2", "unschedulable",
                                             # "unschedulable: <substring>", "gated", "preassigned"
@@ -125,7 +126,12 @@ PROFILE_NEEDS: dict[str, frozenset[str]] = {
 NODE_KEYS = {"name", "cpu", "memory", "pods", "ephemeralStorage", "labels", "taints",
              "extended", "unschedulable", "images", "annotations"}
 POD_KEYS = {"name", "namespace", "labels", "requests", "limits", "image", "spec", "metadata",
-            "node", "ungate"}
+            "node", "ungate", "startTime"}
+# status.startTime of every pod the runner sees running: START_BASE plus the pod's "startTime"
+# offset in seconds (default: existing pods their position, incoming pods 10000 + position), so
+# both phases see the same start times (metav1.Time has one-second precision).
+START_BASE = 1767225600  # 2026-01-01T00:00:00Z
+INCOMING_START = 10000
 SCENARIO_KEYS = {"name", "description", "profile", "needs", "namespaces", "nodes", "objects",
                  "existing", "incoming", "expect"}
 OBJECT_KINDS = {"PersistentVolume", "PersistentVolumeClaim", "StorageClass", "CSINode",
@@ -166,6 +172,23 @@ class PodDef:
         return bool((self.raw.get("spec") or {}).get("nodeName"))
 
 
+def start_offset(pod: PodDef, position: int, *, incoming: bool) -> int:
+    """Seconds after START_BASE the runner sets as the pod's status.startTime."""
+    value = pod.raw.get("startTime")
+    if value is not None:
+        return int(value)
+    return INCOMING_START + position if incoming else position
+
+
+def pod_priority(pod: PodDef) -> int:
+    """The priority admission gives the pod (the session PriorityClasses, else 0)."""
+    spec = pod.raw.get("spec") or {}
+    pc = spec.get("priorityClassName")
+    if pc in PRIORITY_CLASSES:
+        return int(PRIORITY_CLASSES[pc]["value"])
+    return int(spec.get("priority", 0))
+
+
 @dataclass(slots=True)
 class Scenario:
     name: str
@@ -186,6 +209,18 @@ class Scenario:
 
     def missing(self, registered: Iterable[str]) -> list[str]:
         return sorted(self.needs - set(registered))
+
+    def importance(self) -> dict[str, tuple[int, int]]:
+        """Pod name -> (priority, start offset): what preemption orders victims by."""
+        out = {p.name: (pod_priority(p), start_offset(p, i, incoming=False))
+               for i, p in enumerate(self.existing)}
+        out.update({p.name: (pod_priority(p), start_offset(p, i, incoming=True))
+                    for i, p in enumerate(self.incoming)})
+        return out
+
+    @property
+    def has_pdbs(self) -> bool:
+        return any(o.get("kind") == "PodDisruptionBudget" for o in self.objects)
 
 
 # ---------------------------------------------------------------------------------- loading

@@ -97,7 +97,7 @@ class KubeScheduler:
             # No serving: parallel sessions on one machine would fight over port 10259.
             "--secure-port=0",
             "-v=1",
-            "--vmodule=schedule_one=10,eventhandlers=3",
+            "--vmodule=schedule_one=10,eventhandlers=3,default_preemption=5,preemption=2",
         ]
         self.process: Process = spawn("kube-scheduler", argv, self.log_path)
 

@@ -10,14 +10,18 @@ registered the mark goes away and the scenario is compared for real. See runner.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from pyscheduler.plugins.registry import default_registry as registry
 
 from .runner import Env, PluginsMissing, Report, run_scenario
-from .scenario import Scenario, load_scenarios
+from .scenario import SCENARIO_DIR, Scenario, load_scenarios
 
-SCENARIOS = load_scenarios()
+# PYSCHEDULER_DIFF_SCENARIOS=<dir> replays other scenario files (e.g. saved fuzz failures).
+SCENARIOS = load_scenarios(Path(os.environ.get("PYSCHEDULER_DIFF_SCENARIOS") or SCENARIO_DIR))
 REGISTERED = frozenset(registry())
 
 

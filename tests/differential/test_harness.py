@@ -9,13 +9,15 @@ import pytest
 
 from pyscheduler.plugins.registry import default_registry as registry
 
+from .fuzz import generate
 from .kube_log import KubeSchedulerLog, parse_line
-from .runner import PodOutcome, check_expectations, compare
+from .runner import PLACEMENT, PodOutcome, check_expectations, compare, preemption_ties
 from .scenario import (
     Names,
     ScenarioError,
     load_scenarios,
     parse_scenario,
+    pod_priority,
     render_node,
     render_object,
     render_pod,
@@ -230,3 +232,85 @@ def test_compare_observed_generation() -> None:
     assert compare(kube, py, compare_postfilter=True)
     py.observed_generation = 1
     assert compare(kube, py, compare_postfilter=True) == []
+
+
+def test_preemption_ties_follow_upstream_criteria() -> None:
+    # importance: pod -> (priority, start offset in seconds)
+    imp = {"a": (100, 3), "b": (100, 3), "c": (100, 1), "d": (500, 3), "x": (100, 3),
+           "y": (100, 4)}
+    cands = {"n1": ("a",), "n2": ("b",), "n3": ("c",), "n4": ("d",), "n5": ("x", "y")}
+    # n1 and n2: same priority, same (one-second) start time: Go map order decides.
+    assert preemption_ties(cands, "n1", imp) == {"n1", "n2"}
+    # n3's victim started earlier: upstream prefers the latest start, so no tie with n1.
+    assert preemption_ties(cands, "n3", imp) == {"n3"}
+    assert preemption_ties(cands, "n4", imp) == {"n4"}
+    assert preemption_ties(cands, "n5", imp) == {"n5"}
+
+
+def _preempted(node: str, victims: tuple[str, ...], cands: dict[str, tuple[str, ...]] | None
+               = None, msg: str | None = None) -> PodOutcome:
+    return PodOutcome(pod="p", kind="bound", node=node, victims=victims, victim_node=node,
+                      candidates=cands or {}, preempt_message=msg, feasible=1)
+
+
+def test_compare_accepts_only_explicit_preemption_ties() -> None:
+    imp = {"a": (100, 3), "b": (100, 3), "c": (100, 1)}
+    cands = {"n1": ("a",), "n2": ("b",), "n3": ("c",)}
+    msg = "0/3 nodes are available: 3 Insufficient cpu. " + PLACEMENT + "{}, preempting 1 victims"
+    kube = _preempted("n1", ("a",), cands, msg.format("n1"))
+    tie = _preempted("n2", ("b",), msg=msg.format("n2"))
+    tie.node = kube.node  # judged on victims here; the node of a bound pod is compared apart
+    assert compare(kube, tie, compare_postfilter=True, importance=imp, ties_allowed=True) == []
+    # the same with budgets in the scenario: no relaxation
+    assert compare(kube, tie, compare_postfilter=True, importance=imp, ties_allowed=False)
+    # n3 is not a tie (its victim started earlier)
+    other = _preempted("n1", ("c",), msg=msg.format("n3"))
+    other.victim_node = "n3"
+    assert compare(kube, other, compare_postfilter=True, importance=imp, ties_allowed=True)
+    # a tie node, but not the victims kube-scheduler found there
+    wrong = _preempted("n1", ("a", "b"), msg=msg.format("n2"))
+    wrong.victim_node = "n2"
+    assert compare(kube, wrong, compare_postfilter=True, importance=imp, ties_allowed=True)
+    # the message's preemption part is compared
+    quiet = _preempted("n1", ("a",), msg="0/3 nodes are available: 3 Insufficient cpu.")
+    problems = compare(kube, quiet, compare_postfilter=True, importance=imp, ties_allowed=True)
+    assert problems and "preemption message differs" in problems[0]
+
+
+def test_fuzz_is_deterministic_and_valid() -> None:
+    for index in range(30):
+        doc = generate(7, index)
+        assert doc == generate(7, index)
+        sc = parse_scenario(doc, "fuzz", doc["name"])
+        assert 2 <= len(sc.nodes) <= 12 and 1 <= len(sc.incoming) <= 6
+        assert len(sc.existing) <= 20
+        # equal-priority pods on one node never share a start time (see fuzz.py)
+        seen: set[tuple[str, int, int]] = set()
+        for p in sc.existing:
+            key = (str(p.raw["node"]), pod_priority(p), int(p.raw["startTime"]))
+            assert key not in seen
+            seen.add(key)
+    assert generate(7, 0) != generate(8, 0)
+
+
+def test_log_parsing_reads_preemption_candidates(tmp_path: Path) -> None:
+    # klog writes a []klog.ObjectRef value as JSON.
+    lines = (
+        'I1123 23:31:25.377000   10746 schedule_one.go:117] "Attempting to schedule pod" '
+        'pod="ns-a/p1"\n'
+        'I1123 23:31:25.378000   10746 default_preemption.go:420] "Pods are potential '
+        'preemption victims on node" logger="PostFilter.DefaultPreemption" '
+        'pods=[{"name":"e1","namespace":"ns-a"}] node="d001k-n1"\n'
+        'I1123 23:31:25.378001   10746 default_preemption.go:420] "Pods are potential '
+        'preemption victims on node" pods=[{"name":"e2","namespace":"ns-a"}] node="d001k-n2"\n'
+        'I1123 23:31:25.378002   10746 default_preemption.go:420] "Pods are potential '
+        'preemption victims on node" pods=[{"name":"e3","namespace":"ns-a"}] node="d001k-n2"\n'
+        'I1123 23:31:25.379000   10746 preemption.go:170] "the target node for the preemption '
+        'is determined" node="d001k-n2" pod="ns-a/p1"\n')
+    path = tmp_path / "kube-scheduler.log"
+    path.write_text(lines)
+    log = KubeSchedulerLog(path)
+    log.poll()
+    a = log.preemption_attempt("ns-a/p1")
+    assert a is not None and a.preemption_node == "d001k-n2"
+    assert a.candidates == {"d001k-n1": ["ns-a/e1"], "d001k-n2": ["ns-a/e2", "ns-a/e3"]}

@@ -53,6 +53,19 @@ def bound_count(cluster: Cluster) -> int:
     return len(cluster.bound())
 
 
+def binder_must_bind(cluster: Cluster, name: str, role: str,
+                     highlights: dict[str, Any]) -> Callable[[Report], list[str]]:
+    """A ``more_faults`` check that replica ``name`` had a successful binding, read after the
+    settle: the burst future only says every pod was created, and a replica that took over
+    late may not have bound yet when it resolves (CI once read the audit log at that moment
+    and found the follower's 130 bindings missing). The binders land in ``highlights``."""
+    def check_binders(_: Report) -> list[str]:
+        binders = successful_binders(cluster)
+        highlights["binders"] = binders
+        return [] if binders.get(name) else [f"the {role} {name} bound nothing ({binders})"]
+    return check_binders
+
+
 def successful_binders(cluster: Cluster) -> dict[str, int]:
     names = {r.username: r.name for r in cluster.replicas}
     out: dict[str, int] = {}
@@ -73,12 +86,15 @@ def test_apiserver_restart_mid_burst(cluster_factory: ClusterFactory, record: Re
     c = cluster_factory()
     nodes = sizes.pick(20, 50)
     c.nodes(nodes)
+    # QPS 20: the burst must outlast both restarts. At 40 the last restart sometimes came
+    # after every pod was bound on a loaded machine (restarts take seconds), and the scenario
+    # then tested nothing.
     if leader_elect:
-        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=40, burst=40)
-        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=40, burst=40, wait_ready=False)
+        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=20, burst=20)
+        c.scheduler(leader_elect=True, lease=UPSTREAM_LEASE, qps=20, burst=20, wait_ready=False)
         c.supervise()
     else:
-        c.scheduler(qps=40, burst=40)
+        c.scheduler(qps=20, burst=20)
     total = nodes * 9
     fut = c.burst_in_background("p-", total)
     faults = []
@@ -184,17 +200,20 @@ def test_leader_sigkill(cluster_factory: ClusterFactory, record: Record, sizes: 
     c.wait_bound(total // 4, timeout=60)
     holder = c.lease_holder()
     c.kill(a)
+    killed = time.monotonic()
     at_kill = bound_count(c)
     c.wait_lease_taken_from(holder, timeout=lease.duration * 3 + 30)
+    # Reported, not asserted (no timed assertions): upstream's bound is leaseDuration plus a
+    # retryPeriod, since the follower may only take an expired lease.
+    takeover = round(time.monotonic() - killed, 2)
     fut.result(120)
-    binders = successful_binders(c)
     faults = []
     if at_kill >= total:
         faults.append("every pod was bound before the kill")
-    if not binders.get(b.name):
-        faults.append(f"the follower {b.name} bound nothing ({binders})")
-    finish(c, record, t0, faults=faults, highlights={"bound_at_kill": at_kill,
-                                                    "binders": binders})
+    hl: dict[str, Any] = {"bound_at_kill": at_kill, "takeover_seconds": takeover,
+                          "lease_duration_seconds": lease.duration}
+    finish(c, record, t0, faults=faults, highlights=hl,
+           more_faults=binder_must_bind(c, b.name, "follower", hl))
 
 
 # ---------------------------------------------------------------------- defect 1
@@ -234,12 +253,10 @@ def test_leader_sigstop_past_lease(cluster_factory: ClusterFactory, record: Reco
         faults.append(f"only {total - at_stop} pods left to bind when the leader stopped")
     if new_holder == holder:
         faults.append("the lease never changed hands")
-    binders = successful_binders(c)
-    if not binders.get(b.name):
-        faults.append(f"the new leader {b.name} bound nothing ({binders})")
-    finish(c, record, t0, faults=faults, highlights={
-        "bound_at_stop": at_stop, "lease_taken_after_s": round(taken_after, 1),
-        "deposed_exit_code": a.exit_code(), "binders": binders})
+    hl: dict[str, Any] = {"bound_at_stop": at_stop, "lease_taken_after_s": round(taken_after, 1),
+                          "deposed_exit_code": a.exit_code()}
+    finish(c, record, t0, faults=faults, highlights=hl,
+           more_faults=binder_must_bind(c, b.name, "new leader", hl))
 
 
 # ---------------------------------------------------------------------- races with others

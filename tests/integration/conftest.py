@@ -7,7 +7,7 @@
   directory (logs, kubeconfigs, etcd data) after the run.
 * ``admin_client`` / ``scheduler_client`` (function): kubernetes-asyncio ApiClients for the
   admin (system:masters) and the scheduler (ServiceAccount pyscheduler-system/pyscheduler,
-  holding exactly manifests/rbac.yaml) identities, bound to the test's own event loop.
+  holding exactly manifests/base/rbac.yaml) identities, bound to the test's own event loop.
 * ``namespace`` (function): a fresh namespace, deleted with everything in it afterwards.
 * ``kwok_nodes`` (function): ``kwok_nodes(n, **create_nodes_kwargs) -> names``, creating Ready
   kwok nodes with names unique to the test, deleted afterwards.

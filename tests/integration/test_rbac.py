@@ -1,4 +1,5 @@
-"""What manifests/rbac.yaml grants the scheduler, and what it must not.
+"""What manifests/base/rbac.yaml grants the scheduler, and what it must not (that each grant is
+used by the code is tests/unit/test_manifests.py's job).
 
 The scheduler identity is the ServiceAccount pyscheduler-system/pyscheduler with a token from
 the TokenRequest API, holding exactly what manifests/ grants, so these tests check the
@@ -54,10 +55,7 @@ async def test_scheduler_can_read_what_it_schedules_with(scheduler_client: Any) 
     await storage.list_storage_class(limit=1)
     await storage.list_csi_node(limit=1)
     await storage.list_csi_driver(limit=1)
-    await storage.list_csi_storage_capacity_for_all_namespaces(limit=1)
-    priority_classes = await client.SchedulingV1Api(scheduler_client).list_priority_class()
-    # The apiserver's own post-start hook creates these; the scheduler's PrioritySort reads them.
-    assert "system-node-critical" in {pc.metadata.name for pc in priority_classes.items}
+    await storage.list_volume_attachment(limit=1)
 
 
 async def test_scheduler_can_bind_patch_status_and_record_events(
@@ -90,7 +88,9 @@ async def test_scheduler_can_bind_patch_status_and_record_events(
     )
     assert any(c.type == "PodScheduled" for c in patched.status.conditions)
 
-    resp = await core.create_namespaced_binding(
+    # pods/{name}/binding, as the scheduler binds (the legacy `bindings` is not granted).
+    resp = await core.create_namespaced_pod_binding(
+        "p",
         namespace,
         {
             "apiVersion": "v1",
@@ -101,23 +101,10 @@ async def test_scheduler_can_bind_patch_status_and_record_events(
         _preload_content=False,
     )
     assert resp.status == 201, await resp.text()
-    assert (await core.read_namespaced_pod("p", namespace)).spec.node_name == node
+    admin_core = client.CoreV1Api(admin_client)
+    assert (await admin_core.read_namespaced_pod("p", namespace)).spec.node_name == node
 
     involved = {"apiVersion": "v1", "kind": "Pod", "name": "p", "namespace": namespace}
-    await core.create_namespaced_event(
-        namespace,
-        {
-            "metadata": {"name": "p.core-event"},
-            "involvedObject": involved,
-            "reason": "Scheduled",
-            "message": f"Successfully assigned {namespace}/p to {node}",
-            "type": "Normal",
-            "source": {"component": "pyscheduler"},
-            "firstTimestamp": now(),
-            "lastTimestamp": now(),
-            "count": 1,
-        },
-    )
     await client.EventsV1Api(scheduler_client).create_namespaced_event(
         namespace,
         {
@@ -247,6 +234,12 @@ FORBIDDEN: dict[str, Forbidden] = {
         "pyscheduler", SCHEDULER_NAMESPACE, {"spec": {"audiences": []}}
     ),
     "delete namespaces": lambda c, ns, node: client.CoreV1Api(c).delete_namespace(ns),
+    # Nothing in pyscheduler reads or writes these (tests/unit/test_manifests.py).
+    "list priorityclasses": lambda c, ns, node: client.SchedulingV1Api(c).list_priority_class(),
+    "get a pod": lambda c, ns, node: client.CoreV1Api(c).read_namespaced_pod("victim", ns),
+    "create core events": lambda c, ns, node: client.CoreV1Api(c).create_namespaced_event(
+        ns, {"metadata": {"name": "evil"}, "involvedObject": {"kind": "Pod", "name": "victim",
+                                                              "namespace": ns}}),
     "create pod evictions": lambda c, ns, node: client.CoreV1Api(c).create_namespaced_pod_eviction(
         "victim",
         ns,
@@ -255,7 +248,7 @@ FORBIDDEN: dict[str, Forbidden] = {
 }
 
 
-NEEDS_VICTIM_POD = {"patch pod spec/labels", "create pod evictions"}
+NEEDS_VICTIM_POD = {"patch pod spec/labels", "create pod evictions", "get a pod"}
 
 
 @pytest.mark.parametrize("action", sorted(FORBIDDEN))

@@ -192,7 +192,11 @@ async def test_unschedulable_pod_reported_then_bound_when_node_added(
     )
     assert pod["spec"]["nodeName"] == big_node
     assert time.monotonic() - t0 < 30
-    assert [e for e in list_events(cp, namespace) if e["reason"] == "Scheduled"]
+    # The Scheduled event goes through the event writer after the bind: it can trail the
+    # nodeName by a moment, so wait for it rather than read once.
+    await await_until(lambda: [e for e in list_events(cp, namespace)
+                               if e["reason"] == "Scheduled"],
+                      timeout=30, what="Scheduled event")
 
 
 def _uid(cp: ControlPlane, namespace: str, name: str) -> str:

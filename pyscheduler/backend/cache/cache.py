@@ -200,10 +200,12 @@ class SchedulerCache:
 
     def dump(self) -> dict[str, Any]:
         """The cache's view for debugging (/debug/cache, SIGUSR2): per node, the summed
-        requests (cpu in millicores, the rest in units) and pod keys; and the assumed pods."""
+        requests and the allocatable resources (cpu in millicores, the rest in units) and pod
+        keys; and the assumed pods."""
         nodes = {
             name: {
                 "requested": {k: v for k, v in info.requested.items() if v},
+                "allocatable": dict(info.allocatable),
                 "pods": sorted(pi.key for pi in info.pods.values()),
                 "schedulable": info.node is not None,
             }

@@ -19,6 +19,7 @@ Contract:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import Any
@@ -34,6 +35,7 @@ from pyscheduler.framework.types import (
     QueueingHint,
     QueueingHintFn,
 )
+from pyscheduler.metrics import QUEUEING_HINT_EXECUTION_DURATION
 from pyscheduler.model.pod import Pod
 
 log = structlog.get_logger(__name__)
@@ -130,13 +132,18 @@ class HintEvaluator:
         """One hint's answer: Queue when there is no hint or when it raises (logged)."""
         if hint is None:
             return QueueingHint.QUEUE
+        start = time.perf_counter()
         try:
-            return hint(queued.pod, old, new)
+            answer = hint(queued.pod, old, new)
+            label = answer.value
         except Exception:
             # Queue rather than risk leaving the pod stuck in the pool (upstream does this).
             log.exception("queueing hint failed; requeuing the pod", plugin=plugin,
                           pod=queued.key, cluster_event=event_label(event))
-            return QueueingHint.QUEUE
+            answer, label = QueueingHint.QUEUE, "Error"
+        QUEUEING_HINT_EXECUTION_DURATION.labels(plugin, event_label(event), label).observe(
+            time.perf_counter() - start)
+        return answer
 
     def strategy_for_in_flight(self, queued: QueuedPodInfo, rec: InFlightPod,
                                in_flight: InFlightLog) -> QueueingStrategy:

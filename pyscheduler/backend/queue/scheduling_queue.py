@@ -98,6 +98,7 @@ from pyscheduler.framework.types import (
     PodInfo,
     QueuedPodInfo,
 )
+from pyscheduler.metrics import UNSCHEDULABLE_PODS
 from pyscheduler.model.pod import Pod
 
 log = structlog.get_logger(__name__)
@@ -186,11 +187,27 @@ class PriorityQueue:
         self._in_flight = InFlightLog()
         self._cycle = 0
 
+        # uid -> (profile, rejector plugins) counted in scheduler_unschedulable_pods
+        self._rejectors: dict[str, tuple[str, frozenset[str]]] = {}
         self._gauge_active = metrics.pending_pods.labels(queue=ACTIVE)
         self._gauge_backoff = metrics.pending_pods.labels(queue=BACKOFF)
         self._waiters: list[asyncio.Future[None]] = []
         self._closed = False
         self._tasks: list[asyncio.Task[None]] = []
+
+    def set_plugins(self, pre_enqueue_plugins: Mapping[str, PreEnqueuePlugin],
+                    events_by_plugin: Mapping[str, Sequence[ClusterEventWithHint]]) -> None:
+        """A configuration reload's PreEnqueue plugins and event registrations; queued pods
+        stay where they are and meet the new ones at their next move."""
+        hints = HintEvaluator(events_by_plugin)
+        # Pods already rejected by a plugin that registered no events may still be waiting, and
+        # so may pods rejected by a plugin the new profiles no longer have: no event can be
+        # dropped early for them (a missing plugin counts as interested in every event).
+        hints.unknown_rejectors |= self._hints.unknown_rejectors
+        for queued in self._pool.pods.values():
+            hints.note_unknown_rejectors(queued)
+        self._hints = hints
+        self._pre_enqueue = dict(pre_enqueue_plugins)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -320,6 +337,7 @@ class PriorityQueue:
         """The pod is gone or was bound (informer delete, or the unscheduled filter flipped)."""
         uid = pod.metadata.uid
         self.nominator.delete_nominated_pod_if_exists(pod)
+        self._uncount_rejectors(uid)
         if self._active.delete(uid) is not None:
             self._gauge_active.dec()
             return
@@ -420,12 +438,38 @@ class PriorityQueue:
                 log.error("pod is already in flight; discarding the duplicate", pod=queued.key)
                 continue
             queued.attempts += 1
+            self._uncount_rejectors(queued.uid)
             # The scheduler reports this attempt's rejectors afresh on failure.
             queued.unschedulable_plugins = set()
             queued.pending_plugins = set()
             self._cycle += 1
             self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
             return queued
+
+    def take(self, uid: str) -> QueuedPodInfo | None:
+        """Pop this pod wherever it waits (activeQ, backoffQ or the pool), as ``pop()`` would
+        pop it: counted as an attempt and in flight. None if it is not queued (in flight
+        already, or unknown). The pod group cycle takes a group's other members this way."""
+        if self._closed or uid in self._in_flight:
+            return None
+        queued = self._active.delete(uid)
+        if queued is not None:
+            self._gauge_active.dec()
+        else:
+            entry = self._backoff.delete(uid)
+            if entry is not None:
+                self._gauge_backoff.dec()
+                queued = entry.queued
+            else:
+                queued = self._pool.remove(uid)
+        if queued is None:
+            return None
+        queued.attempts += 1
+        queued.unschedulable_plugins = set()
+        queued.pending_plugins = set()
+        self._cycle += 1
+        self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
+        return queued
 
     def done(self, uid: str) -> None:
         """The scheduling (and binding) of a popped pod finished; release its in-flight record."""
@@ -456,6 +500,7 @@ class PriorityQueue:
             # The failure time: backoff and the unschedulable timeout count from here.
             queued.timestamp = self._clock()
             self._hints.note_unknown_rejectors(queued)
+            self._count_rejectors(queued)
             if rec is None:
                 # Not popped, or done() already called: we cannot know what happened meanwhile,
                 # so retry after backoff rather than risk parking it (upstream does the same).
@@ -503,6 +548,8 @@ class PriorityQueue:
             if now - queued.timestamp > self._max_in_unschedulable
         ]
         if stale:
+            for queued in stale:
+                queued.flushed = True  # scheduler_pod_scheduled_after_flush_total counts these
             self._move_pods(stale, EVENT_UNSCHEDULABLE_TIMEOUT, None, None)
 
     # ---------------------------------------------------------------------- introspection
@@ -587,6 +634,39 @@ class PriorityQueue:
             return (rec.latest or rec.pod_info).pod
         return None
 
+    def counts(self) -> dict[str, int]:
+        """Pods per sub-queue (active, backoff, unschedulable, gated), for the metrics."""
+        gated = self._pool.gated_count
+        return {ACTIVE: len(self._active), BACKOFF: len(self._backoff),
+                UNSCHEDULABLE: len(self._pool) - gated, GATED: gated}
+
+    def in_flight_event_counts(self) -> dict[str, int]:
+        """scheduler_inflight_events{event}: events kept for in-flight pods, by label, plus
+        one "PodPopped" per in-flight pod (upstream counts the pop as an event)."""
+        counts: dict[str, int] = {"PodPopped": len(self._in_flight)}
+        for rec in self._in_flight.events:
+            label = event_label(rec.event)
+            counts[label] = counts.get(label, 0) + 1
+        return counts
+
+    def _count_rejectors(self, queued: QueuedPodInfo) -> None:
+        """scheduler_unschedulable_pods{plugin,profile}: a rejected or gated pod counts once
+        for each plugin that rejected it, until it is popped again or deleted (upstream)."""
+        self._uncount_rejectors(queued.uid)
+        plugins = frozenset(queued.unschedulable_plugins | queued.pending_plugins)
+        if not plugins:
+            return
+        profile = queued.pod.spec.scheduler_name
+        for plugin in plugins:
+            UNSCHEDULABLE_PODS.labels(plugin, profile).inc()
+        self._rejectors[queued.uid] = (profile, plugins)
+
+    def _uncount_rejectors(self, uid: str) -> None:
+        entry = self._rejectors.pop(uid, None)
+        if entry is not None:
+            for plugin in entry[1]:
+                UNSCHEDULABLE_PODS.labels(plugin, entry[0]).dec()
+
     def _is_backing_off(self, queued: QueuedPodInfo) -> bool:
         return self._expiry(queued) > self._clock()
 
@@ -597,12 +677,12 @@ class PriorityQueue:
     def _add_to_active(self, queued: QueuedPodInfo, event: str) -> None:
         if self._active.add_or_update(queued):
             self._gauge_active.inc()
-        self._metrics.incoming_pods.labels(queue=ACTIVE, event=event).inc()
+        self._metrics.incoming(ACTIVE, event)
 
     def _add_to_backoff(self, queued: QueuedPodInfo, event: str) -> None:
         if self._backoff.add_or_update(_BackoffEntry(queued, self._expiry(queued))):
             self._gauge_backoff.inc()
-        self._metrics.incoming_pods.labels(queue=BACKOFF, event=event).inc()
+        self._metrics.incoming(BACKOFF, event)
 
     def _run_pre_enqueue(self, queued: QueuedPodInfo) -> bool:
         """Run PreEnqueue plugins, the gating one first; False (and gated) on a rejection."""
@@ -624,6 +704,7 @@ class PriorityQueue:
                 queued.gated = True
                 queued.gating_plugin = name
                 self._hints.note_unknown_rejectors(queued)
+                self._count_rejectors(queued)
                 if status.code == Code.ERROR:
                     log.error("PreEnqueue plugin failed; pod stays gated", pod=queued.key,
                               plugin=name, error=status.message(), exc_info=status.error)

@@ -29,6 +29,11 @@ class UnschedulablePods:
     def __len__(self) -> int:
         return len(self.pods)
 
+    @property
+    def gated_count(self) -> int:
+        """Members that are gated (PreEnqueue rejected them)."""
+        return len(self._gated)
+
     def __contains__(self, uid: str) -> bool:
         return uid in self.pods
 
@@ -49,7 +54,7 @@ class UnschedulablePods:
             self._gated.discard(uid)
         if not existed:
             gauge.labels(queue=GATED if queued.gated else UNSCHEDULABLE).inc()
-            self._metrics.incoming_pods.labels(queue=UNSCHEDULABLE, event=event).inc()
+            self._metrics.incoming(UNSCHEDULABLE, event)
         elif was_gated != queued.gated:
             gauge.labels(queue=GATED if was_gated else UNSCHEDULABLE).dec()
             gauge.labels(queue=GATED if queued.gated else UNSCHEDULABLE).inc()

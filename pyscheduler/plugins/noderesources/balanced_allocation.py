@@ -1,11 +1,16 @@
 """NodeResourcesBalancedAllocation: prefer nodes whose resource usage stays even across resources.
 
-Contract (upstream noderesources/balanced_allocation.go):
-* For each configured resource (cpu and memory by default) the fraction
-  ``min((node requested + pod request) / allocatable, 1)`` is taken, leaving out resources with
-  allocatable 0 on the node and scalar resources the pod does not request. With two fractions
-  ``std = |f1 - f2| / 2``; with more, the population standard deviation; with fewer, 0.
-  Score = ``int((1 - std) * 100)`` (float64 math, truncated), exactly as upstream.
+Contract (upstream v1.37 noderesources/balanced_allocation.go):
+* The score is the *change* in balance the pod brings, not the balance with the pod alone:
+  ``50 + (50 + with_pod - without_pod) // 2``, where ``with_pod`` is the balance of
+  ``node requested + pod request`` and ``without_pod`` that of ``node requested``. Both are in
+  [50, 100], so the score is in [50, 100]: about 75 when the pod changes little, towards 100
+  when it evens the node out, towards 50 when it skews it.
+* A balance: for each configured resource (cpu and memory by default) the fraction
+  ``min(requested / allocatable, 1)``, leaving out resources with allocatable 0 on the node and
+  scalar resources the pod does not request (the same ones for both balances). With two
+  fractions ``std = |f1 - f2| / 2``; with more, the population standard deviation; with fewer,
+  0. Balance = ``int((1 - std) * 100)`` (float64 math, truncated), exactly as upstream.
 * Requests are the *plain* requests of the node's pods and of the pod (upstream sets
   ``useRequested``), not the non-zero defaults NodeResourcesFit scores with.
 * PreScore returns Skip for a pod requesting none of the resources (best-effort), so such pods
@@ -76,8 +81,18 @@ class NodeResourcesBalancedAllocationArgs(msgspec.Struct, rename="camel", omit_d
     validate_args = validate
 
 
-def balanced_score(requested: list[int], alloc: list[int]) -> int:
-    """Upstream balancedResourceScorer for one node."""
+def balanced_score(requested: list[int], allocated: list[int], alloc: list[int]) -> int:
+    """Upstream balancedResourceScorer: the change in balance from ``allocated`` (the node's
+    requests) to ``requested`` (the node's plus the pod's), over ``alloc``."""
+    with_pod = balance(requested, alloc)
+    without_pod = balance(allocated, alloc)
+    # Go's int64 division truncates towards zero; 50 + (with - without) is never negative.
+    half = MAX_NODE_SCORE // 2
+    return half + (half + with_pod - without_pod) // 2
+
+
+def balance(requested: list[int], alloc: list[int]) -> int:
+    """Upstream balancedResourceScore: 100 for evenly used resources, down to 50."""
     fractions: list[float] = []
     total = 0.0
     for r, a in zip(requested, alloc, strict=True):
@@ -139,12 +154,14 @@ class BalancedAllocation:
         if pod_reqs is None:
             return 0
         requested: list[int] = []
+        allocated: list[int] = []
         alloc: list[int] = []
         for spec, pr in zip(self.resources, pod_reqs, strict=True):
             a, r = node_alloc_request(node_info, spec.name, pr, use_requested=True)
             alloc.append(a)
             requested.append(r if a else 0)
-        return balanced_score(requested, alloc)
+            allocated.append(r - pr if a else 0)
+        return balanced_score(requested, allocated, alloc)
 
     def score_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
                     rows: I64) -> I64:
@@ -154,7 +171,8 @@ class BalancedAllocation:
         pod_reqs = self._pod_requests(state, pod)
         if pod_reqs is None or n == 0:
             return np.zeros(n, dtype=np.int64)
-        fracs: list[F64] = []
+        with_pod: list[F64] = []
+        without_pod: list[F64] = []
         present: list[BoolArr] = []
         everywhere = True
         for spec, pr in zip(self.resources, pod_reqs, strict=True):
@@ -163,23 +181,30 @@ class BalancedAllocation:
                 continue
             alloc, req = ar
             has = alloc != 0
-            if has.all():
-                # int64 / int64 true division converts both to float64 first, like Go's
-                # float64(requested) / float64(allocatable).
-                fracs.append(np.minimum(req / alloc, 1.0))
-            elif has.any():
-                everywhere = False
-                f = req / np.where(has, alloc, 1)
-                fracs.append(np.where(has, np.minimum(f, 1.0), 0.0))
-            else:
+            if not has.any():
                 continue
+            if not has.all():
+                everywhere = False
+            for fracs, r in ((with_pod, req), (without_pod, req - pr)):
+                if has.all():
+                    # int64 / int64 true division converts both to float64 first, like Go's
+                    # float64(requested) / float64(allocatable).
+                    fracs.append(np.minimum(r / alloc, 1.0))
+                else:
+                    f = r / np.where(has, alloc, 1)
+                    fracs.append(np.where(has, np.minimum(f, 1.0), 0.0))
             present.append(has)
-        if everywhere:
-            std = _std_all_present(fracs, n)
-        else:
-            std = _std_some_present(fracs, present, n)
-        result: I64 = ((1 - std) * float(MAX_NODE_SCORE)).astype(np.int64)
+        half = MAX_NODE_SCORE // 2
+        scores = [_balance(fracs, present, n, everywhere) for fracs in (with_pod, without_pod)]
+        result: I64 = half + (half + scores[0] - scores[1]) // 2
         return result
+
+
+def _balance(fracs: list[F64], present: list[BoolArr], n: int, everywhere: bool) -> I64:
+    """Column-wise upstream balancedResourceScore over the rows."""
+    std = _std_all_present(fracs, n) if everywhere else _std_some_present(fracs, present, n)
+    out: I64 = ((1 - std) * float(MAX_NODE_SCORE)).astype(np.int64)
+    return out
 
 
 def _std_all_present(fracs: list[F64], n: int) -> F64:

@@ -37,6 +37,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from pyscheduler import metrics
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
     I64,
@@ -264,6 +265,7 @@ class VolumeBinding:
         try:
             found = self.binder.find_pod_volumes(s.claims, node)
         except BinderError as err:
+            metrics.VOLUME_SCHEDULING_STAGE_ERROR.labels("predicate").inc()
             return Status.as_error(err, NAME)
         if found.reasons:
             return Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, list(found.reasons), NAME)
@@ -359,6 +361,7 @@ class VolumeBinding:
         try:
             s.all_bound = self.binder.assume_pod_volumes(pod.pod, node_name, pv)
         except Exception as err:
+            metrics.VOLUME_SCHEDULING_STAGE_ERROR.labels("assume").inc()
             return Status.as_error(err, NAME)
         return None
 
@@ -388,6 +391,7 @@ class VolumeBinding:
             await self.binder.bind_pod_volumes(self.handle.volume_client, pod.pod, node_name,
                                                pv, self.handle.snapshot)
         except Exception as err:
+            metrics.VOLUME_SCHEDULING_STAGE_ERROR.labels("bind").inc()
             return Status.as_error(err, NAME)
         return None
 

@@ -49,8 +49,8 @@ profiles:
         'unknown field "foo"',
         'unknown field "leaderElection.lease"',
         'unknown field "profiles[0].bogus"',
-        'unknown field "profiles[0].plugins.filters"',
-        'unknown field "profiles[0].plugins.score.enabled[0].wieght"',
+        'unknown field "profiles[0].plugins.filters" (did you mean "filter"?)',
+        'unknown field "profiles[0].plugins.score.enabled[0].wieght" (did you mean "weight"?)',
     ]
 
 
@@ -221,7 +221,8 @@ profiles:
     assert errs == [
         'profiles[0].pluginConfig[0].args.scoringStrategy.type: Invalid value: "Bogus": '
         "invalid enum value 'Bogus'",
-        'unknown field "profiles[0].pluginConfig[0].args.scoringStrategy.resourcez"',
+        'unknown field "profiles[0].pluginConfig[0].args.scoringStrategy.resourcez" '
+        '(did you mean "resources"?)',
         'profiles[0].pluginConfig[0].args.ignoredResources: Invalid value: "cpu": expected '
         "array, got str",
     ]

@@ -95,7 +95,7 @@ def test_disabling_an_upstream_plugin_pyscheduler_lacks_is_accepted() -> None:
 def test_disabled_typo_is_reported() -> None:
     errs = errors_of("profiles:\n- plugins:\n    score:\n      disabled: [{name: ImageLocalty}]\n")
     assert errs == ['profiles[0].plugins.score.disabled[0]: Invalid value: "ImageLocalty": '
-                    "plugin not registered"]
+                    'plugin not registered (did you mean "ImageLocality"?)']
 
 
 def test_removed_v1_plugin_uses_upstream_message() -> None:
@@ -260,7 +260,9 @@ def test_header_is_required() -> None:
     assert errors_of("", header="apiVersion: kubescheduler.config.k8s.io/v1beta3\n"
                                 "kind: KubeSchedulerConfiguration\n") == [
         'apiVersion: Unsupported value: "kubescheduler.config.k8s.io/v1beta3": supported '
-        'values: "kubescheduler.config.k8s.io/v1"'
+        'values: "kubescheduler.config.k8s.io/v1": v1beta3 is no longer supported '
+        '(kube-scheduler v1.37 reads only v1 too); convert the file to '
+        'kubescheduler.config.k8s.io/v1, see docs/CONFIGURATION.md'
     ]
 
 

@@ -24,7 +24,8 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def _configure(level: str = "info", *, json: bool | None = None) -> None:
+def _configure(level: str = "info", *, fmt: str | None = None,
+               json: bool | None = None) -> None:
     lvl = getattr(logging, level.upper(), logging.INFO)
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],

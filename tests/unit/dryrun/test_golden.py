@@ -61,7 +61,7 @@ def test_explain_names_the_smallest_changes(capsys: pytest.CaptureFixture[str]) 
     _, out, _ = _run(capsys, "--explain", "batch/report-0")
     assert "(preempting lower-priority pods would free it" in out
     _, out, _ = _run(capsys, "--explain", "data/db-0")
-    assert "fits on ssd-0 if 2Gi memory more were free there" in out
+    assert "fits on 2 nodes (ssd-0, ssd-1) if 2Gi memory more were free there" in out
 
 
 def test_namespace_selector_and_extra_pod(capsys: pytest.CaptureFixture[str],

@@ -18,7 +18,12 @@ from pyscheduler.framework.registry import (
     out_of_tree_registry,
 )
 from pyscheduler.framework.runtime import FrameworkOptions
-from pyscheduler.plugins.registry import IN_TREE, default_registry, new_in_tree_registry
+from pyscheduler.plugins.registry import (
+    IN_TREE,
+    OPTIONAL,
+    default_registry,
+    new_in_tree_registry,
+)
 from pyscheduler.scheduler.profile import build_frameworks
 
 
@@ -77,7 +82,7 @@ def test_in_tree_registry_is_a_fresh_value_each_time() -> None:
     a.register(SPEC)
     b = new_in_tree_registry()
     assert "RegistryTestFilter" not in b
-    assert list(b) == [s.name for s in IN_TREE]
+    assert list(b) == [s.name for s in (*IN_TREE, *OPTIONAL)]
     with pytest.raises(RegistryError, match="a plugin named NodeName already exists"):
         b.merge(Registry([PluginSpec("NodeName", _new)]))
 
@@ -105,8 +110,9 @@ def test_out_of_tree_registry_reads_the_installed_group() -> None:
     """The installed group loads (whatever is installed); the default registry holds it and
     every in-tree plugin."""
     reg = out_of_tree_registry()
-    assert set(reg) & {s.name for s in IN_TREE} == set()
-    assert list(default_registry()) == [*(s.name for s in IN_TREE), *reg]
+    in_tree = [s.name for s in (*IN_TREE, *OPTIONAL)]
+    assert set(reg) & set(in_tree) == set()
+    assert list(default_registry()) == [*in_tree, *reg]
 
 
 PROFILE = """\

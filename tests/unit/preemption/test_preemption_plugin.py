@@ -27,7 +27,7 @@ from prometheus_client import REGISTRY
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import PostFilterResult
 from pyscheduler.framework.runtime import Diagnosis, Framework, FrameworkOptions, new_framework
-from pyscheduler.framework.status import Code
+from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ActionType, PodInfo, QueueingHint, Resource
 from pyscheduler.plugins import default_preemption
 from pyscheduler.plugins.default_preemption import (
@@ -40,6 +40,13 @@ ONE_POD = {"pods": "1"}
 NODE_RES = {"cpu": "200m", "memory": "400"}
 VIOLATING = {"test.kubernetes.io/is-violating-pdb": "violating"}
 NON_VIOLATING = {"test.kubernetes.io/is-violating-pdb": "non-violating"}
+
+
+def placed(node_name: str, victims: int = 1) -> Status:
+    """Upstream's Success status of a preemption that nominated ``node_name``."""
+    return Status(Code.SUCCESS, [f"preemption: found a potential placement for pod on node "
+                                 f"{node_name}, preempting {victims} victims"],
+                  "DefaultPreemption")
 
 
 def run_post_filter(env: Any, pod: Any, unschedulable: list[str]) -> tuple[Any, Any]:
@@ -107,7 +114,11 @@ async def test_post_filter(case: str, pod: Any, pods: list[Any], nodes: list[Any
     result, status = run_post_filter(env, pod, unschedulable)
     assert result == PostFilterResult(want_node), case
     if want_msg is None:
-        assert status is None, (case, status)
+        # Upstream's Success status names the node and the number of victims (one here).
+        assert status is not None and status.code == Code.SUCCESS, (case, status)
+        assert status.reasons == [
+            f"preemption: found a potential placement for pod on node {want_node}, "
+            "preempting 1 victims"], case
     else:
         assert status is not None and status.code == Code.UNSCHEDULABLE, case
         assert status.reasons == [want_msg], case
@@ -133,7 +144,7 @@ async def test_post_filter_one_node_errors_the_other_passes() -> None:
                    [vpod("p1", node="node1"), vpod("p2", node="node2", requests=SMALL)],
                    preemptor=pod, extra_pre_filters=[ErroringExtensions()])
     result, status = run_post_filter(env, pod, ["node1", "node2"])
-    assert (result, status) == (PostFilterResult("node2"), None)
+    assert (result, status) == (PostFilterResult("node2"), placed("node2"))
     await env.executor.drain()
     assert env.client.deleted_names == ["p2"]
 
@@ -251,7 +262,7 @@ async def test_preempt_when_nominated_node_no_longer_helps() -> None:
             vpod("w", node="node2", priority=LOW, requests=SMALL)]
     env = make_env([node("node1", VERY_LARGE), node("node2", VERY_LARGE)], pods, preemptor=pod)
     result, status = run_post_filter(env, pod, ["node2"])
-    assert (result, status) == (PostFilterResult("node2"), None)
+    assert (result, status) == (PostFilterResult("node2"), placed("node2"))
     await env.executor.drain()
     assert env.client.deleted_names == ["w"]
 
@@ -275,7 +286,7 @@ async def test_lower_priority_nominations_on_the_node_are_cleared() -> None:
     env.nominator.add_nominated_pod(PodInfo.of(vpod("high-nominee", priority=VERY_HIGH)),
                                     "node1")
     result, status = run_post_filter(env, pod, ["node1"])
-    assert (result, status) == (PostFilterResult("node1"), None)
+    assert (result, status) == (PostFilterResult("node1"), placed("node1"))
     await env.executor.drain()
     assert env.client.cleared == ["low-nominee"]
     assert env.client.deleted_names == ["v"]
@@ -426,3 +437,16 @@ async def test_no_nodes_is_an_error(priority: int) -> None:
     result, status = run_post_filter(env, pod, [])
     assert result is None and status is not None and status.code == Code.ERROR
     assert status.reasons == ["preemption: no nodes available"]
+
+
+def test_fit_error_message_ends_with_the_placement_as_upstream() -> None:
+    """issue 20: upstream's FitError.Error() appends the PostFilter message as it is; the
+    placement message has no final period (kube-scheduler v1.37.2's own wording)."""
+    from collections import Counter
+
+    d = Diagnosis(num_all_nodes=2, reasons=Counter({"Insufficient cpu": 2}), evaluated=2)
+    d.post_filter_msg = placed("n2").message()
+    assert d.message() == ("0/2 nodes are available: 2 Insufficient cpu. preemption: found a "
+                           "potential placement for pod on node n2, preempting 1 victims")
+    d.post_filter_msg = "preemption: 0/2 nodes are available: 2 Insufficient cpu."
+    assert d.message().endswith("preemption: 0/2 nodes are available: 2 Insufficient cpu.")

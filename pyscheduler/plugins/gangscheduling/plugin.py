@@ -1,0 +1,316 @@
+"""GangScheduling and Coscheduling: all-or-nothing placement of a pod group.
+
+Contract (upstream gangscheduling.go, v1.37.2; scheduler-plugins coscheduling for the second
+API):
+* ``gang_policy(pod)``: the group's gang constraint. The scheduler then runs a pod group cycle
+  (scheduler/schedule_one_podgroup.py): at least ``min_count`` members are placed against one
+  snapshot and reserved together, or none is.
+* PreEnqueue holds a member back until its group object exists ("waiting for pods's pod group
+  %q to appear in scheduling queue", upstream's wording) and until at least ``min_count``
+  members exist ("waiting for minCount pods from a gang to appear in scheduling queue").
+* Reserve/Unreserve track the group's assumed members, so that "scheduled" (assumed or bound)
+  is exact while binds are in flight and a failed bind gives its place back.
+* Permit lets a member through once the group's scheduled members reach ``min_count`` and
+  allows the members held for it; otherwise it waits ("waiting for minCount pods from a gang to
+  be scheduled"), up to the timeout (upstream 5 min; Coscheduling: the PodGroup's
+  scheduleTimeoutSeconds, else the plugin's permitWaitingTimeSeconds).
+* Events: a pod of the same group added (unscheduled or assigned), the group object added, or
+  updated with a smaller minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import (
+    EnqueueExtensions,
+    GangPlugin,
+    GangPolicy,
+    Handle,
+    PermitPlugin,
+    PreEnqueuePlugin,
+    ReservePlugin,
+)
+from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.status import Code, Status
+from pyscheduler.framework.types import (
+    ActionType,
+    ClusterEvent,
+    ClusterEventWithHint,
+    PodInfo,
+    QueueingHint,
+    Resource,
+)
+from pyscheduler.model import podgroup as pg
+from pyscheduler.model.pod import Pod
+
+GANG_SCHEDULING = "GangScheduling"
+COSCHEDULING = "Coscheduling"
+
+# Upstream's permitTimeoutDuration.
+UPSTREAM_PERMIT_TIMEOUT = 5 * 60.0
+
+MSG_NO_GROUP = 'waiting for pods\'s pod group "{name}" to appear in scheduling queue'
+MSG_TOO_FEW = "waiting for minCount pods from a gang to appear in scheduling queue"
+MSG_WAIT_QUORUM = "waiting for minCount pods from a gang to be scheduled"
+CONDITION_INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
+
+
+class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
+                       forbid_unknown_fields=True):
+    """scheduler-plugins' CoschedulingArgs (v1): the Permit wait when the PodGroup sets no
+    scheduleTimeoutSeconds, and the group backoff (accepted; a failed group backs off by its
+    members' pod backoff here)."""
+
+    permit_waiting_time_seconds: int = 60
+    pod_group_backoff_seconds: int = 0
+
+    def validate(self, path: str = "") -> None:
+        """Both are non-negative (scheduler-plugins' validation)."""
+        from pyscheduler.plugins import validation as v
+
+        errs: list[v.FieldError] = []
+        if self.permit_waiting_time_seconds < 0:
+            errs.append(v.invalid(v.child(path, "permitWaitingTimeSeconds"),
+                                  self.permit_waiting_time_seconds, "must be greater than or "
+                                  "equal to 0"))
+        if self.pod_group_backoff_seconds < 0:
+            errs.append(v.invalid(v.child(path, "podGroupBackoffSeconds"),
+                                  self.pod_group_backoff_seconds, "must be greater than or "
+                                  "equal to 0"))
+        v.raise_if(errs)
+
+
+class Gang:
+    """One engine for both APIs; ``api`` picks where the group comes from."""
+
+    def __init__(self, name: str, api: str, handle: Handle, default_timeout: float) -> None:
+        self.name = name
+        self.api = api
+        self.handle = handle
+        self.default_timeout = default_timeout
+        self._group_of: Callable[[Pod], pg.GroupRef | None] = (
+            pg.upstream_group if api == pg.UPSTREAM else pg.coscheduling_group)
+        self._lister_name = pg.POD_GROUPS if api == pg.UPSTREAM else pg.COSCHEDULING_POD_GROUPS
+        # group key -> UIDs of members assumed (reserved, not yet seen bound)
+        self._assumed: dict[str, set[str]] = {}
+
+    # ---- the group -----------------------------------------------------------------------
+    def _group(self, ref: pg.GroupRef) -> Any | None:
+        lister = self.handle.lister(self._lister_name)
+        return None if lister is None else lister.get_by_key(ref.key)
+
+    def _min_count(self, group: Any) -> int | None:
+        """The gang minimum, or None when the group has no gang policy."""
+        if self.api == pg.UPSTREAM:
+            gang = group.spec.scheduling_policy.gang
+            return None if gang is None else int(gang.min_count)
+        return int(group.spec.min_member) if group.spec.min_member > 0 else None
+
+    def _timeout(self, group: Any) -> float:
+        if self.api == pg.COSCHEDULING and group.spec.schedule_timeout_seconds:
+            return float(group.spec.schedule_timeout_seconds)
+        return self.default_timeout
+
+    def _members(self, ref: pg.GroupRef) -> list[Pod]:
+        pods = self.handle.lister("pods")
+        if pods is None:
+            return []
+        members: list[Pod] = pods.by_index(pg.POD_GROUP_INDEX, ref.index_key)
+        return [p for p in members if p.status.phase not in ("Succeeded", "Failed")]
+
+    def scheduled_count(self, ref: pg.GroupRef, members: list[Pod]) -> int:
+        """Members bound (nodeName set) or assumed by this scheduler."""
+        assumed = self._assumed.get(ref.index_key, set())
+        return sum(1 for p in members if p.spec.node_name or p.metadata.uid in assumed)
+
+    def gang_policy(self, pod: Pod) -> GangPolicy | None:
+        """The group's gang constraint, or None (no group, no object yet, no gang policy)."""
+        ref = self._group_of(pod)
+        if ref is None:
+            return None
+        group = self._group(ref)
+        if group is None:
+            return None
+        min_count = self._min_count(group)
+        if min_count is None:
+            return None
+        kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
+        return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
+                          min_count=min_count, members=tuple(self._members(ref)),
+                          plugin=self.name)
+
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
+        """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
+        Scheduled) or False (reason Unschedulable) on a scheduling.k8s.io PodGroup, never
+        regressing True to False, and nothing written when it already says so."""
+        if self.api != pg.UPSTREAM:
+            return
+        _, _, key = policy.key.partition("/")
+        namespace, _, name = key.partition("/")
+        group = self._group(pg.GroupRef(self.api, namespace, name))
+        if group is None:
+            return
+        status = "True" if scheduled else "False"
+        reason = "Scheduled" if scheduled else "Unschedulable"
+        existing = next((c for c in group.status.conditions
+                         if c.type == CONDITION_INITIALLY_SCHEDULED), None)
+        if existing is not None:
+            if existing.status == "True" and not scheduled:
+                return
+            if (existing.status, existing.reason, existing.message) == (status, reason,
+                                                                          message):
+                return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition: dict[str, Any] = {
+            "type": CONDITION_INITIALLY_SCHEDULED, "status": status, "reason": reason,
+            "message": message,
+            "lastTransitionTime": (existing.last_transition_time
+                                   if existing is not None and existing.status == status
+                                   and existing.last_transition_time else now)}
+        if group.metadata.generation:
+            condition["observedGeneration"] = group.metadata.generation
+        others = [msgspec.to_builtins(c) for c in group.status.conditions
+                  if c.type != CONDITION_INITIALLY_SCHEDULED]
+        path = (f"/apis/scheduling.k8s.io/v1beta1/namespaces/{namespace}/podgroups/{name}"
+                "/status")
+        self.handle.status_client.patch_status(
+            path, {"status": {"conditions": [*others, condition]}})
+
+    # ---- PreEnqueue ---------------------------------------------------------------------
+    def pre_enqueue(self, pod: Pod) -> Status | None:
+        """Hold a member until its group exists and has at least min_count members."""
+        ref = self._group_of(pod)
+        if ref is None:
+            return None
+        group = self._group(ref)
+        if group is None:
+            return Status.unresolvable(MSG_NO_GROUP.format(name=ref.name), plugin=self.name)
+        min_count = self._min_count(group)
+        if min_count is None:
+            return None
+        if len(self._members(ref)) < min_count:
+            return Status.unresolvable(MSG_TOO_FEW, plugin=self.name)
+        return None
+
+    # ---- Reserve ------------------------------------------------------------------------
+    def reserve(self, state: CycleState, pod: PodInfo, node_name: str) -> Status | None:
+        """Count the member as scheduled from now on."""
+        ref = self._group_of(pod.pod)
+        if ref is not None:
+            self._assumed.setdefault(ref.index_key, set()).add(pod.uid)
+        return None
+
+    def unreserve(self, state: CycleState, pod: PodInfo, node_name: str) -> None:
+        """The member's placement was given up (failed group, failed bind)."""
+        ref = self._group_of(pod.pod)
+        if ref is None:
+            return
+        key = ref.index_key
+        uids = self._assumed.get(key)
+        if uids is not None:
+            uids.discard(pod.uid)
+            if not uids:
+                del self._assumed[key]
+
+    def forget_bound(self, ref: pg.GroupRef, members: list[Pod]) -> None:
+        """Drop assumed UIDs that are bound or gone: the informer now counts them."""
+        key = ref.index_key
+        uids = self._assumed.get(key)
+        if not uids:
+            return
+        alive = {p.metadata.uid for p in members if not p.spec.node_name}
+        uids &= alive
+        if not uids:
+            del self._assumed[key]
+
+    # ---- Permit -------------------------------------------------------------------------
+    def permit(self, state: CycleState, pod: PodInfo,
+               node_name: str) -> tuple[Status | None, float]:
+        """Allow once scheduled members reach min_count (and release those held); else Wait."""
+        ref = self._group_of(pod.pod)
+        if ref is None:
+            return None, 0.0
+        group = self._group(ref)
+        if group is None:
+            return Status.as_error(RuntimeError(f"pod group {ref.key} not found"),
+                                   self.name), 0.0
+        min_count = self._min_count(group)
+        if min_count is None:
+            return None, 0.0
+        members = self._members(ref)
+        self.forget_bound(ref, members)
+        if self.scheduled_count(ref, members) < min_count:
+            unscheduled = [p for p in members if not p.spec.node_name
+                           and p.metadata.uid not in self._assumed.get(
+                               ref.index_key, set())]
+            self.handle.activate(unscheduled)
+            return Status(Code.WAIT, [MSG_WAIT_QUORUM], plugin=self.name), self._timeout(group)
+        for p in members:
+            wp = self.handle.get_waiting_pod(p.metadata.uid)
+            if wp is not None:
+                wp.allow(self.name)
+        return None, 0.0
+
+    # ---- EnqueueExtensions --------------------------------------------------------------
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Pods of the same group added; the group object added or its minimum lowered."""
+        res = Resource.POD_GROUP if self.api == pg.UPSTREAM else Resource.COSCHEDULING_POD_GROUP
+        return [
+            ClusterEventWithHint(ClusterEvent(Resource.UNSCHEDULED_POD, ActionType.ADD),
+                                 self._after_pod_added),
+            ClusterEventWithHint(ClusterEvent(Resource.ASSIGNED_POD, ActionType.ADD),
+                                 self._after_pod_added),
+            ClusterEventWithHint(ClusterEvent(res, ActionType.ADD), self._after_group_added),
+            ClusterEventWithHint(ClusterEvent(res, ActionType.UPDATE),
+                                 self._after_group_updated),
+        ]
+
+    def _after_pod_added(self, pod: Pod, old: Any, new: Any) -> QueueingHint:
+        mine, added = self._group_of(pod), self._group_of(new) if isinstance(new, Pod) else None
+        return QueueingHint.QUEUE if mine is not None and mine == added else QueueingHint.SKIP
+
+    def _same_group(self, pod: Pod, group: Any) -> bool:
+        ref = self._group_of(pod)
+        m = getattr(group, "metadata", None)
+        return ref is not None and m is not None and (m.namespace, m.name) == (
+            ref.namespace, ref.name)
+
+    def _after_group_added(self, pod: Pod, old: Any, new: Any) -> QueueingHint:
+        return QueueingHint.QUEUE if self._same_group(pod, new) else QueueingHint.SKIP
+
+    def _after_group_updated(self, pod: Pod, old: Any, new: Any) -> QueueingHint:
+        if not self._same_group(pod, new):
+            return QueueingHint.SKIP
+        before, after = self._min_count(old), self._min_count(new)
+        if before is None or after is None:
+            return QueueingHint.SKIP
+        return QueueingHint.QUEUE if after < before else QueueingHint.SKIP
+
+
+def new_gang_scheduling(args: None, handle: Handle) -> Gang:
+    """Upstream's GangScheduling: scheduling.k8s.io/v1beta1 PodGroups."""
+    return Gang(GANG_SCHEDULING, pg.UPSTREAM, handle, UPSTREAM_PERMIT_TIMEOUT)
+
+
+def new_coscheduling(args: CoschedulingArgs | None, handle: Handle) -> Gang:
+    """scheduler-plugins' Coscheduling: scheduling.x-k8s.io/v1alpha1 PodGroups."""
+    a = args or CoschedulingArgs()
+    return Gang(COSCHEDULING, pg.COSCHEDULING, handle, float(a.permit_waiting_time_seconds))
+
+
+GANG_SCHEDULING_SPEC = PluginSpec(GANG_SCHEDULING, new_gang_scheduling, None,
+                                  listers=("pods", pg.POD_GROUPS))
+COSCHEDULING_SPEC = PluginSpec(COSCHEDULING, new_coscheduling, CoschedulingArgs,
+                               listers=("pods", pg.COSCHEDULING_POD_GROUPS))
+
+
+def _check(p: Gang) -> tuple[GangPlugin, PreEnqueuePlugin, ReservePlugin, PermitPlugin,
+                             EnqueueExtensions]:
+    """Compile-time conformance: mypy checks the plugin against each Protocol."""
+    return p, p, p, p, p

@@ -1,0 +1,213 @@
+"""The pod group cycle: all-or-nothing placement of a gang (upstream schedule_one_podgroup.go).
+
+Contract:
+* Entered from ``Scheduler.schedule_one`` when the popped pod's group has a gang policy
+  (``Framework.gang_policy``). The group's other pending members are taken from the queue
+  (``PriorityQueue.take``), so the whole group is one attempt.
+* Members are placed one after the other in QueueSort order, each with the framework's own
+  filters and scores (``Scheduler.schedule_pod``), each assumed and reserved before the next is
+  placed, so later members see earlier ones. All of this runs without awaiting: no other cycle,
+  informer handler or binding task runs in between, so the tentative placements are never
+  visible outside the cycle.
+* If at least ``min_count`` members are then scheduled (counting members already bound or
+  assumed, for late members), every placed member goes through Permit and to its binding task.
+  Otherwise every placement is reverted (unreserve and forget, last first) before the cycle
+  ends, and every member is requeued with one FailedScheduling event that says why the group
+  did not fit: "<group>: 6/8 members placeable; 0/6 nodes are available: ...". Nothing stays
+  reserved by a group that cannot complete.
+* The cycle stops early once even placing every remaining member could not reach min_count.
+* Members do not preempt on their own (a preemption for one member could leave the group
+  partial); gang-aware preemption is a separate step (docs/GANG.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+import structlog
+
+from pyscheduler import metrics
+from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import GangPolicy, PodNominator
+from pyscheduler.framework.runtime import FitError, Framework, PluginError
+from pyscheduler.framework.types import PodInfo, QueuedPodInfo
+
+log = structlog.get_logger(__name__)
+
+REASON_UNSCHEDULABLE = "Unschedulable"
+REASON_SCHEDULER_ERROR = "SchedulerError"
+
+
+class Scheduler(Protocol):
+    """What the group cycle uses of schedule_one.Scheduler (a Protocol: no import cycle)."""
+
+    cache: SchedulerCache
+    queue: Any  # schedule_one.Queue (take, done, scheduling_cycle)
+    nominator: PodNominator | None
+    binding_tasks: set[asyncio.Task[None]]
+
+    def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> Any: ...
+    def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str,
+              message: str, nominated: str | None, start: float, result: str, bound: Any, *,
+              no_nodes: bool = False) -> None: ...
+    def binding_cycle(self, fwk: Framework, state: CycleState, queued: QueuedPodInfo,
+                      host: str, waits: dict[str, float], start: float,
+                      cycle: int, *, result: Any = None,
+                      logger: Any = None) -> Coroutine[Any, Any, None]: ...
+
+
+def _members_in_queue_order(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
+                            policy: GangPolicy) -> list[QueuedPodInfo]:
+    members = [first]
+    for pod in policy.members:
+        uid = pod.metadata.uid
+        if uid == first.uid or pod.spec.node_name or sched.cache.is_assumed(uid):
+            continue
+        if pod.spec.scheduler_name != fwk.profile_name:
+            continue  # another profile's (or scheduler's) pod: not ours to place
+        queued = sched.queue.take(uid)
+        if queued is not None:
+            members.append(queued)
+    members.sort(key=functools.cmp_to_key(
+        lambda a, b: -1 if fwk.less(a, b) else (1 if fwk.less(b, a) else 0)))
+    return members
+
+
+def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
+                       policy: GangPolicy) -> None:
+    """One pod group cycle for ``first``'s group (see the module contract)."""
+    start = time.perf_counter()
+    cycle = sched.queue.scheduling_cycle()
+    members = _members_in_queue_order(sched, fwk, first, policy)
+    placing = {q.uid for q in members}
+    already = sum(1 for p in policy.members if p.metadata.uid not in placing and (
+        p.spec.node_name or sched.cache.is_assumed(p.metadata.uid)))
+    bound = log.bind(pod_group=policy.name, members=len(members), min_count=policy.min_count,
+                     already_scheduled=already, profile=fwk.profile_name)
+    placed: list[tuple[QueuedPodInfo, CycleState, str]] = []
+    rejected: list[tuple[QueuedPodInfo, str, set[str]]] = []
+    error: str | None = None
+    remaining = len(members)
+    for queued in members:
+        remaining -= 1
+        pod_info = queued.pod_info
+        if pod_info.pod.metadata.deletion_timestamp is not None:
+            sched.queue.done(pod_info.uid)
+            continue
+        state = CycleState()
+        try:
+            found = sched.schedule_pod(fwk, state, pod_info)
+        except FitError as fe:
+            rejected.append((queued, fe.diagnosis.message(),
+                             set(fe.diagnosis.unschedulable_plugins)))
+        except PluginError as pe:
+            error = pe.status.message()
+            rejected.append((queued, error, set()))
+            break
+        else:
+            host = found.suggested_host
+            try:
+                sched.cache.assume_pod(pod_info, host)
+            except CacheError as err:
+                error = str(err)
+                rejected.append((queued, error, set()))
+                break
+            st = fwk.run_reserve(state, pod_info, host)
+            if st is not None:
+                sched.cache.forget_pod(pod_info.uid)
+                fwk.run_unreserve(state, pod_info, host)
+                rejected.append((queued, st.message(), {st.plugin} if st.plugin else set()))
+            else:
+                placed.append((queued, state, host))
+        if already + len(placed) + remaining < policy.min_count:
+            break  # even placing every remaining member could not reach min_count
+    metrics.PODGROUP_SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
+    scheduled = already + len(placed)
+    done = {q.uid for q, _, _ in placed} | {q.uid for q, _, _ in rejected}
+    unevaluated = [q for q in members if q.uid not in done
+                   and q.pod_info.pod.metadata.deletion_timestamp is None]
+    if error is None and scheduled >= policy.min_count:
+        _submit(sched, fwk, policy, placed, start, cycle)
+        # Members beyond the quorum that did not fit are ordinary unschedulable pods.
+        for queued, message, plugins in rejected:
+            queued.unschedulable_plugins = plugins
+            sched._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, message, None, start,
+                        "unschedulable", _member_log(fwk, queued, policy))
+        _observe("scheduled", fwk, start)
+        _report(fwk, policy, True, "")
+        bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
+        return
+    # The group cannot complete: give back everything, newest first, before anything awaits.
+    for queued, state, host in reversed(placed):
+        fwk.run_unreserve(state, queued.pod_info, host)
+        sched.cache.forget_pod(queued.pod_info.uid)
+    why = rejected[0][1] if rejected else "no member could be evaluated"
+    plugins = set().union(*(p for _, _, p in rejected)) if rejected else set()
+    if error is not None:
+        message = f"{policy.name}: {why}"
+        reason, outcome = REASON_SCHEDULER_ERROR, "error"
+    else:
+        message = (f"{policy.name}: {scheduled}/{policy.min_count} members placeable "
+                   f"(minCount {policy.min_count}); {why}")
+        reason, outcome = REASON_UNSCHEDULABLE, "unschedulable"
+    # Every member waits on the same plugins: whatever could make the group fit.
+    plugins.add(policy.plugin)
+    for queued in [q for q, _, _ in placed] + [q for q, _, _ in rejected] + unevaluated:
+        queued.unschedulable_plugins = set(plugins) if outcome == "unschedulable" else set()
+        sched._fail(fwk, queued, cycle, reason, message, None, start, outcome,
+                    _member_log(fwk, queued, policy))
+    _observe(outcome, fwk, start)
+    _report(fwk, policy, False, message)
+    bound.info("Unable to schedule pod group", reason=message, placeable=scheduled)
+
+
+def _member_log(fwk: Framework, queued: QueuedPodInfo, policy: GangPolicy) -> Any:
+    """The per-pod logger schedule_one binds, plus the group."""
+    return log.bind(pod=queued.pod_info.key, profile=fwk.profile_name,
+                    attempt=queued.attempts, pod_group=policy.name)
+
+
+def _submit(sched: Scheduler, fwk: Framework, policy: GangPolicy,
+            placed: list[tuple[QueuedPodInfo, CycleState, str]], start: float,
+            cycle: int) -> None:
+    """Permit for each placed member, then its binding task (as ``schedule_one`` does)."""
+    loop = asyncio.get_running_loop()
+    for queued, state, host in placed:
+        pod_info = queued.pod_info
+        st, waits = fwk.run_permit(state, pod_info, host)
+        if st is not None:
+            fwk.run_unreserve(state, pod_info, host)
+            sched.cache.forget_pod(pod_info.uid)
+            reason, result = ((REASON_UNSCHEDULABLE, "unschedulable") if st.is_rejected()
+                              else (REASON_SCHEDULER_ERROR, "error"))
+            sched._fail(fwk, queued, cycle, reason, st.message(), None, start, result,
+                        _member_log(fwk, queued, policy))
+            continue
+        if sched.nominator is not None:
+            sched.nominator.delete_nominated_pod_if_exists(pod_info.pod)
+        task = loop.create_task(
+            sched.binding_cycle(fwk, state, queued, host, waits, start, cycle,
+                                logger=_member_log(fwk, queued, policy)),
+            name=f"bind {pod_info.key}")
+        sched.binding_tasks.add(task)
+        task.add_done_callback(sched.binding_tasks.discard)
+
+
+def _report(fwk: Framework, policy: GangPolicy, scheduled: bool, message: str) -> None:
+    for p in fwk.gang_plugins:
+        if p.name == policy.plugin:
+            try:
+                p.group_attempted(policy, scheduled, message)
+            except Exception:  # a status write must never fail the cycle
+                log.exception("recording the pod group's outcome failed", pod_group=policy.name)
+
+
+def _observe(result: str, fwk: Framework, start: float) -> None:
+    metrics.PODGROUP_SCHEDULE_ATTEMPTS.labels(result, fwk.profile_name).inc()
+    metrics.PODGROUP_SCHEDULING_ATTEMPT_DURATION.labels(result, fwk.profile_name).observe(
+        time.perf_counter() - start)

@@ -1,0 +1,192 @@
+"""Issue 16: gang scheduling against the real apiserver, with scheduler-plugins' PodGroup API.
+
+``pyscheduler run`` with the Coscheduling plugin enabled; PodGroups are
+``scheduling.x-k8s.io/v1alpha1`` objects (manifests/crds), members carry the
+``scheduling.x-k8s.io/pod-group`` label. Every node has 1 cpu and every member asks for 1 cpu,
+so the number of nodes is the number of members that fit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envtest import ControlPlane
+from envtest.workload import SchedulerProcess, create_pods, list_events, list_pods, pod_manifest
+from integration.waiting import wait_until
+
+CRD = Path(__file__).resolve().parents[2] / "manifests/crds/scheduling.x-k8s.io_podgroups.yaml"
+CONFIG = """apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection:
+  leaderElect: false
+profiles:
+- schedulerName: pyscheduler
+  plugins:
+    multiPoint:
+      enabled:
+      - name: Coscheduling
+"""
+
+
+@pytest.fixture
+def crd(live_control_plane: ControlPlane) -> ControlPlane:
+    cp = live_control_plane
+    cp.apply(CRD)
+
+    def served() -> bool:
+        try:
+            cp.request("GET", "/apis/scheduling.x-k8s.io/v1alpha1/podgroups")
+            return True
+        except Exception:
+            return False
+
+    wait_until(served, timeout=30, what="PodGroup CRD served")
+    return cp
+
+
+@pytest.fixture
+def start_scheduler(crd: ControlPlane,
+                    tmp_path: Path) -> Iterator[Callable[[], SchedulerProcess]]:
+    config = tmp_path / "gang.yaml"
+    config.write_text(CONFIG)
+    started: list[SchedulerProcess] = []
+
+    def start() -> SchedulerProcess:
+        proc = SchedulerProcess(crd.scheduler_kubeconfig,
+                                tmp_path / f"pyscheduler-{len(started)}.log", config=config)
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def scheduler(start_scheduler: Callable[[], SchedulerProcess]) -> SchedulerProcess:
+    return start_scheduler()
+
+
+def bind(cp: ControlPlane, namespace: str, name: str, node: str) -> None:
+    """Bind as a dead leader would have: the Binding subresource, as admin."""
+    cp.request("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/binding", {
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
+
+
+def pod_group(cp: ControlPlane, namespace: str, name: str, min_member: int) -> None:
+    cp.request("POST", f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups", {
+        "apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+        "metadata": {"name": name}, "spec": {"minMember": min_member}})
+
+
+def members(group: str, n: int) -> list[dict[str, Any]]:
+    return [pod_manifest(f"{group}-{i}", cpu="1", memory="64Mi",
+                         labels={"scheduling.x-k8s.io/pod-group": group}) for i in range(n)]
+
+
+def bound_in(cp: ControlPlane, namespace: str, group: str) -> list[dict[str, Any]]:
+    return [p for p in list_pods(cp, namespace)
+            if p["metadata"]["labels"].get("scheduling.x-k8s.io/pod-group") == group
+            and p["spec"].get("nodeName")]
+
+
+def cached_pods(proc: SchedulerProcess) -> set[str]:
+    """Every pod the scheduler's cache counts on a node, assumed ones included."""
+    status, body = proc.get("/debug/cache")
+    assert status == 200, body
+    dump = json.loads(body)
+    return {key for node in dump["nodes"].values() for key in node["pods"]}
+
+
+def test_group_of_8_on_room_for_6_binds_none_then_all(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    scheduler: SchedulerProcess,
+) -> None:
+    cp = crd
+    kwok_nodes(6, cpu="1", memory="4Gi", pods=10)
+    pod_group(cp, namespace, "big", 8)
+    create_pods(cp, namespace, members("big", 8))
+    failed = wait_until(lambda: [e for e in list_events(cp, namespace)
+                                 if e["reason"] == "FailedScheduling"], timeout=30,
+                        what="FailedScheduling for the group")
+    note = failed[0]["note"]
+    assert "6/8 members placeable" in note and "Insufficient cpu" in note, note
+    time.sleep(1.0)  # a scheduler that placed part of the group would have bound it by now
+    assert bound_in(cp, namespace, "big") == []
+    assert not {k for k in cached_pods(scheduler) if k.startswith(f"{namespace}/big-")}
+
+    t0 = time.monotonic()
+    kwok_nodes(2, cpu="1", memory="4Gi", pods=10)
+    wait_until(lambda: len(bound_in(cp, namespace, "big")) == 8, timeout=60,
+               what="all 8 members bound")
+    print(f"\nall 8 bound {time.monotonic() - t0:.1f}s after room appeared")
+    # The status controller: KWOK runs bound pods, so the group ends up Running.
+    path = f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups/big"
+    status = wait_until(lambda: (lambda st: st if st.get("phase") == "Running" else None)(
+        cp.request("GET", path).get("status", {})), timeout=30, what="PodGroup Running")
+    assert status["running"] == 8 and status.get("scheduleStartTime"), status
+
+
+@pytest.mark.parametrize(("groups", "fit"), [(2, 1), (5, 2)], ids=["2-for-1", "5-for-2"])
+def test_competing_groups_one_binds_whole_others_hold_nothing(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    scheduler: SchedulerProcess, groups: int, fit: int,
+) -> None:
+    """``groups`` groups of 4; room for ``fit`` of them (plus 2 spare cpus, less than a
+    group): exactly ``fit`` groups bind whole, the others bind nothing and hold nothing."""
+    cp = crd
+    size = 4
+    kwok_nodes(fit * size + 2, cpu="1", memory="4Gi", pods=10)
+    names = [f"g{i}" for i in range(groups)]
+    for name in names:
+        pod_group(cp, namespace, name, size)
+    # Interleave the members' creation, so that no group arrives whole before another starts.
+    pods = [p for i in range(size) for name in names for p in members(name, size)[i:i + 1]]
+    create_pods(cp, namespace, pods, concurrency=8)
+
+    def settled() -> dict[str, int] | None:
+        counts = {name: len(bound_in(cp, namespace, name)) for name in names}
+        return counts if sum(counts.values()) == fit * size else None
+
+    counts = wait_until(settled, timeout=60, what=f"{fit} groups bound")
+    time.sleep(1.0)
+    counts = {name: len(bound_in(cp, namespace, name)) for name in names}
+    assert sorted(counts.values()) == [0] * (groups - fit) + [size] * fit, counts
+    waiting = [name for name, n in counts.items() if n == 0]
+    held = {k for k in cached_pods(scheduler)
+            if any(k.startswith(f"{namespace}/{name}-") for name in waiting)}
+    assert not held, f"waiting groups hold resources in the scheduler's cache: {held}"
+
+
+@pytest.mark.parametrize("room", [True, False], ids=["room-left", "no-room"])
+def test_group_half_bound_by_a_dead_leader_is_completed_or_reported(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    start_scheduler: Callable[[], SchedulerProcess], room: bool,
+) -> None:
+    """The previous leader bound 3 of a group of 6 and died: the next one counts the bound
+    members towards minMember, binds the rest when they fit, and otherwise reports the group
+    with every member's FailedScheduling; it never binds a partial remainder."""
+    cp = crd
+    nodes = kwok_nodes(6 if room else 4, cpu="1", memory="4Gi", pods=10)
+    pod_group(cp, namespace, "half", 6)
+    create_pods(cp, namespace, members("half", 6))
+    for i in range(3):
+        bind(cp, namespace, f"half-{i}", nodes[i])
+    start_scheduler()
+    if room:
+        wait_until(lambda: len(bound_in(cp, namespace, "half")) == 6, timeout=60,
+                   what="the group completed")
+        return
+    failed = wait_until(lambda: [e for e in list_events(cp, namespace)
+                                 if e["reason"] == "FailedScheduling"], timeout=30,
+                        what="the group reported")
+    assert "4/6 members placeable" in failed[0]["note"], failed[0]["note"]
+    time.sleep(1.0)
+    assert len(bound_in(cp, namespace, "half")) == 3  # nothing bound beyond what was
