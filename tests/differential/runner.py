@@ -619,8 +619,21 @@ def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool,
     if kube.was_gated != py.was_gated:
         problems.append(f"{kube.pod}: gated: kube-scheduler {kube.was_gated}, "
                         f"pyscheduler {py.was_gated}")
+    victims_ok = victims_agree(kube, py, importance, ties_allowed)
+    # A preemption tie broken the other way (victims_agree accepted pyscheduler's node): each
+    # scheduler nominated its own node, and the retry after the victims went tries the
+    # nominated node first (findNodesThatFitPod's evaluateNominatedNode), so kube-scheduler's
+    # "one feasible node" is its nominated node and pyscheduler's is the tied one. Comparing
+    # the bound node with kube-scheduler's was the "disagreed once, agrees on replay" class:
+    # upstream breaks the tie in Go map order, which changes from run to run.
+    tied = (victims_ok and kube.victims != py.victims and py.victim_node is not None
+            and kube.victim_node != py.victim_node)
     if kube.kind in ("bound", "bound-while-gated"):
-        if kube.feasible == 1:
+        if tied and kube.node == kube.victim_node:
+            if py.node != py.victim_node:
+                problems.append(f"{kube.pod}: preemption tie on {py.victim_node} (kube-scheduler "
+                                f"{kube.victim_node}), but pyscheduler bound on {py.node}")
+        elif kube.feasible == 1:
             if py.node != kube.node:
                 problems.append(f"{kube.pod}: one feasible node {kube.node}; "
                                 f"pyscheduler chose {py.node}")
@@ -659,10 +672,11 @@ def compare(kube: PodOutcome, py: PodOutcome, *, compare_postfilter: bool,
                                 f"{o.event_message!r}, its PodScheduled condition {o.message!r}")
     # Polling sees a nomination only if the pod stays nominated for a while: compare it for
     # pods left waiting; a bound pod's victims and node say what its preemption did.
-    if kube.kind == "nominated" and kube.nominated != py.nominated:
+    if kube.kind == "nominated" and kube.nominated != py.nominated and not (
+            tied and kube.nominated == kube.victim_node and py.nominated == py.victim_node):
         problems.append(f"{kube.pod}: nominated node: kube-scheduler {kube.nominated}, "
                         f"pyscheduler {py.nominated}")
-    if not victims_agree(kube, py, importance, ties_allowed):
+    if not victims_ok:
         problems.append(f"{kube.pod}: victims: kube-scheduler {list(kube.victims)} on "
                         f"{kube.victim_node}, pyscheduler {list(py.victims)} on "
                         f"{py.victim_node}; kube-scheduler's candidates {kube.candidates}")

@@ -255,12 +255,24 @@ def _preempted(node: str, victims: tuple[str, ...], cands: dict[str, tuple[str, 
 
 def test_compare_accepts_only_explicit_preemption_ties() -> None:
     imp = {"a": (100, 3), "b": (100, 3), "c": (100, 1)}
-    cands = {"n1": ("a",), "n2": ("b",), "n3": ("c",)}
+    cands: dict[str, tuple[str, ...]] = {"n1": ("a",), "n2": ("b",), "n3": ("c",)}
     msg = "0/3 nodes are available: 3 Insufficient cpu. " + PLACEMENT + "{}, preempting 1 victims"
     kube = _preempted("n1", ("a",), cands, msg.format("n1"))
     tie = _preempted("n2", ("b",), msg=msg.format("n2"))
-    tie.node = kube.node  # judged on victims here; the node of a bound pod is compared apart
+    # Each binds on its own nominated node (kube-scheduler logs feasibleNodes=1 there): the
+    # fuzz-1-100 / fuzz-4-56 class, which agreed on replay when Go map order picked alike.
     assert compare(kube, tie, compare_postfilter=True, importance=imp, ties_allowed=True) == []
+    # ... but a tie does not excuse binding somewhere else
+    stray = _preempted("n2", ("b",), msg=msg.format("n2"))
+    stray.node = "n3"
+    assert compare(kube, stray, compare_postfilter=True, importance=imp, ties_allowed=True)
+    # a pod still waiting is nominated to its own tied node
+    kube_wait = _preempted("n1", ("a",), cands, msg.format("n1"))
+    kube_wait.kind, kube_wait.node, kube_wait.nominated = "nominated", None, "n1"
+    py_wait = _preempted("n2", ("b",), msg=msg.format("n2"))
+    py_wait.kind, py_wait.node, py_wait.nominated = "nominated", None, "n2"
+    assert compare(kube_wait, py_wait, compare_postfilter=True, importance=imp,
+                   ties_allowed=True) == []
     # the same with budgets in the scenario: no relaxation
     assert compare(kube, tie, compare_postfilter=True, importance=imp, ties_allowed=False)
     # n3 is not a tie (its victim started earlier)
