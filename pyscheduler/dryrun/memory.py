@@ -28,6 +28,7 @@ import msgspec
 
 from pyscheduler.api.listwatch import PODS
 from pyscheduler.api.listwatch import Resource as ApiResource
+from pyscheduler.api.merge_patch import json_merge_patch
 from pyscheduler.api.types import T, WatchEvent
 from pyscheduler.framework.interfaces import PodActivator
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
@@ -36,6 +37,7 @@ from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.meta import ListMeta, object_key
 from pyscheduler.model.pod import Pod, is_terminal, with_node_name
 from pyscheduler.preemption.client import PreemptionClient
+from pyscheduler.scheduler.preemption_client import SchedulerHooks
 from pyscheduler.scheduler.writers import Writers
 
 EVENT_PREEMPTED = "Preempted"
@@ -178,25 +180,12 @@ class MemoryCluster:
         if cur is None:
             from pyscheduler.api.errors import NotFoundError
             raise NotFoundError(404, "NotFound", f"{plural} {key!r} not found")
-        doc = _merge(msgspec.to_builtins(cur), patch)
+        doc = json_merge_patch(msgspec.to_builtins(cur), patch)
         doc.setdefault("metadata", {})["resourceVersion"] = str(next(self._rv))
         new = msgspec.convert(doc, type(cur))
         self._later(lambda: inf.apply(new))
         self.outcomes.writes += 1
         return msgspec.json.encode(doc)
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge(out.get(k), v)
-    return out
 
 
 class MemoryBinder:
@@ -286,16 +275,13 @@ def _with_nomination(pod: Pod, node: str) -> Pod:
         pod, status=msgspec.structs.replace(pod.status, nominated_node_name=node))
 
 
-class MemoryPreemptionClient:
+class MemoryPreemptionClient(SchedulerHooks):
     """Preemption's client: victims leave the copy (reported, never deleted anywhere)."""
 
     def __init__(self, cluster: MemoryCluster, reporter: MemoryReporter,
                  nominator: Any, waiting_pods: WaitingPodsMap, activator: PodActivator) -> None:
+        super().__init__(reporter, nominator, waiting_pods, activator)
         self.cluster = cluster
-        self.reporter = reporter
-        self.nominator = nominator
-        self.waiting_pods = waiting_pods
-        self.activator = activator
 
     async def patch_pod_status(self, pod: Pod, patch: dict[str, Any]) -> None:
         """DisruptionTarget: the victim leaves the copy right after, nothing to keep."""
@@ -310,19 +296,6 @@ class MemoryPreemptionClient:
         self.nominator.delete_nominated_pod_if_exists(pod)
         if pod.status.nominated_node_name:
             self.cluster.update_pod(pod, lambda p: _with_nomination(p, ""))
-
-    def record_event(self, regarding: Pod, related: Pod | None, type_: str, reason: str,
-                     action: str, note: str) -> None:
-        """Through the reporter, which keeps the Preempted events."""
-        self.reporter.event(regarding, type_, reason, action, note, related=related)
-
-    def reject_waiting_pod(self, uid: str, plugin: str, message: str) -> bool:
-        """Reject the pod held at Permit; False if none is waiting."""
-        return self.waiting_pods.reject(uid, plugin, message)
-
-    def activate(self, pod: Pod) -> None:
-        """Move the preemptor to activeQ through the queue."""
-        self.activator.activate([pod])
 
 
 def memory_writers(cluster: MemoryCluster) -> Writers:

@@ -26,6 +26,7 @@ from test_volume_builders import (
 )
 
 from pyscheduler.api.errors import ConflictError
+from pyscheduler.api.merge_patch import json_merge_patch
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.runtime import Diagnosis, Framework, implemented_points
 from pyscheduler.framework.snapshot import Snapshot
@@ -411,24 +412,11 @@ class FakeApi:
         if self.conflict or patch["metadata"]["resourceVersion"] != cur["metadata"].get(
                 "resourceVersion", ""):
             raise ConflictError(409, "Conflict", "the object has been modified")
-        merged = _merge(cur, patch)
+        merged = json_merge_patch(cur, patch)
         merged["metadata"]["resourceVersion"] = str(int(cur["metadata"]["resourceVersion"]) + 1)
         obj = msgspec.convert(merged, typ)
         lister.put(obj)
         return msgspec.json.encode(obj)
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, val in patch.items():
-        if val is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge(out.get(k), val)
-    return out
 
 
 def controller_binds(h: VolumeHandle, claim_key: str, pv_name: str) -> None:
