@@ -1,41 +1,6 @@
-"""Thin async layer over kubernetes-asyncio: raw JSON requests, list and watch, typed errors."""
+"""Thin async layer over kubernetes-asyncio: raw JSON requests, list and watch, typed errors.
 
-from pyscheduler.api.client import new_api_client
-from pyscheduler.api.errors import (
-    ApiConnectionError,
-    ApiError,
-    ConflictError,
-    ForbiddenError,
-    GoneError,
-    NotFoundError,
-    ServerError,
-    Status,
-    TooManyRequestsError,
-    is_gone,
-    is_retriable,
-)
-from pyscheduler.api.listwatch import NODES, PODS, ListerWatcher, ListWatch, Resource
-from pyscheduler.api.types import EventType, HasMetadata, WatchEvent
-
-__all__ = [
-    "NODES",
-    "PODS",
-    "ApiConnectionError",
-    "ApiError",
-    "ConflictError",
-    "EventType",
-    "ForbiddenError",
-    "GoneError",
-    "HasMetadata",
-    "ListWatch",
-    "ListerWatcher",
-    "NotFoundError",
-    "Resource",
-    "ServerError",
-    "Status",
-    "TooManyRequestsError",
-    "WatchEvent",
-    "is_gone",
-    "is_retriable",
-    "new_api_client",
-]
+Import the submodules (api.client, api.listwatch, api.errors, ...) directly: this package
+re-exports nothing, so that reading a snapshot offline, which needs only api.listwatch's
+resource names and api.types, never loads the Kubernetes client library.
+"""

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
-
-from kubernetes_asyncio.client import ApiClient
+from typing import TYPE_CHECKING, Any
 
 from pyscheduler.api.errors import (
     ApiConnectionError,
@@ -22,7 +20,9 @@ from pyscheduler.api.errors import (
     NotFoundError,
     is_retriable,
 )
-from pyscheduler.api.raw import request_bytes
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
 
 
 class ConfigSourceError(Exception):
@@ -40,6 +40,10 @@ def parse_ref(ref: str) -> tuple[str, str]:
 async def read_config_map_key(client: ApiClient, namespace: str, name: str, key: str,
                               deadline: float = 30.0) -> tuple[str, dict[str, Any]]:
     """GET ConfigMap namespace/name; (data[key], the object) or ConfigSourceError."""
+    # Imported here: the module's error type is caught by offline commands (dry-run
+    # --snapshot), which must not load aiohttp and the Kubernetes client for it.
+    from pyscheduler.api.raw import request_bytes
+
     path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
     give_up = time.monotonic() + deadline
     delay = 0.5

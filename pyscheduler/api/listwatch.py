@@ -11,9 +11,7 @@ Contract (the client-go ListerWatcher, without runtime.Object):
 - Decoding never builds kubernetes-asyncio models; unknown fields are ignored, so newer servers
   and partial schemas work. An object that fails to decode raises ``msgspec.ValidationError``
   (a schema bug, not a transient condition).
-- :class:`ListerWatcher` is the protocol the Reflector needs; tests may implement it in memory.
-  ``watch`` returns an async generator so the consumer can ``aclose()`` it, which closes the
-  HTTP stream at once.
+- It implements api.resources' ``ListerWatcher``, the protocol the Reflector needs.
 """
 
 from __future__ import annotations
@@ -21,14 +19,14 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass
-from typing import Generic, Protocol
+from typing import Generic
 
 import msgspec
 from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler.api.errors import Status
 from pyscheduler.api.raw import QueryParams, request_bytes, stream_lines
+from pyscheduler.api.resources import Resource
 from pyscheduler.api.types import (
     EventType,
     MetadataOnly,
@@ -38,54 +36,6 @@ from pyscheduler.api.types import (
     WatchEventEnvelope,
 )
 from pyscheduler.model.meta import ListMeta
-
-
-@dataclass(slots=True, frozen=True)
-class Resource:
-    """Where a collection lives: ``group_version`` is "v1" for core, else "group/version"."""
-
-    group_version: str
-    plural: str
-    namespaced: bool = True
-
-    def collection_path(self, namespace: str | None = None) -> str:
-        """URL path of the collection; ``namespace=None`` means all namespaces."""
-        prefix = "/api/v1" if self.group_version == "v1" else f"/apis/{self.group_version}"
-        if self.namespaced and namespace:
-            return f"{prefix}/namespaces/{namespace}/{self.plural}"
-        return f"{prefix}/{self.plural}"
-
-
-PODS = Resource("v1", "pods")
-NODES = Resource("v1", "nodes", namespaced=False)
-PERSISTENT_VOLUME_CLAIMS = Resource("v1", "persistentvolumeclaims")
-PERSISTENT_VOLUMES = Resource("v1", "persistentvolumes", namespaced=False)
-STORAGE_CLASSES = Resource("storage.k8s.io/v1", "storageclasses", namespaced=False)
-CSI_NODES = Resource("storage.k8s.io/v1", "csinodes", namespaced=False)
-CSI_DRIVERS = Resource("storage.k8s.io/v1", "csidrivers", namespaced=False)
-VOLUME_ATTACHMENTS = Resource("storage.k8s.io/v1", "volumeattachments", namespaced=False)
-# scheduler-plugins' CRD (manifests/crds/).
-ELASTIC_QUOTAS = Resource("scheduling.x-k8s.io/v1alpha1", "elasticquotas")
-
-
-class ListerWatcher(Protocol[T]):
-    """What the Reflector uses to fetch a collection (client-go cache.ListerWatcher)."""
-
-    async def list(
-        self,
-        *,
-        limit: int | None = None,
-        continue_: str | None = None,
-        resource_version: str | None = None,
-    ) -> tuple[list[T], ListMeta]: ...
-
-    def watch(
-        self,
-        *,
-        resource_version: str,
-        timeout_seconds: int | None = None,
-        allow_bookmarks: bool = True,
-    ) -> AsyncGenerator[WatchEvent[T], None]: ...
 
 
 @contextmanager

@@ -23,7 +23,7 @@ import structlog
 
 from pyscheduler import __version__
 from pyscheduler.cmd import logsetup as pslog
-from pyscheduler.cmd.server import add_serving_flags
+from pyscheduler.cmd.serving_flags import add_serving_flags
 
 if TYPE_CHECKING:
     from kubernetes_asyncio.client import ApiClient

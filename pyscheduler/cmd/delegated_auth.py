@@ -38,15 +38,18 @@ from typing import Any, Generic, TypeVar
 import structlog
 from aiohttp import web
 
+from pyscheduler.cmd.serving_flags import (
+    DEFAULT_ALLOW_TTL,
+    DEFAULT_ALWAYS_ALLOW_PATHS,
+    DEFAULT_DENY_TTL,
+    DEFAULT_TOKEN_TTL,
+)
+
 log = structlog.get_logger(__name__)
 
 TOKEN_REVIEW_PATH = "/apis/authentication.k8s.io/v1/tokenreviews"
 SUBJECT_ACCESS_REVIEW_PATH = "/apis/authorization.k8s.io/v1/subjectaccessreviews"
 # upstream DelegatingAuthenticationOptions / DelegatingAuthorizationOptions defaults.
-DEFAULT_TOKEN_TTL = 10.0
-DEFAULT_ALLOW_TTL = 10.0
-DEFAULT_DENY_TTL = 10.0
-DEFAULT_ALWAYS_ALLOW_PATHS = ("/healthz", "/readyz", "/livez")
 DEFAULT_ALWAYS_ALLOW_GROUPS = ("system:masters",)
 # Enough distinct callers for any scrape setup; bounds memory against a token-spraying client.
 CACHE_SIZE = 4096

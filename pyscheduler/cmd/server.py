@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import ssl
 import sys
 from collections.abc import Callable, Mapping
@@ -42,10 +41,6 @@ from pyscheduler.api.errors import ApiConnectionError, ApiError
 from pyscheduler.api.raw import request_bytes
 from pyscheduler.cmd.certs import server_ssl_context
 from pyscheduler.cmd.delegated_auth import (
-    DEFAULT_ALLOW_TTL,
-    DEFAULT_ALWAYS_ALLOW_PATHS,
-    DEFAULT_DENY_TTL,
-    DEFAULT_TOKEN_TTL,
     DelegatingAuth,
     Poster,
     SubjectAccessReviewAuthorizer,
@@ -53,80 +48,7 @@ from pyscheduler.cmd.delegated_auth import (
 )
 
 log = structlog.get_logger(__name__)
-
-# upstream kubeschedulerconfig.DefaultKubeSchedulerPort.
-DEFAULT_SECURE_PORT = 10259
 AUTHENTICATION_CONFIGMAP = ("kube-system", "extension-apiserver-authentication")
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go-style duration ("10s", "1m30s", "500ms"; a bare number is seconds)."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-        pos = m.end()
-    if pos != len(text) or not text:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 10s, 1m, 500ms)")
-    return total
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-def add_serving_flags(parser: argparse.ArgumentParser) -> None:
-    """Register the serving flags (secure port, TLS, delegated auth, insecure listener)."""
-    g = parser.add_argument_group("secure serving")
-    g.add_argument("--secure-port", type=int, default=DEFAULT_SECURE_PORT,
-                   help="HTTPS port for /healthz, /readyz, /livez, /metrics and /debug; "
-                        "0 serves no HTTPS")
-    g.add_argument("--bind-address", default="0.0.0.0",
-                   help="address the secure port listens on")
-    g.add_argument("--tls-cert-file", default=None,
-                   help="serving certificate (PEM); without it, a self-signed one is made in "
-                        "memory")
-    g.add_argument("--tls-private-key-file", default=None, help="key of --tls-cert-file (PEM)")
-    g.add_argument("--bind-address-insecure", type=_host_port, default=None,
-                   metavar="HOST:PORT",
-                   help="also serve the same endpoints over plain HTTP, without authentication, "
-                        "on HOST:PORT (for local use, e.g. 127.0.0.1:10251); off by default")
-    g.add_argument("--metrics-bind-address", type=_host_port, default=None,
-                   dest="metrics_bind_address", metavar="HOST:PORT",
-                   help="deprecated alias of --bind-address-insecure")
-    g.add_argument("--enable-debug-handlers", choices=("true", "false"), default="true",
-                   help="serve /debug/cache (the cache, the queue and the cache's differences "
-                        "from the informers)")
-    a = parser.add_argument_group("authentication and authorization")
-    a.add_argument("--client-ca-file", default=None,
-                   help="CA bundle verifying client certificates (default: the client-ca-file "
-                        "of kube-system/extension-apiserver-authentication)")
-    a.add_argument("--authentication-token-webhook-cache-ttl", type=parse_duration,
-                   default=DEFAULT_TOKEN_TTL, metavar="DURATION",
-                   help="how long TokenReview answers are cached (default 10s)")
-    a.add_argument("--authorization-webhook-cache-authorized-ttl", type=parse_duration,
-                   default=DEFAULT_ALLOW_TTL, metavar="DURATION",
-                   help="how long allowed SubjectAccessReview answers are cached (default 10s)")
-    a.add_argument("--authorization-webhook-cache-unauthorized-ttl", type=parse_duration,
-                   default=DEFAULT_DENY_TTL, metavar="DURATION",
-                   help="how long denied SubjectAccessReview answers are cached (default 10s)")
-    a.add_argument("--authorization-always-allow-paths", default=",".join(
-        DEFAULT_ALWAYS_ALLOW_PATHS), metavar="PATHS",
-                   help="comma-separated paths served without authorization (a trailing * is "
-                        "a prefix)")
-
 
 @dataclass(slots=True)
 class Endpoints:
@@ -266,7 +188,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 async def start_serving(args: argparse.Namespace, client: ApiClient, *,
                         ready: Callable[[], bool],
                         debug: Callable[[], dict[str, Any]] | None) -> Serving:
-    """Start the listeners the flags of :func:`add_serving_flags` ask for (see the contract).
+    """Start the listeners the serving flags (cmd/serving_flags.py) ask for (see the contract).
 
     Bad flags or unreadable TLS files exit 2, an address that cannot be bound exits 1, each
     with one line on stderr.

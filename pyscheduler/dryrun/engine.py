@@ -222,10 +222,7 @@ def _results(app: Any, cluster: MemoryCluster, evaluated: list[Pod], order: dict
             trace = last.get(uid)
             if trace is not None and trace.result is not None:
                 r.score = trace.result.score
-                if trace.totals:
-                    best = max(trace.totals)
-                    r.tied = [n for n, t in zip(trace.feasible, trace.totals, strict=False)
-                              if t == best and n != node]
+                r.tied = [n for n in trace.top if n != node]
         elif uid in out.failures:
             r.message = out.failures[uid]
         else:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from pyscheduler.api.listwatch import NODES, PODS
-from pyscheduler.api.listwatch import Resource as ApiResource
+from pyscheduler.api.resources import NODES, PODS
+from pyscheduler.api.resources import Resource as ApiResource
 from pyscheduler.dryrun.snapshot import PRIORITY_CLASSES, ClusterState, InputError
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod

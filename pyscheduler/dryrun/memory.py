@@ -26,9 +26,9 @@ from typing import Any
 
 import msgspec
 
-from pyscheduler.api.listwatch import PODS
-from pyscheduler.api.listwatch import Resource as ApiResource
 from pyscheduler.api.merge_patch import json_merge_patch
+from pyscheduler.api.resources import PODS
+from pyscheduler.api.resources import Resource as ApiResource
 from pyscheduler.api.types import T, WatchEvent
 from pyscheduler.framework.interfaces import PodActivator
 from pyscheduler.framework.waiting_pods import WaitingPodsMap

@@ -19,7 +19,8 @@ from typing import Any
 
 from kubernetes_asyncio.client import ApiClient
 
-from pyscheduler.api.listwatch import ListWatch, Resource
+from pyscheduler.api.listwatch import ListWatch
+from pyscheduler.api.resources import Resource
 from pyscheduler.api.types import T
 from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer, wait_for_cache_sync

@@ -48,7 +48,7 @@ from pyscheduler.api.errors import (
     TooManyRequestsError,
     error_from_status,
 )
-from pyscheduler.api.listwatch import ListerWatcher
+from pyscheduler.api.resources import ListerWatcher
 from pyscheduler.api.types import EventType, T
 from pyscheduler.informers.backoff import ExponentialBackoff
 

@@ -47,7 +47,7 @@ from typing import Any, Generic
 
 import structlog
 
-from pyscheduler.api.listwatch import ListerWatcher
+from pyscheduler.api.resources import ListerWatcher
 from pyscheduler.api.types import T
 from pyscheduler.informers.backoff import ExponentialBackoff
 from pyscheduler.informers.delta_fifo import (

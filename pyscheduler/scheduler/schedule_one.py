@@ -74,8 +74,12 @@ class AttemptTrace:
     diagnosis: Diagnosis | None = None
     result: ScheduleResult | None = None
     nominated_node_passed: str = ""
+    # Every feasible node and its total, only with ``detail``: naming 5,000 nodes per attempt
+    # costs more than the attempt itself, and only --explain shows them.
     feasible: list[str] = field(default_factory=list)
     totals: list[int] = field(default_factory=list)
+    # The feasible nodes that share the best total (the chosen one among them), always.
+    top: list[str] = field(default_factory=list)
     plugin_scores: dict[str, tuple[I64, I64]] = field(default_factory=dict)
     error: str = ""
 
@@ -337,10 +341,12 @@ class Scheduler:
             fwk.next_start_row = (fwk.next_start_row + len(rows)) % n
         if len(feasible) == 0:
             raise FitError(pod_info, diagnosis)
-        if trace is not None:
+        if trace is not None and trace.detail:
             trace.feasible = [snapshot.node_infos[int(r)].name for r in feasible]
         if len(feasible) == 1:
             host = snapshot.node_infos[int(feasible[0])].name
+            if trace is not None:
+                trace.top = [host]
             metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
             return ScheduleResult(host, diagnosis.evaluated, 1)
         st = fwk.run_pre_score(state, pod_info, snapshot, feasible)
@@ -351,7 +357,10 @@ class Scheduler:
                                else None)
         host = fwk.select_host(snapshot, feasible, scores)
         if trace is not None:
-            trace.totals = scores.tolist()
+            trace.top = [snapshot.node_infos[int(r)].name
+                         for r in feasible[scores == scores.max()]]
+            if trace.detail:
+                trace.totals = scores.tolist()
         metrics.SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
         return ScheduleResult(host, diagnosis.evaluated, len(feasible), int(scores.max()))
 

@@ -17,14 +17,13 @@ import gc
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
-from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler import metrics
-from pyscheduler.api.listwatch import NODES, PODS
-from pyscheduler.api.listwatch import Resource as ApiResource
+from pyscheduler.api.resources import NODES, PODS
+from pyscheduler.api.resources import Resource as ApiResource
 from pyscheduler.api.types import T
 from pyscheduler.backend.cache.cache import SchedulerCache
 from pyscheduler.backend.cache.debugger import CacheDebugger
@@ -32,7 +31,6 @@ from pyscheduler.framework.interfaces import Lister
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.runtime import Framework, FrameworkOptions
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
-from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
@@ -49,7 +47,10 @@ from pyscheduler.scheduler.eventhandlers import EventHandlers
 from pyscheduler.scheduler.quota_status import QuotaStatusWriter
 from pyscheduler.scheduler.schedule_one import Scheduler, Tracer
 from pyscheduler.scheduler.watched import WATCHED
-from pyscheduler.scheduler.writers import Writers, api_writers
+from pyscheduler.scheduler.writers import Writers
+
+if TYPE_CHECKING:
+    from kubernetes_asyncio.client import ApiClient
 
 log = structlog.get_logger(__name__)
 
@@ -166,6 +167,10 @@ class SchedulerApp:
             raise ValueError("an API client is needed unless informers and writers are given")
         if writers is None:
             assert client is not None
+            # The API's writers and informers are imported only when used: the offline dry
+            # run builds this app without the Kubernetes client library loaded at all.
+            from pyscheduler.scheduler.writers import api_writers
+
             # write_guard (the leader elector's holds_lease) is checked before every write.
             writers = api_writers(client, qps=qps or conn.qps, burst=burst or conn.burst,
                                   guard=write_guard)
@@ -174,6 +179,8 @@ class SchedulerApp:
         self.cache = SchedulerCache()
         if informers is None:
             assert client is not None
+            from pyscheduler.informers.factory import SharedInformerFactory
+
             informers = SharedInformerFactory(client)
         self.factory: InformerSource = informers
         self.pods: SharedInformer[Pod] = self.factory.informer_for(

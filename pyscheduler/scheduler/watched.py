@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyscheduler.api import listwatch as lw
-from pyscheduler.api.listwatch import Resource as ApiResource
+from pyscheduler.api import resources as lw
+from pyscheduler.api.resources import Resource as ApiResource
 from pyscheduler.framework.types import Resource as EventResource
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, index_by_namespace
 from pyscheduler.model import elasticquota, podgroup, storage, workloads

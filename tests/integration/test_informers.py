@@ -22,8 +22,9 @@ from kubernetes_asyncio.client import ApiClient
 
 from envtest import ControlPlane
 from pyscheduler.api.errors import ApiConnectionError
-from pyscheduler.api.listwatch import NODES, PODS, ListWatch
+from pyscheduler.api.listwatch import ListWatch
 from pyscheduler.api.raw import request_bytes
+from pyscheduler.api.resources import NODES, PODS
 from pyscheduler.api.types import WatchEvent
 from pyscheduler.informers.delta_fifo import DeletedFinalStateUnknown
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, index_by_namespace

@@ -48,7 +48,8 @@ from envtest.workload import (
     runnable_config_yaml,
 )
 from integration.waiting import await_until, wait_until
-from pyscheduler.api.listwatch import PODS, ListWatch
+from pyscheduler.api.listwatch import ListWatch
+from pyscheduler.api.resources import PODS
 from pyscheduler.api.types import EventType
 from pyscheduler.config import parse_config
 from pyscheduler.model.pod import Pod

@@ -32,14 +32,12 @@ from pyscheduler.cmd.delegated_auth import (
     user_from_peercert,
 )
 from pyscheduler.cmd.server import (
-    DEFAULT_SECURE_PORT,
     Endpoints,
     Listener,
     Serving,
-    add_serving_flags,
-    parse_duration,
     start_serving,
 )
+from pyscheduler.cmd.serving_flags import DEFAULT_SECURE_PORT, add_serving_flags, parse_duration
 
 READER = "reader-token"
 NOBODY = "nobody-token"

@@ -29,8 +29,9 @@ from pyscheduler.api.errors import (
     is_retriable,
     parse_retry_after,
 )
-from pyscheduler.api.listwatch import NODES, PODS, Resource, WatchDecoder
+from pyscheduler.api.listwatch import WatchDecoder
 from pyscheduler.api.raw import iter_lines
+from pyscheduler.api.resources import NODES, PODS, Resource
 from pyscheduler.api.types import EventType, ObjectList
 
 from ._informer_fakes import Obj

@@ -6,7 +6,8 @@ import msgspec
 import pytest
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from pyscheduler.api.listwatch import NODES, PODS, ListWatch
+from pyscheduler.api.listwatch import ListWatch
+from pyscheduler.api.resources import NODES, PODS
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.informers.indexer import NAMESPACE_INDEX, NODE_NAME_INDEX, index_by
 from pyscheduler.model.meta import ObjectMeta
