@@ -178,6 +178,9 @@ class CapacityScheduling:
                     add_into(in_all, npi.requests)
                 elif nns != ns and not info.over_min():
                     add_into(in_all, npi.requests)
+        # Only what the pod's quota governs is judged (quota.py's contract): a cpu-only quota
+        # says nothing about the memory the pod and the nominated pods request.
+        in_quota, in_all = eq.governed(in_quota), eq.governed(in_all)
         state.write(PRE_FILTER_STATE_KEY, PreFilterState(dict(pod.requests), in_quota, in_all))
         r = eq.over_max_with(in_quota)
         if r is not None:

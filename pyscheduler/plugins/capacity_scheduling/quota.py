@@ -2,10 +2,14 @@
 ``QuotaInfo`` per namespace with an ElasticQuota, and the checks PreFilter and reclaim make.
 
 Contract:
-* ``min`` lists what a namespace is guaranteed; a resource it does not list is guaranteed 0
-  (upstream's LowerBoundOfMin). ``max`` lists limits; a resource it does not list is not
-  limited (upstream: an absent ``max`` is unlimited, but a resource missing from a present
-  ``max`` is limited to 0 for cpu/memory/ephemeral-storage; docs/CONFIGURATION.md).
+* A quota governs the resources its ``min`` or ``max`` names, and only those: a resource named
+  in neither is not the quota's business, so a ``min: {cpu: 8}`` quota neither rejects nor
+  reclaims for memory (upstream treats it as a guaranteed 0, so every pod that requests memory
+  borrows it, and every namespace that uses memory is a borrower; docs/CONFIGURATION.md).
+* ``min`` lists what a namespace is guaranteed; a governed resource it does not list is
+  guaranteed 0 (upstream's LowerBoundOfMin). ``max`` lists limits; a resource it does not list
+  is not limited (upstream: an absent ``max`` is unlimited, but a resource missing from a
+  present ``max`` is limited to 0 for cpu/memory/ephemeral-storage; docs/CONFIGURATION.md).
 * ``used`` starts as the namespace's bound + assumed requests (framework/namespace_usage.py)
   less those of pods already being deleted, and is changed only through
   ``add_pod``/``remove_pod``, which are idempotent per pod UID, as upstream's pod-key set
@@ -16,7 +20,8 @@ Contract:
   keep counting it until it is gone, so no node is overcommitted.
 * Every check looks at the resources the request names with a non-zero amount (a pod asking
   for memory only is not judged by cpu), and returns the first offending resource in sorted
-  order, or None. ``over_min()`` (is this quota borrowing?) looks at every resource used.
+  order, or None. ``over_min()`` (is this quota borrowing?) looks at every governed resource
+  used; ``totals()`` sums, per resource, the quotas that govern it.
 * ``QuotaInfos.clone()`` is what CycleState cloning uses: each dry run mutates its own copy.
 """
 
@@ -87,6 +92,14 @@ class QuotaInfo:
             self.removed.add(pi.uid)
         add_into(self.used, pi.requests, -1)
 
+    def governs(self, resource: str) -> bool:
+        """Whether ``resource`` is named in this quota's min or max."""
+        return resource in self.min or (self.max is not None and resource in self.max)
+
+    def governed(self, req: Resources) -> Resources:
+        """The part of ``req`` this quota governs."""
+        return {r: v for r, v in req.items() if self.governs(r)}
+
     def over_max_with(self, req: Resources) -> str | None:
         """The first requested resource with used + req > max (upstream usedOverMaxWith)."""
         if self.max is None:
@@ -100,13 +113,14 @@ class QuotaInfo:
     def over_min_with(self, req: Resources) -> str | None:
         """The first requested resource with used + req > min (upstream usedOverMinWith)."""
         for r in _requested(req):
-            if self.used.get(r, 0) + req[r] > self.min.get(r, 0):
+            if self.governs(r) and self.used.get(r, 0) + req[r] > self.min.get(r, 0):
                 return r
         return None
 
     def over_min(self) -> bool:
-        """Whether the quota borrows: some used resource above its min (usedOverMin)."""
-        return any(v > self.min.get(r, 0) for r, v in self.used.items())
+        """Whether the quota borrows: some governed resource used above its min
+        (usedOverMin)."""
+        return any(v > self.min.get(r, 0) for r, v in self.used.items() if self.governs(r))
 
 
 class QuotaInfos(dict[str, QuotaInfo]):
@@ -117,11 +131,11 @@ class QuotaInfos(dict[str, QuotaInfo]):
         return QuotaInfos({ns: q.clone() for ns, q in self.items()})
 
     def totals(self) -> tuple[Resources, Resources]:
-        """(sum of used, sum of min) over every quota."""
+        """(sum of used, sum of min) per resource, over the quotas that govern it."""
         used: Resources = {}
         mins: Resources = {}
         for q in self.values():
-            add_into(used, q.used)
+            add_into(used, q.governed(q.used))
             add_into(mins, q.min)
         return used, mins
 

@@ -75,26 +75,38 @@ def test_add_and_remove_are_idempotent_per_pod() -> None:
     assert c.used == {} and base.used == {"memory": 10}
 
 
-@pytest.mark.parametrize(("used", "min", "req", "want"), [
+# Upstream's usedOverMinWith table. ``max`` names what the quota governs besides its min
+# (quota.py's contract): upstream's rows assume every resource is governed, so the rows about
+# a resource missing from min name it in max; the two rows after them are the departure.
+ALL_MAX = {"cpu": 10**6, "memory": 10**6, GPU: 10**6}
+
+
+@pytest.mark.parametrize(("used", "min", "max", "req", "want"), [
     # Sum Of PodRequest And Used Is Bigger Than Min
-    ({"cpu": 4000, "memory": 200, GPU: 5}, {"cpu": 3000, "memory": 100, GPU: 5},
+    ({"cpu": 4000, "memory": 200, GPU: 5}, {"cpu": 3000, "memory": 100, GPU: 5}, None,
      {"cpu": 1500, "memory": 100}, True),
     # Sum Of PodRequest And Used Is Not Bigger Than Min
-    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200, GPU: 5},
+    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200, GPU: 5}, None,
      {"cpu": 100, "memory": 50}, False),
     # ElasticQuotaInfo Doesn't Have Min (nothing is guaranteed)
-    ({"cpu": 3900, "memory": 100, GPU: 5}, None, {"cpu": 100, "memory": 100}, True),
+    ({"cpu": 3900, "memory": 100, GPU: 5}, None, ALL_MAX, {"cpu": 100, "memory": 100}, True),
     # Used And Min Don't Have GPU Value
-    ({"cpu": 10, "memory": 10}, {"cpu": 3000, "memory": 100},
+    ({"cpu": 10, "memory": 10}, {"cpu": 3000, "memory": 100}, ALL_MAX,
      {"cpu": 10, "memory": 10, GPU: 5}, True),
     # EphemeralStorage
     ({"cpu": 10, "memory": 10, "ephemeral-storage": 10},
-     {"cpu": 3000, "memory": 100, "ephemeral-storage": 100},
+     {"cpu": 3000, "memory": 100, "ephemeral-storage": 100}, None,
      {"cpu": 10, "memory": 10, "ephemeral-storage": 10}, False),
+    # Departure: a quota naming neither min nor max governs nothing; one naming only cpu and
+    # memory does not judge a GPU request (upstream: True for both).
+    ({"cpu": 3900, "memory": 100, GPU: 5}, None, None, {"cpu": 100, "memory": 100}, False),
+    ({"cpu": 10, "memory": 10}, {"cpu": 3000, "memory": 100}, None,
+     {"cpu": 10, "memory": 10, GPU: 5}, False),
 ])
 def test_used_over_min_with(used: dict[str, int], min: dict[str, int] | None,
-                            req: dict[str, int], want: bool) -> None:
-    assert (info(used, min).over_min_with(req) is not None) is want
+                            max: dict[str, int] | None, req: dict[str, int],
+                            want: bool) -> None:
+    assert (info(used, min, max).over_min_with(req) is not None) is want
 
 
 @pytest.mark.parametrize(("used", "max", "req", "want"), [
@@ -119,15 +131,20 @@ def test_used_over_max_with(used: dict[str, int], max: dict[str, int] | None,
     assert (info(used, max=max).over_max_with(req) is not None) is want
 
 
-@pytest.mark.parametrize(("used", "min", "want"), [
-    ({"cpu": 4000, "memory": 200, GPU: 5}, {"cpu": 3000, "memory": 300, GPU: 5}, True),
-    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200, GPU: 5}, False),
-    ({"cpu": 3900, "memory": 100, GPU: 5}, None, True),  # Doesn't Have Min
-    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200}, True),  # GPU not in min
-    ({"ephemeral-storage": 100}, {"ephemeral-storage": 10}, True),
+@pytest.mark.parametrize(("used", "min", "max", "want"), [
+    ({"cpu": 4000, "memory": 200, GPU: 5}, {"cpu": 3000, "memory": 300, GPU: 5}, None, True),
+    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200, GPU: 5}, None, False),
+    ({"cpu": 3900, "memory": 100, GPU: 5}, None, ALL_MAX, True),  # Doesn't Have Min
+    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200}, ALL_MAX,
+     True),  # GPU not in min
+    ({"ephemeral-storage": 100}, {"ephemeral-storage": 10}, None, True),
+    # Departure (upstream: True for both): ungoverned resources never make a borrower.
+    ({"cpu": 3900, "memory": 100, GPU: 5}, None, None, False),
+    ({"cpu": 300, "memory": 100, GPU: 5}, {"cpu": 4000, "memory": 200}, None, False),
 ])
-def test_used_over_min(used: dict[str, int], min: dict[str, int] | None, want: bool) -> None:
-    assert info(used, min).over_min() is want
+def test_used_over_min(used: dict[str, int], min: dict[str, int] | None,
+                       max: dict[str, int] | None, want: bool) -> None:
+    assert info(used, min, max).over_min() is want
 
 
 def test_aggregated_used_over_min_with() -> None:
@@ -137,6 +154,17 @@ def test_aggregated_used_over_min_with() -> None:
     })
     assert infos.aggregated_over_min_with({"memory": 500}) == "memory"
     assert infos.aggregated_over_min_with({"memory": 0, "cpu": 0}) is None
+
+
+def test_totals_sum_each_resource_over_the_quotas_that_govern_it() -> None:
+    """A cpu-only quota's memory use is not borrowed from the memory quotas' min."""
+    infos = QuotaInfos({
+        "mem": QuotaInfo("mem", "mem", {"memory": 1000}, None, {"memory": 400}),
+        "cpu": QuotaInfo("cpu", "cpu", {"cpu": 4000}, None, {"cpu": 1000, "memory": 900}),
+    })
+    assert infos.totals() == ({"memory": 400, "cpu": 1000}, {"memory": 1000, "cpu": 4000})
+    assert infos.aggregated_over_min_with({"memory": 500}) is None
+    assert not infos["cpu"].over_min()
 
 
 @pytest.mark.parametrize(("quota", "want_min", "want_max"), [
