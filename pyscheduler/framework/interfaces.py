@@ -394,6 +394,16 @@ class PluginsRunner(Protocol):
         """All filters against one node, with nominated pods of equal or higher priority."""
         ...
 
+    def nominated_pods_counted(self, pod: PodInfo, node_name: str) -> list[PodInfo]:
+        """The nominated pods run_filter_with_nominated_pods adds to ``node_name`` for
+        ``pod``: equal or higher priority, ``pod`` itself excepted."""
+        ...
+
+    def runs_filter(self, plugin: str, state: CycleState) -> bool:
+        """Whether the Filter plugin named ``plugin`` runs in this cycle (enabled in the
+        profile and not skipped by its PreFilter)."""
+        ...
+
     def run_pre_filter_extension_add_pod(self, state: CycleState, pod: PodInfo,
                                          pod_to_add: PodInfo,
                                          node_info: NodeInfo) -> Status | None:

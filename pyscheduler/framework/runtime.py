@@ -272,6 +272,10 @@ class Framework:
         self.rng = rng or random.Random(options.seed)
         self._duration_children: dict[tuple[str, str], Any] = {}
         self._eval_children: dict[tuple[str, str], Any] = {}
+        # Evaluations counted since the last flush_evaluations(): a prometheus inc takes a
+        # lock and costs microseconds, and preemption's dry runs call the filters hundreds of
+        # thousands of times, so each cycle adds its counts to the counters once.
+        self._eval_pending: dict[tuple[str, str], int] = {}
         self.next_start_row = 0
 
     def _init_plugins(self, plugins: dict[str, Plugin], points: dict[str, list[str]],
@@ -415,13 +419,24 @@ class Framework:
         return out
 
     def _evaluated(self, point: str, plugin: str, n: int = 1) -> None:
-        """scheduler_plugin_evaluation_total: ``plugin`` ran at ``point`` (per node at Filter
-        and Score, as upstream's instrumented plugins count)."""
-        child = self._eval_children.get((point, plugin))
-        if child is None:
-            child = PLUGIN_EVALUATION_TOTAL.labels(plugin, point, self.profile_name)
-            self._eval_children[(point, plugin)] = child
-        child.inc(n)
+        """Count for scheduler_plugin_evaluation_total: ``plugin`` ran at ``point`` (per node
+        at Filter and Score, as upstream's instrumented plugins count); published by
+        flush_evaluations()."""
+        key = (point, plugin)
+        self._eval_pending[key] = self._eval_pending.get(key, 0) + n
+
+    def flush_evaluations(self) -> None:
+        """Add the evaluations counted since the last flush to the counters (the scheduler
+        calls it at the end of every scheduling cycle, so a scrape sees whole cycles)."""
+        if not self._eval_pending:
+            return
+        for key, n in self._eval_pending.items():
+            child = self._eval_children.get(key)
+            if child is None:
+                child = PLUGIN_EVALUATION_TOTAL.labels(key[1], key[0], self.profile_name)
+                self._eval_children[key] = child
+            child.inc(n)
+        self._eval_pending.clear()
 
     @staticmethod
     def _plugin_duration(state: CycleState, point: str, plugin: str, start: float,
@@ -496,6 +511,15 @@ class Framework:
             return self.filter
         return [p for p in self.filter if p.name not in state.skip_filter_plugins]
 
+    def nominated_pods_counted(self, pod: PodInfo, node_name: str) -> list[PodInfo]:
+        """The nominated pods that filtering ``pod`` on ``node_name`` counts (PluginsRunner)."""
+        return [npi for npi in self.nominator.nominated_pods_for_node(node_name)
+                if npi.priority >= pod.priority and npi.uid != pod.uid]
+
+    def runs_filter(self, plugin: str, state: CycleState) -> bool:
+        """Whether the Filter plugin named ``plugin`` runs in this cycle (PluginsRunner)."""
+        return any(p.name == plugin for p in self._filters(state))
+
     def run_filter_per_node(self, state: CycleState, pod: PodInfo,
                             node_info: NodeInfo) -> Status | None:
         """All filters against one NodeInfo (first failure wins), as upstream RunFilterPlugins."""
@@ -527,10 +551,7 @@ class Framework:
     def run_filter_with_nominated_pods(self, state: CycleState, pod: PodInfo,
                                        node_info: NodeInfo) -> Status | None:
         """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
-        nominated = [
-            npi for npi in self.nominator.nominated_pods_for_node(node_info.name)
-            if npi.priority >= pod.priority and npi.uid != pod.uid
-        ]
+        nominated = self.nominated_pods_counted(pod, node_info.name)
         if nominated:
             st2 = state.clone()
             ni2 = node_info.clone()

@@ -49,6 +49,7 @@ from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pdb import PodDisruptionBudget
 from pyscheduler.model.pod import Pod, pod_priority
+from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY, PODS
 from pyscheduler.preemption.candidates import (
     Candidate,
     num_candidates,
@@ -64,6 +65,9 @@ ERR_NOT_ELIGIBLE_TERMINATING = "not eligible due to a terminating pod on the nom
 ERR_NO_VICTIMS = "No preemption victims found for incoming pod"
 ERR_NOT_HELPFUL = "Preemption is not helpful for scheduling"
 ERR_NO_NODES = "no nodes available"
+# The filter whose verdict cannot_help predicts (by name: the preemption library imports no
+# plugin).
+FIT_PLUGIN = "NodeResourcesFit"
 
 DISRUPTION_TARGET = "DisruptionTarget"
 REASON_PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"
@@ -254,32 +258,95 @@ class Evaluator:
         return victims, num_violating, None
 
     # ---- the algorithm --------------------------------------------------------------------
+    def cannot_help(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
+                    node_info: NodeInfo) -> bool:
+        """True only when this node can never be a candidate: it has no potential victim, or
+        without every one of them, and with the nominated pods the filters count, the pod's
+        pod slot, cpu, memory or ephemeral storage still does not fit (NodeResourcesFit must
+        run). Sound, never complete: False says nothing."""
+        victims = self.potential_victims(state, pod, node_info)
+        if not victims:
+            return True
+        nominated = fwk.nominated_pods_counted(pod, node_info.name)
+        alloc, used = node_info.allocatable, node_info.requested
+        # Pod slots as the filter would count them: a nominated pod already on the node
+        # (assumed, its update not yet seen) replaces itself there.
+        gone = {v.uid for v in victims}
+        slots = (len(node_info.pods) - len(gone)
+                 + sum(1 for n in nominated if n.uid not in node_info.pods or n.uid in gone))
+        if slots + 1 > alloc.get(PODS, 0):
+            return True
+        for r in (CPU, MEMORY, EPHEMERAL_STORAGE):
+            q = pod.requests.get(r, 0)
+            if q > 0:
+                after = (used.get(r, 0) - sum(v.requests.get(r, 0) for v in victims)
+                         + sum(n.requests.get(r, 0) for n in nominated))
+                if q > alloc.get(r, 0) - after:
+                    return True
+        return False
+
     def dry_run_preemption(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
                            potential: Sequence[NodeInfo], pdbs: PDBChecker, offset: int,
                            n_candidates: int) -> DryRunResult:
-        """Upstream DryRunPreemption, sequential: nodes from ``offset`` on, wrapping around."""
-        out = DryRunResult()
+        """Upstream DryRunPreemption, sequential: nodes from ``offset`` on, wrapping around.
+
+        Nodes ``cannot_help`` rules out are not cloned and filtered (most nodes, once a
+        cluster is mostly preempted). Skipping them never changes the candidates found, in
+        which order, or when the search stops. Their statuses matter only when no candidate
+        is found at all; then, and only then, they are computed, so the message and the
+        filter evaluations are upstream's."""
+        return self._dry_run(fwk, state, pod, potential, pdbs, offset, n_candidates,
+                             quick=fwk.runs_filter(FIT_PLUGIN, state))
+
+    def _dry_run(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
+                 potential: Sequence[NodeInfo], pdbs: PDBChecker, offset: int,
+                 n_candidates: int, *, quick: bool) -> DryRunResult:
         non_violating: list[Candidate] = []
         violating: list[Candidate] = []
+        # Every node visited, in order, with why it is not a candidate (None: skipped by the
+        # first pass, or a candidate).
+        visited: list[tuple[NodeInfo, Status | None]] = []
+        skipped = False
         n = len(potential)
         for i in range(n):
             ni = potential[(offset + i) % n]
-            victims, num_violating, st = self.select_victims_on_node(
-                fwk, state.clone(), pod, ni.clone(), pdbs)
-            if st is None and victims:
-                target = non_violating if num_violating == 0 else violating
+            if quick and self.cannot_help(fwk, state, pod, ni):
+                visited.append((ni, None))
+                skipped = True
+                continue
+            cand, st = self._try_node(fwk, state, pod, ni, pdbs)
+            visited.append((ni, st))
+            if cand is not None:
+                target = non_violating if cand.num_pdb_violations == 0 else violating
                 if len(target) < n_candidates:
-                    target.append(Candidate(ni.name, victims, num_violating))
+                    target.append(cand)
                 if non_violating and len(non_violating) + len(violating) >= n_candidates:
                     break
-                continue
+        out = DryRunResult(candidates=non_violating + violating)
+        if skipped and not out.candidates:
+            # No candidate anywhere: the loop visited every node; give the skipped ones the
+            # status the full dry run gives them.
+            visited = [(ni, st if st is not None else self._try_node(fwk, state, pod, ni,
+                                                                     pdbs)[1])
+                       for ni, st in visited]
+        for ni, st in visited:
             if st is None:
-                st = _error(f"expected at least one victim pod on node {json.dumps(ni.name)}")
+                continue
             if st.code == Code.ERROR:
                 out.errors.append(st.message())
             out.statuses[ni.name] = st
-        out.candidates = non_violating + violating
         return out
+
+    def _try_node(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo, ni: NodeInfo,
+                  pdbs: PDBChecker) -> tuple[Candidate | None, Status | None]:
+        """(a candidate, None) or (None, why not) for one node, on clones."""
+        victims, num_violating, st = self.select_victims_on_node(
+            fwk, state.clone(), pod, ni.clone(), pdbs)
+        if st is None and victims:
+            return Candidate(ni.name, victims, num_violating), None
+        if st is None:
+            st = _error(f"expected at least one victim pod on node {json.dumps(ni.name)}")
+        return None, st
 
     def select_candidate(self, candidates: Sequence[Candidate]) -> Candidate | None:
         """Upstream SelectCandidate: the best by pickOneNodeForPreemption, or None."""

@@ -213,6 +213,14 @@ class Scheduler:
 
     def schedule_one(self, queued: QueuedPodInfo) -> None:
         """Upstream ScheduleOne: one cycle without awaiting, then a binding task."""
+        try:
+            self._schedule_one(queued)
+        finally:
+            fwk = self.frameworks.get(queued.pod_info.pod.spec.scheduler_name)
+            if fwk is not None:
+                fwk.flush_evaluations()
+
+    def _schedule_one(self, queued: QueuedPodInfo) -> None:
         pod_info = queued.pod_info
         pod = pod_info.pod
         fwk = self.frameworks.get(pod.spec.scheduler_name)
