@@ -47,6 +47,7 @@ from envtest import ControlPlane, ControlPlaneOptions, fake_node
 from hack.bench import procstat
 from hack.bench.results import FAILED, NOT_APPLICABLE, OK, E2EResult, measure
 from hack.bench.schedulers import (
+    BIND_CEILING,
     PYSCHEDULER,
     missing_default_plugins,
     registered_plugins,
@@ -241,6 +242,8 @@ def _timeout(w: Workload, qps: float) -> float:
 
 def not_applicable(w: Workload, scheduler: str) -> str | None:
     """Why ``scheduler`` cannot run ``w`` (yet), or None."""
+    if scheduler == BIND_CEILING and w.spec.churn:
+        return "the bind ceiling binds round robin over the nodes it saw first; churn deletes them"
     if scheduler != PYSCHEDULER:
         return None
     missing = [p for p in w.spec.requires if p not in registered_plugins()]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hack.bench.results import OK, E2EResult, InProcResult, ratio
-from hack.bench.schedulers import KUBE_SCHEDULER, PYSCHEDULER
+from hack.bench.schedulers import BIND_CEILING, KUBE_SCHEDULER, PYSCHEDULER
 from hack.bench.workloads import WORKLOADS
 
 
@@ -77,12 +77,14 @@ def _rows_by_workload(results: Iterable[E2EResult]) -> dict[tuple[str, int], dic
 def e2e_table(results: Sequence[E2EResult]) -> str:
     lines: list[str] = []
     head = (f"{'workload':34} {'scheduler':15} {'pods/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'CPU s':>7} {'RSS MiB':>8} {'created/s':>10} {'ratio':>6} {'p99 ratio':>9}")
+            f"{'CPU s':>7} {'RSS MiB':>8} {'created/s':>10} {'ratio':>6} {'p99 ratio':>9} "
+            f"{'of ceiling':>10}")
     for g in _groups(results):
         qps, burst, mode = g
         lines.append("")
         lines.append(f"End-to-end, client QPS/burst {qps:g}/{burst} for both schedulers "
-                     "(ratio = pyscheduler/kube-scheduler pods/s; p99 ratio < 1 is better)")
+                     "(ratio = pyscheduler/kube-scheduler pods/s; p99 ratio < 1 is better; "
+                     "of ceiling = pods/s / bind-ceiling's pods/s)")
         if mode == "drain":
             lines.append("DRAIN mode: pods created while the scheduler was stopped; pods/s and "
                          "latency count from its release (creation excluded)")
@@ -96,7 +98,9 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
             label = f"{wl}/{nodes}Nodes"
             sub = f"  ({any_r.init_pods} init, {any_r.measure_pods} measured)"
             first = True
-            for name in (KUBE_SCHEDULER, PYSCHEDULER):
+            ceiling = by.get(BIND_CEILING)
+            top = ceiling.pods_per_s if ceiling is not None and ceiling.status == OK else None
+            for name in (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING):
                 r = by.get(name)
                 if r is None:
                     continue
@@ -114,6 +118,8 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 if name == PYSCHEDULER and ks is not None and ks.status == OK:
                     rt = ratio(r.pods_per_s, ks.pods_per_s)
                     p99r = ratio(r.p99_ms, ks.p99_ms)
+                frac = (ratio(r.pods_per_s, top)
+                        if top is not None and name != BIND_CEILING else None)
                 created = r.measure_pods / r.create_s if r.create_s else None
                 # Creation at about the measured rate: the API server, not the scheduler, was
                 # the limit (both schedulers share it; see docs/BENCHMARKS.md).
@@ -126,7 +132,8 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                     f"{_f(r.p99_ms):>8} {_f(r.cpu_s, 2):>7} {_f(r.peak_rss_mib):>8} "
                     f"{_f(created, 0):>9}{mark} "
                     f"{_f(rt, 2) if rt is not None else '':>6} "
-                    f"{_f(p99r, 2) if p99r is not None else '':>9}"
+                    f"{_f(p99r, 2) if p99r is not None else '':>9} "
+                    f"{_f(frac, 2) if frac is not None else '':>10}"
                 )
                 if mark == "*":
                     starred = True

@@ -9,7 +9,7 @@ import pytest
 
 from hack.bench import report, workloads
 from hack.bench.results import FAILED, NOT_APPLICABLE, E2EResult, measure, percentile, ratio
-from hack.bench.schedulers import KUBE_SCHEDULER, PYSCHEDULER, scheduler_config
+from hack.bench.schedulers import BIND_CEILING, KUBE_SCHEDULER, PYSCHEDULER, scheduler_config
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -118,3 +118,15 @@ def test_table_shows_ratio_and_failures() -> None:
     assert "N/A  plugin(s) not registered yet: X" in text
     text = report.e2e_table([_r(KUBE_SCHEDULER, 3.0, status=FAILED, reason="timeout: 3/1000")])
     assert "FAILED  timeout: 3/1000" in text
+
+
+def test_table_shows_each_scheduler_as_a_fraction_of_the_bind_ceiling() -> None:
+    text = report.e2e_table([_r(KUBE_SCHEDULER, 100.0), _r(PYSCHEDULER, 150.0, p99_ms=10.0),
+                             _r(BIND_CEILING, 200.0)])
+    lines = text.splitlines()
+    ks = next(line for line in lines if f" {KUBE_SCHEDULER} " in line)
+    py = next(line for line in lines if f" {PYSCHEDULER} " in line and "measured" in line)
+    ceiling = next(line for line in lines if f" {BIND_CEILING} " in line)
+    assert ks.split()[-1] == "0.50"
+    assert py.split()[-3:] == ["1.50", "0.50", "0.75"]
+    assert ceiling.split()[-1] != "1.00"  # the ceiling is not a fraction of itself
