@@ -62,6 +62,7 @@ from hack.bench.workloads import (
     HIGH_PRIORITY_CLASS,
     INIT_NS,
     MEASURE_NS,
+    NAMESPACE_LABELS,
     NAMESPACES,
     NODE_CPU,
     NODE_MEMORY,
@@ -339,8 +340,10 @@ async def _setup_cluster(cp: ControlPlane, api: Api, w: Workload, opts: E2EOptio
                          ) -> dict[str, bytes]:
     """Namespaces, the priority class, nodes, init pods (Running). Returns the init bodies."""
     for ns in NAMESPACES:
-        await api.request("POST", "/api/v1/namespaces",
-                          _encode({"metadata": {"name": ns}}), ok=(409,))
+        meta: dict[str, Any] = {"name": ns}
+        if ns in (INIT_NS, MEASURE_NS):
+            meta["labels"] = NAMESPACE_LABELS
+        await api.request("POST", "/api/v1/namespaces", _encode({"metadata": meta}), ok=(409,))
     await api.request("POST", "/apis/scheduling.k8s.io/v1/priorityclasses", _encode({
         "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
         "metadata": {"name": HIGH_PRIORITY_CLASS}, "value": HIGH_PRIORITY}), ok=(409,))

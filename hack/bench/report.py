@@ -76,7 +76,10 @@ def _rows_by_workload(results: Iterable[E2EResult]) -> dict[tuple[str, int], dic
 
 def e2e_table(results: Sequence[E2EResult]) -> str:
     lines: list[str] = []
-    head = (f"{'workload':34} {'scheduler':15} {'pods/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+    # The widest workload label sets the first column (the longest scheduler_perf names are
+    # over 50 characters).
+    w = max([34, *(len(f"{r.workload}/{r.nodes}Nodes") for r in results)])
+    head = (f"{'workload':{w}} {'scheduler':15} {'pods/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'CPU s':>7} {'RSS MiB':>8} {'created/s':>10} {'ratio':>6} {'p99 ratio':>9} "
             f"{'of ceiling':>10}")
     for g in _groups(results):
@@ -108,9 +111,9 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 first = False
                 if r.status != OK:
                     why = r.reason.splitlines()[0] if r.reason else ""
-                    lines.append(f"{left:34} {name:15} {r.status.upper():>8}  {why}")
+                    lines.append(f"{left:{w}} {name:15} {r.status.upper():>8}  {why}")
                     if r.status != "n/a" and r.pods_per_s is not None:
-                        lines.append(f"{'':34} {'':15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
+                        lines.append(f"{'':{w}} {'':15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
                                      f"{_f(r.p99_ms):>8}  (partial)")
                     continue
                 ks = by.get(KUBE_SCHEDULER)
@@ -128,7 +131,7 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                         and created < r.pods_per_s * 1.2):
                     mark = "*"
                 lines.append(
-                    f"{left:34} {name:15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
+                    f"{left:{w}} {name:15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
                     f"{_f(r.p99_ms):>8} {_f(r.cpu_s, 2):>7} {_f(r.peak_rss_mib):>8} "
                     f"{_f(created, 0):>9}{mark} "
                     f"{_f(rt, 2) if rt is not None else '':>6} "
@@ -140,7 +143,7 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
             if first:  # nothing printed
                 continue
             if len(by) == 1:
-                lines.append(f"{sub:34}")
+                lines.append(f"{sub:{w}}")
             spec = WORKLOADS.get(wl)
             if spec is not None and spec.note and f"{wl}: {spec.note}" not in notes:
                 notes.append(f"{wl}: {spec.note}")

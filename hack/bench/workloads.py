@@ -34,6 +34,9 @@ MEASURE_NS = "sched-1"
 CHURN_NS = "churn"
 WARMUP_NS = "warmup"
 NAMESPACES = (INIT_NS, MEASURE_NS, CHURN_NS, WARMUP_NS)
+# templates/namespace-with-labels.yaml, on the init and measure namespaces (for the
+# namespaceSelector workloads; no other template selects namespaces).
+NAMESPACE_LABELS = {"team": "devops"}
 # scheduler_perf's high-priority templates say `priority: 10`; an API server with the Priority
 # admission plugin refuses a bare priority, so the pods name this class instead.
 HIGH_PRIORITY_CLASS = "bench-high"
@@ -108,6 +111,74 @@ def pod_with_topology_spreading(name: str, ns: str) -> PodBody:
     return _pod(name, ns, {"topologySpreadConstraints": tsc,
                            "containers": [_container("100m", "500Mi")]},
                 labels={"color": "blue"})
+
+
+def pod_with_pod_affinity(name: str, ns: str) -> PodBody:
+    """templates/pod-with-pod-affinity.yaml: required affinity to `color: blue` by zone."""
+    affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "labelSelector": {"matchLabels": {"color": "blue"}},
+        "topologyKey": "topology.kubernetes.io/zone",
+        "namespaces": [MEASURE_NS, INIT_NS],
+    }]}}
+    return _pod(name, ns, {"affinity": affinity, "containers": [_container("100m", "500Mi")]},
+                labels={"color": "blue"})
+
+
+def _preferred_term(color: str) -> list[dict[str, Any]]:
+    return [{"podAffinityTerm": {"labelSelector": {"matchLabels": {"color": color}},
+                                 "topologyKey": "kubernetes.io/hostname",
+                                 "namespaces": [MEASURE_NS, INIT_NS]},
+             "weight": 1}]
+
+
+def pod_with_preferred_pod_affinity(name: str, ns: str) -> PodBody:
+    """templates/pod-with-preferred-pod-affinity.yaml: preferred affinity to `color: red`."""
+    affinity = {"podAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": _preferred_term("red")}}
+    return _pod(name, ns, {"affinity": affinity, "containers": [_container("100m", "500Mi")]},
+                labels={"color": "red"})
+
+
+def pod_with_preferred_pod_anti_affinity(name: str, ns: str) -> PodBody:
+    """templates/pod-with-preferred-pod-anti-affinity.yaml: preferred anti-affinity to
+    `color: yellow` by hostname."""
+    affinity = {"podAntiAffinity": {
+        "preferredDuringSchedulingIgnoredDuringExecution": _preferred_term("yellow")}}
+    return _pod(name, ns, {"affinity": affinity, "containers": [_container("100m", "500Mi")]},
+                labels={"color": "yellow"})
+
+
+def pod_with_preferred_topology_spreading(name: str, ns: str) -> PodBody:
+    """templates/pod-with-preferred-topology-spreading.yaml: zone maxSkew 5, ScheduleAnyway."""
+    tsc = [{"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": {"color": "blue"}}}]
+    return _pod(name, ns, {"topologySpreadConstraints": tsc,
+                           "containers": [_container("100m", "500Mi")]},
+                labels={"color": "blue"})
+
+
+def pod_anti_affinity_ns_selector(name: str, ns: str) -> PodBody:
+    """templates/pod-anti-affinity-ns-selector.yaml: one `color: green` pod per hostname among
+    the namespaces labelled `team: devops`."""
+    affinity = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "labelSelector": {"matchLabels": {"color": "green"}},
+        "topologyKey": "kubernetes.io/hostname",
+        "namespaceSelector": {"matchLabels": NAMESPACE_LABELS},
+    }]}}
+    return _pod(name, ns, {"affinity": affinity, "containers": [_container("100m", "500Mi")]},
+                labels={"color": "green"})
+
+
+def cycling(*templates: PodTemplate) -> PodTemplate:
+    """Several createPods steps of the same count as one template: the pod named
+    ``<prefix>-<i>`` comes from ``templates[i % len(templates)]``."""
+
+    def template(name: str, ns: str) -> PodBody:
+        index = int(name.rsplit("-", 1)[1])
+        return templates[index % len(templates)](name, ns)
+
+    return template
 
 
 def pod_low_priority(name: str, ns: str) -> PodBody:
@@ -203,6 +274,53 @@ WORKLOADS: dict[str, WorkloadSpec] = {
         WorkloadSpec(
             "TopologySpreading", pod_with_topology_spreading, pod_default,
             {500: (1000, 500), 1000: (1000, 1000), 5000: (5000, 2000)},
+            node_labels=zone_labels(("moon-1", "moon-2", "moon-3")),
+            requires=("PodTopologySpread",),
+        ),
+        # affinity/performance-config.yaml SchedulingPodAffinity: every node in zone1;
+        # upstream's threshold is 35 pods/s at 5000Nodes_5000Pods.
+        WorkloadSpec(
+            "SchedulingPodAffinity", pod_with_pod_affinity, pod_with_pod_affinity,
+            {500: (500, 1000), 1000: (1000, 1000), 5000: (5000, 1000)},
+            node_labels=zone_labels(("zone1",)), requires=("InterPodAffinity",),
+        ),
+        # affinity/performance-config.yaml SchedulingPreferredPodAffinity.
+        WorkloadSpec(
+            "SchedulingPreferredPodAffinity", pod_with_preferred_pod_affinity,
+            pod_with_preferred_pod_affinity,
+            {500: (500, 1000), 1000: (1000, 1000), 5000: (5000, 1000)},
+            requires=("InterPodAffinity",),
+        ),
+        # affinity/performance-config.yaml SchedulingPreferredPodAntiAffinity.
+        WorkloadSpec(
+            "SchedulingPreferredPodAntiAffinity", pod_with_preferred_pod_anti_affinity,
+            pod_with_preferred_pod_anti_affinity,
+            {500: (500, 1000), 1000: (1000, 1000), 5000: (5000, 1000)},
+            requires=("InterPodAffinity",),
+        ),
+        # affinity/performance-config.yaml SchedulingRequiredPodAntiAffinityWithNSSelector:
+        # 500Nodes has 10 init namespaces x 4 pods; here the 40 init pods share one labelled
+        # namespace (see the note).
+        WorkloadSpec(
+            "SchedulingRequiredPodAntiAffinityWithNSSelector", pod_anti_affinity_ns_selector,
+            pod_anti_affinity_ns_selector,
+            {500: (40, 100), 1000: (80, 200), 5000: (4000, 1000)},
+            requires=("InterPodAffinity",),
+            note="init pods in one namespace labelled team=devops, not 10 (500 nodes) or 100",
+        ),
+        # affinity/performance-config.yaml MixedSchedulingBasePod: zone1; initPods of each of
+        # five templates, then default pods measured.
+        WorkloadSpec(
+            "MixedSchedulingBasePod", pod_default,
+            cycling(pod_default, pod_with_pod_affinity, pod_with_pod_anti_affinity,
+                    pod_with_preferred_pod_affinity, pod_with_preferred_pod_anti_affinity),
+            {500: (1000, 1000), 1000: (2000, 1000), 5000: (10000, 1000)},
+            node_labels=zone_labels(("zone1",)), requires=("InterPodAffinity",),
+        ),
+        # topology_spreading/performance-config.yaml PreferredTopologySpreading: 3 zones.
+        WorkloadSpec(
+            "PreferredTopologySpreading", pod_with_preferred_topology_spreading, pod_default,
+            {500: (1000, 1000), 1000: (1000, 1000), 5000: (5000, 2000)},
             node_labels=zone_labels(("moon-1", "moon-2", "moon-3")),
             requires=("PodTopologySpread",),
         ),
