@@ -56,8 +56,12 @@ SIZES = (100, 1000, 5000, 15000)
 OTHERS_AT = 5000
 # Workloads the in-process mode can run: no churn (it is time-based) and no preemption (its
 # victims are deleted through the API).
+# SchedulingRequiredPodAntiAffinityWithNSSelector is left out: its namespaceSelector needs the
+# Namespace objects, which the in-memory cluster does not have.
 RUNNABLE = ("SchedulingBasic", "SchedulingNodeAffinity", "SchedulingPodAntiAffinity",
-            "TopologySpreading")
+            "TopologySpreading", "SchedulingPodAffinity", "SchedulingPreferredPodAffinity",
+            "SchedulingPreferredPodAntiAffinity", "MixedSchedulingBasePod",
+            "PreferredTopologySpreading")
 
 
 def sized(w: Workload, nodes: int, measure_pods: int) -> Workload:

@@ -36,7 +36,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -74,7 +74,7 @@ from pyscheduler.framework.types import (
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
-from pyscheduler.plugins.inter_pod_affinity.counts import Counts, add_entries
+from pyscheduler.plugins.inter_pod_affinity.counts import Counts, DomainCounts, add_entries
 from pyscheduler.plugins.inter_pod_affinity.filtering import (
     AFFINITY,
     ANTI,
@@ -164,9 +164,10 @@ class InterPodAffinity:
         self._index.refresh(snapshot, self._gens.get(snapshot))
         return self._index
 
-    def _domains(self, snapshot: Snapshot,
-                 vectors: Iterable[tuple[str, I64]]) -> Domains:
-        """Fold per-row vectors into per-domain counts, by topology key."""
+    def _domains(self, snapshot: Snapshot, vectors: Iterable[tuple[str, I64]], *,
+                 named: bool = True) -> Domains:
+        """Fold per-row vectors into per-domain counts, by topology key (``named=False``:
+        the lookup tables only; the caller names the domains lazily)."""
         out = Domains()
         for key, vec in vectors:
             kc = snapshot.label_codes(key)
@@ -177,6 +178,8 @@ class InterPodAffinity:
             prev = out.luts.get(key)
             out.luts[key] = dom if prev is None else prev + dom
             out.columns[key] = kc.column
+        if not named:
+            return out
         for key, dom in out.luts.items():
             nz = np.flatnonzero(dom)
             if len(nz):
@@ -197,7 +200,7 @@ class InterPodAffinity:
                 if c is not None:
                     add_entries(counts, c, 1)
             return Domains(counts)
-        if not snapshot.have_pods_with_required_anti_affinity:
+        if not snapshot.any_pods_with_required_anti_affinity:
             # Nothing to count, and no reason to bring the index up to date with this cycle's
             # pod churn (most clusters: no pod carries required anti-affinity).
             return Domains()
@@ -249,7 +252,7 @@ class InterPodAffinity:
                     contributed = True
                     add_entries(scores, c, 1)
             return Domains(scores), contributed
-        if not has_constraints and not snapshot.have_pods_with_affinity:
+        if not has_constraints and not snapshot.any_pods_with_affinity:
             return Domains(), False  # no term anywhere can contribute a score
         meta = pod.metadata
         sums, touched = self._refreshed_index(snapshot).scores(
@@ -263,7 +266,9 @@ class InterPodAffinity:
             if hit.any():
                 contributed = True
                 break
-        return self._domains(snapshot, sums.items()), contributed
+        # PreScore's counts are named lazily (DomainCounts): the batch score reads only the
+        # lookup tables, and naming every hostname domain cost more than the rest of PreScore.
+        return self._domains(snapshot, sums.items(), named=False), contributed
 
     # ---- filter ---------------------------------------------------------------------------
     def pre_filter(self, state: CycleState, pod: PodInfo,
@@ -356,8 +361,11 @@ class InterPodAffinity:
                                                    preferred_anti, has_constraints)
         if not contributed:
             return Status.skip()
-        state.write(PRE_SCORE_STATE_KEY,
-                    PreScoreState(scores.counts, scores.luts, scores.columns))
+        topology: Mapping[str, Mapping[str, int]] = scores.counts
+        if self.use_index:
+            topology = DomainCounts(scores.luts, {key: snapshot.label_codes(key).values
+                                                  for key in scores.luts})
+        state.write(PRE_SCORE_STATE_KEY, PreScoreState(topology, scores.luts, scores.columns))
         return None
 
     @staticmethod

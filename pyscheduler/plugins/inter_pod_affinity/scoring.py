@@ -34,7 +34,7 @@ from pyscheduler.framework.interfaces import I64, MAX_NODE_SCORE
 from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.model.pod import Pod
-from pyscheduler.plugins.inter_pod_affinity.counts import Counts, Entries
+from pyscheduler.plugins.inter_pod_affinity.counts import Entries
 from pyscheduler.plugins.inter_pod_affinity.filtering import NAME, lut_of
 from pyscheduler.plugins.inter_pod_affinity.terms import WeightedTerm, terms_of
 
@@ -100,7 +100,7 @@ def score_on_node(ni: NodeInfo, pod: Pod, ns_labels: Labels,
 class PreScoreState:
     """Topology scores for Score; read-only, so clones share it (upstream does the same)."""
 
-    topology_score: Counts
+    topology_score: Mapping[str, Mapping[str, int]]
     # the same scores by label code per topology key, valid for the label column they were
     # built from (``lut_columns[key]``)
     luts: dict[str, I64] = field(default_factory=dict)
@@ -123,11 +123,12 @@ def score_rows(s: PreScoreState, snapshot: Snapshot, rows: I64) -> I64:
     out = np.zeros(len(rows), dtype=np.int64)
     if len(rows) == 0:
         return out
-    for key, values in s.topology_score.items():
+    for key in s.topology_score:
         kc = snapshot.label_codes(key)
         lut = s.luts.get(key)
         if lut is None or s.lut_columns.get(key) is not kc.column:
-            lut = lut_of(values, kc)
+            # Only then are the key's values read (and, for DomainCounts, named).
+            lut = lut_of(s.topology_score[key], kc)
         out += lut[kc.codes[rows]]
     return out
 
