@@ -103,14 +103,18 @@ def pod_with_pod_anti_affinity(name: str, ns: str) -> PodBody:
                 labels={"color": "green"})
 
 
-def pod_with_topology_spreading(name: str, ns: str) -> PodBody:
-    """templates/pod-with-topology-spreading.yaml: zone maxSkew 5, DoNotSchedule."""
+def _spreading(name: str, ns: str, when_unsatisfiable: str) -> PodBody:
     tsc = [{"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
-            "whenUnsatisfiable": "DoNotSchedule",
+            "whenUnsatisfiable": when_unsatisfiable,
             "labelSelector": {"matchLabels": {"color": "blue"}}}]
     return _pod(name, ns, {"topologySpreadConstraints": tsc,
                            "containers": [_container("100m", "500Mi")]},
                 labels={"color": "blue"})
+
+
+def pod_with_topology_spreading(name: str, ns: str) -> PodBody:
+    """templates/pod-with-topology-spreading.yaml: zone maxSkew 5, DoNotSchedule."""
+    return _spreading(name, ns, "DoNotSchedule")
 
 
 def pod_with_pod_affinity(name: str, ns: str) -> PodBody:
@@ -150,12 +154,7 @@ def pod_with_preferred_pod_anti_affinity(name: str, ns: str) -> PodBody:
 
 def pod_with_preferred_topology_spreading(name: str, ns: str) -> PodBody:
     """templates/pod-with-preferred-topology-spreading.yaml: zone maxSkew 5, ScheduleAnyway."""
-    tsc = [{"maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone",
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": {"color": "blue"}}}]
-    return _pod(name, ns, {"topologySpreadConstraints": tsc,
-                           "containers": [_container("100m", "500Mi")]},
-                labels={"color": "blue"})
+    return _spreading(name, ns, "ScheduleAnyway")
 
 
 def pod_anti_affinity_ns_selector(name: str, ns: str) -> PodBody:
