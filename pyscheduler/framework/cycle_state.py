@@ -24,6 +24,9 @@ class CycleState:
     # Plugins whose PreFilter/PreScore returned Skip: their Filter/Score is not run.
     skip_filter_plugins: set[str] = field(default_factory=set)
     skip_score_plugins: set[str] = field(default_factory=set)
+    # Filters known to pass on every node this state is used for (preemption's dry runs set
+    # it from PluginsRunner.settled_filters): not run.
+    settled_filters: frozenset[str] = frozenset()
     # Set during the binding cycle; True when the pod was nominated for a node before.
     record_plugin_metrics: bool = True
 
@@ -48,5 +51,5 @@ class CycleState:
         data = {k: (v.clone() if hasattr(v, "clone") else v) for k, v in self._data.items()}
         return CycleState(
             data, set(self.skip_filter_plugins), set(self.skip_score_plugins),
-            self.record_plugin_metrics,
+            self.settled_filters, self.record_plugin_metrics,
         )

@@ -149,6 +149,19 @@ class BatchFilterPlugin(FilterPlugin, Protocol):
 
 
 @runtime_checkable
+class NodeOnlyFilter(Plugin, Protocol):
+    """Optional, for filter plugins whose verdict depends only on the pod and the Node object
+    (never on the pods bound or nominated there), and which reject only as
+    UnschedulableAndUnresolvable. Preemption's dry runs do not run such filters when they
+    lead the filter order: on every node preemption considers they passed already, and
+    evicting pods cannot change that."""
+
+    def node_only_filter(self) -> bool:
+        """True when the contract above holds for this plugin."""
+        ...
+
+
+@runtime_checkable
 class FilterExplainer(Plugin, Protocol):
     """Optional, for filter plugins: say in words the smallest change that would let this node
     pass this filter (the dry run's --explain). Plugins without it are explained by their
@@ -402,6 +415,11 @@ class PluginsRunner(Protocol):
     def runs_filter(self, plugin: str, state: CycleState) -> bool:
         """Whether the Filter plugin named ``plugin`` runs in this cycle (enabled in the
         profile and not skipped by its PreFilter)."""
+        ...
+
+    def settled_filters(self, state: CycleState) -> frozenset[str]:
+        """The leading filters (in order, after skips) that are NodeOnlyFilters: a node that
+        failed a later filter passed these, whatever happens to its pods."""
         ...
 
     def run_pre_filter_extension_add_pod(self, state: CycleState, pod: PodInfo,

@@ -45,6 +45,7 @@ from pyscheduler.framework.interfaces import (
     GangPolicy,
     Handle,
     Lister,
+    NodeOnlyFilter,
     NormalizeScorePlugin,
     PermitPlugin,
     Plugin,
@@ -507,9 +508,21 @@ class Framework:
         return result, status, narrowing
 
     def _filters(self, state: CycleState) -> list[FilterPlugin]:
-        if not state.skip_filter_plugins:
+        if not state.skip_filter_plugins and not state.settled_filters:
             return self.filter
-        return [p for p in self.filter if p.name not in state.skip_filter_plugins]
+        return [p for p in self.filter if p.name not in state.skip_filter_plugins
+                and p.name not in state.settled_filters]
+
+    def settled_filters(self, state: CycleState) -> frozenset[str]:
+        """The leading NodeOnlyFilters of this cycle's filter order (PluginsRunner)."""
+        out: list[str] = []
+        for p in self.filter:
+            if p.name in state.skip_filter_plugins:
+                continue
+            if not (isinstance(p, NodeOnlyFilter) and p.node_only_filter()):
+                break
+            out.append(p.name)
+        return frozenset(out)
 
     def nominated_pods_counted(self, pod: PodInfo, node_name: str) -> list[PodInfo]:
         """The nominated pods that filtering ``pod`` on ``node_name`` counts (PluginsRunner)."""

@@ -480,6 +480,10 @@ class NodeAffinity:
         # PreFilter disabled or skipped: compute it here, as upstream falls back to.
         return _pod_affinity(pod).required
 
+    def node_only_filter(self) -> bool:
+        """Its verdict reads only the pod and the Node, and rejects as unresolvable."""
+        return True
+
     def filter(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> Status | None:
         """The node must match the added affinity, the nodeSelector and a required term."""
         labels, name = _node_labels(node_info)

@@ -65,6 +65,10 @@ class NodeName:
     def pre_filter_extensions(self) -> PreFilterExtensions | None:
         return None
 
+    def node_only_filter(self) -> bool:
+        """Its verdict reads only the pod and the Node, and rejects as unresolvable."""
+        return True
+
     def filter(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> Status | None:
         """Reject every node but the named one."""
         if fits(pod, node_info):

@@ -57,6 +57,10 @@ class NodeUnschedulable:
 
     name: str = NAME
 
+    def node_only_filter(self) -> bool:
+        """Its verdict reads only the pod and the Node, and rejects as unresolvable."""
+        return True
+
     def filter(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> Status | None:
         """Reject a cordoned node unless the pod tolerates it."""
         node = node_info.node

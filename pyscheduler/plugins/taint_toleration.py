@@ -131,6 +131,10 @@ class TaintToleration:
         return idx
 
     # ---- filter ---------------------------------------------------------------------------
+    def node_only_filter(self) -> bool:
+        """Its verdict reads only the pod and the Node, and rejects as unresolvable."""
+        return True
+
     def filter(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> Status | None:
         """Reject a node with a NoSchedule/NoExecute taint the pod does not tolerate."""
         node = node_info.node

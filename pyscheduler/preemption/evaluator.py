@@ -301,6 +301,10 @@ class Evaluator:
     def _dry_run(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
                  potential: Sequence[NodeInfo], pdbs: PDBChecker, offset: int,
                  n_candidates: int, *, quick: bool) -> DryRunResult:
+        # The leading node-only filters passed on every potential node already (each failed a
+        # later, resolvable filter) and no eviction changes them: the dry runs skip them.
+        state = state.clone()
+        state.settled_filters = fwk.settled_filters(state)
         non_violating: list[Candidate] = []
         violating: list[Candidate] = []
         # Every node visited, in order, with why it is not a candidate (None: skipped by the
