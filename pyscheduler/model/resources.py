@@ -4,14 +4,15 @@ Contract:
 * ``pod_requests(pod)``: the larger of the sum over regular containers (plus restartable init
   containers, i.e. sidecars, which run alongside) and the max over init containers (each
   counted together with the sidecars started before it); pod-level ``spec.resources.requests``
-  override cpu/memory when set; ``spec.overhead`` is added.
+  override cpu, memory and ``hugepages-*`` when set (IsSupportedPodLevelResource; hugepages
+  since v1.33); ``spec.overhead`` is added.
 * ``pod_non_zero_requests(pod)``: upstream PodInfo.CalculateResource's Non0CPU/Non0Mem, what a
   pod adds to its node's non-zero sums: the same computation where a container that does not
   set a cpu or memory request counts upstream's defaults (100m cpu, 200Mi memory). With
   pod-level requests, a default applies only to a resource that neither the containers nor the
   pod level name (getNonMissingContainerRequests). The scheduler uses it only for scoring
   (spreading empty-request pods), never for the fit filter.
-* ``pod_non_zero_container_requests(pod)``: the incoming pod's cpu/memory as NodeResourcesFit's
+* ``pod_non_zero_container_requests(pod)``: the incoming pod's requests as NodeResourcesFit's
   scorer counts them (resource_allocation.go calculatePodResourceRequest): container requests
   with the defaults for every missing one, overhead added, pod-level requests *ignored*.
   Upstream builds Fit's resourceAllocationScorer without its enablePodLevelResources flag, so
@@ -29,8 +30,14 @@ from pyscheduler.model.quantity import CPU, MEMORY, to_int
 DEFAULT_MILLI_CPU_REQUEST = 100  # 0.1 core
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024  # 200 MiB
 
-# Pod-level resources may only set these (IsSupportedPodLevelResource).
+# Pod-level resources may only set these and hugepages-* (IsSupportedPodLevelResource).
 _POD_LEVEL_RESOURCES = (CPU, MEMORY)
+_HUGEPAGES_PREFIX = "hugepages-"
+
+
+def is_pod_level_resource(name: str) -> bool:
+    """Upstream IsSupportedPodLevelResource: cpu, memory and hugepages-<size>."""
+    return name in _POD_LEVEL_RESOURCES or name.startswith(_HUGEPAGES_PREFIX)
 
 Resources = dict[str, int]
 
@@ -90,7 +97,7 @@ def _pod_level_requests(pod: Pod) -> Resources:
     if level is None or not level.requests:
         return {}
     return {name: to_int(name, q) for name, q in level.requests.items()
-            if name in _POD_LEVEL_RESOURCES}
+            if is_pod_level_resource(name)}
 
 
 def _finish(pod: Pod, reqs: Resources, pod_level: bool = True) -> Resources:
@@ -119,8 +126,7 @@ def pod_non_zero_requests(pod: Pod) -> tuple[int, int]:
     return reqs.get(CPU, 0), reqs.get(MEMORY, 0)
 
 
-def pod_non_zero_container_requests(pod: Pod) -> tuple[int, int]:
-    """(milli-cpu, memory) NodeResourcesFit's scorer counts for the incoming pod: container
-    requests with defaults, overhead added, pod-level requests skipped (see module doc)."""
-    reqs = _finish(pod, _aggregate(pod, _NON_ZERO_DEFAULTS), pod_level=False)
-    return reqs.get(CPU, 0), reqs.get(MEMORY, 0)
+def pod_non_zero_container_requests(pod: Pod) -> Resources:
+    """What NodeResourcesFit's scorer counts for the incoming pod: container requests with the
+    cpu/memory defaults, overhead added, pod-level requests skipped (see module doc)."""
+    return _finish(pod, _aggregate(pod, _NON_ZERO_DEFAULTS), pod_level=False)

@@ -92,18 +92,20 @@ def is_scalar_resource_name(name: str) -> bool:
 def pod_request_list(pod: PodInfo, resources: list[ResourceSpec],
                      use_requested: bool) -> list[int]:
     """The pod's request of each resource, as the scorers count it (module doc)."""
-    nz_cpu, nz_mem = pod.non_zero_cpu, pod.non_zero_mem
     level = pod.pod.spec.resources
     if not use_requested and level is not None and level.requests:
+        # Fit's scorer skips pod-level requests (cpu, memory and hugepages alike).
+        reqs: dict[str, int] = {}
         # A bad quantity: PodInfo.of already logged it and counts the pod as 0.
         with suppress(ValueError):
-            nz_cpu, nz_mem = pod_non_zero_container_requests(pod.pod)
+            reqs = pod_non_zero_container_requests(pod.pod)
+        return [reqs.get(spec.name, 0) for spec in resources]
     out: list[int] = []
     for spec in resources:
         if spec.name == CPU and not use_requested:
-            out.append(nz_cpu)
+            out.append(pod.non_zero_cpu)
         elif spec.name == MEMORY and not use_requested:
-            out.append(nz_mem)
+            out.append(pod.non_zero_mem)
         else:
             out.append(pod.requests.get(spec.name, 0))
     return out
