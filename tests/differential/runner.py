@@ -117,6 +117,8 @@ class PodOutcome:
     plugin_scores: dict[str, dict[str, int]] = field(default_factory=dict)
     # pyscheduler only
     realigned: bool = False
+    # a pod left pending: the errors pyscheduler logged for it (distinct, in order)
+    errors: tuple[str, ...] = ()
 
     def brief(self) -> str:
         if self.kind in ("bound", "preassigned"):
@@ -127,6 +129,8 @@ class PodOutcome:
             s = self.kind
         if self.victims:
             s += f", victims {list(self.victims)}"
+        if self.errors:
+            s += f" (it logged {'; '.join(self.errors)})"
         return s
 
 
@@ -443,6 +447,9 @@ class Phase:
                 break
             if time.monotonic() > deadline:
                 out.kind = "nominated" if out.nominated else "pending"
+                if self.which == "py":
+                    key = f"{ns}/{self.api_name(pod)}"
+                    out.errors = tuple(dict.fromkeys(self.env.py.errors_for(key)))
                 break
             time.sleep(POLL)
         uid = current["metadata"]["uid"]

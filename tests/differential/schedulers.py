@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import threading
 import traceback
 from collections.abc import Callable
@@ -115,6 +116,26 @@ class KubeScheduler:
         self.process.stop(timeout=10)
 
 
+def logged_errors(log_path: Path, pod_key: str) -> list[str]:
+    """The error-level events of a pyscheduler JSON log for ``pod_key`` (namespace/name), each
+    "<event>: <last line of its exception>": why a pod pyscheduler left pending never got a
+    condition (an internal error is retried with backoff, not reported as Unschedulable)."""
+    out: list[str] = []
+    with log_path.open() as f:
+        for line in f:
+            if pod_key not in line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("pod") != pod_key or rec.get("level") != "error":
+                continue
+            exc = str(rec.get("exception") or "").strip().splitlines()
+            out.append(f"{rec.get('event')}: {exc[-1]}" if exc else str(rec.get("event")))
+    return out
+
+
 class PyScheduler:
     """pyscheduler's SchedulerApp on a thread of its own (see module doc)."""
 
@@ -174,6 +195,10 @@ class PyScheduler:
             await run
         finally:
             await client.close()
+
+    def errors_for(self, pod_key: str) -> list[str]:
+        """The errors pyscheduler logged for ``pod_key`` (see :func:`logged_errors`)."""
+        return logged_errors(self.log_path, pod_key)
 
     def check_alive(self) -> None:
         if self.error or not self._thread.is_alive():

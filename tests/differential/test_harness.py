@@ -22,7 +22,7 @@ from .scenario import (
     render_object,
     render_pod,
 )
-from .schedulers import kube_scheduler_config, missing_defaults, pyscheduler_config
+from .schedulers import kube_scheduler_config, logged_errors, missing_defaults, pyscheduler_config
 
 # Lines as kube-scheduler v1.37.2 writes them (-v=1 --vmodule=schedule_one=10,eventhandlers=3).
 LOG = """\
@@ -326,3 +326,17 @@ def test_log_parsing_reads_preemption_candidates(tmp_path: Path) -> None:
     a = log.preemption_attempt("ns-a/p1")
     assert a is not None and a.preemption_node == "d001k-n2"
     assert a.candidates == {"d001k-n1": ["ns-a/e1"], "d001k-n2": ["ns-a/e2", "ns-a/e3"]}
+
+
+def test_pending_pod_reports_pyscheduler_errors(tmp_path: Path) -> None:
+    log = tmp_path / "pyscheduler.log"
+    log.write_text(
+        '{"pod": "ns/p4", "event": "unexpected error scheduling pod", "level": "error", '
+        '"exception": "Traceback (most recent call last):\\n  ...\\nKeyError: (1, 2)"}\n'
+        '{"pod": "ns/p4", "event": "pod bound", "level": "info"}\n'
+        '{"pod": "ns/p40", "event": "unexpected error scheduling pod", "level": "error"}\n'
+        'not json ns/p4\n')
+    errors = logged_errors(log, "ns/p4")
+    assert errors == ["unexpected error scheduling pod: KeyError: (1, 2)"]
+    out = PodOutcome("p4", "pending", errors=tuple(errors))
+    assert out.brief() == "pending (it logged unexpected error scheduling pod: KeyError: (1, 2))"

@@ -289,18 +289,27 @@ class ClusterIndex:
             self._term_refs[key] = 0
         return key
 
-    def _ref(self, key: TermKey, delta: int) -> None:
+    def _ref(self, key: TermKey, delta: int, released: list[TermKey]) -> None:
         n = self._term_refs.get(key, 0) + delta
-        if n > 0:
-            self._term_refs[key] = n
-        else:
-            self._term_refs.pop(key, None)
-            self.terms.pop(key, None)
+        self._term_refs[key] = n
+        if n <= 0:
+            released.append(key)
+
+    def _release(self, released: list[TermKey]) -> None:
+        """Drop the terms no aggregate entry refers to any more. Done after a whole fold, not
+        at the moment a count reaches 0: one fold may remove a key from one aggregate and add
+        it to another (a pod with a required anti-affinity term preempted by one preferring
+        to avoid the same pods), and the added entry needs the term."""
+        for key in released:
+            if self._term_refs.get(key, 0) <= 0:
+                self._term_refs.pop(key, None)
+                self.terms.pop(key, None)
 
     def _fold(self, row: int, old: _Record | None, new: _Record | None) -> None:
         """Apply the difference between row's old and new record to the aggregates."""
         o = old if old is not None else _EMPTY
         n = new if new is not None else _EMPTY
+        released: list[TermKey] = []
         watches = self.watches.values()
         for shape, d in _delta(o.shapes, n.shapes):
             labels = self.shape_labels[shape]
@@ -324,18 +333,19 @@ class ClusterIndex:
                 rows = agg.get(key)
                 if rows is None:
                     rows = agg[key] = _Rows()
-                    self._ref(key, 1)
+                    self._ref(key, 1, released)
                 if rows.add(row, d):
                     del agg[key]
-                    self._ref(key, -1)
+                    self._ref(key, -1, released)
         for wkey, d in _delta(o.preferred, n.preferred):
             rows = self.preferred.get(wkey)
             if rows is None:
                 rows = self.preferred[wkey] = _Rows()
-                self._ref(wkey[0], 1)
+                self._ref(wkey[0], 1, released)
             if rows.add(row, d):
                 del self.preferred[wkey]
-                self._ref(wkey[0], -1)
+                self._ref(wkey[0], -1, released)
+        self._release(released)
 
     # ---- queries --------------------------------------------------------------------------
     def _vec(self, out: dict[str, I64], key: str) -> I64:

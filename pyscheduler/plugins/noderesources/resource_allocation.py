@@ -9,6 +9,10 @@ Contract:
   names. Only those, plus cpu/memory/ephemeral-storage, take part in fit checks and scores.
 * ``pod_request_list`` is calculatePodResourceRequestList: cpu/memory use the pod's *non-zero*
   requests unless ``use_requested`` (BalancedAllocation), other resources the plain requests.
+  The non-zero form (NodeResourcesFit's scorer) ignores pod-level requests: upstream's Fit
+  never sets its scorer's enablePodLevelResources, so SkipPodLevelResources is true there, while
+  BalancedAllocation (``use_requested``) counts them. The node side is unaffected: its non-zero
+  sums come from each pod's PodInfo, which counts pod-level requests.
 * ``node_alloc_request`` (one NodeInfo) and ``table_alloc_request`` (snapshot rows) are
   calculateResourceAllocatableRequest: the node's allocatable and its requested amount plus the
   pod's request; cpu/memory use the node's non-zero sums unless ``use_requested``; a scalar
@@ -18,6 +22,7 @@ Contract:
 
 from __future__ import annotations
 
+from contextlib import suppress
 from functools import lru_cache
 
 import msgspec
@@ -28,6 +33,7 @@ from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.quantity import CPU, EPHEMERAL_STORAGE, MEMORY
+from pyscheduler.model.resources import pod_non_zero_container_requests
 from pyscheduler.plugins import validation as v
 
 _REQUESTS_PREFIX = "requests."
@@ -85,6 +91,15 @@ def is_scalar_resource_name(name: str) -> bool:
 
 def pod_request_list(pod: PodInfo, resources: list[ResourceSpec],
                      use_requested: bool) -> list[int]:
+    """The pod's request of each resource, as the scorers count it (module doc)."""
+    level = pod.pod.spec.resources
+    if not use_requested and level is not None and level.requests:
+        # Fit's scorer skips pod-level requests (cpu, memory and hugepages alike).
+        reqs: dict[str, int] = {}
+        # A bad quantity: PodInfo.of already logged it and counts the pod as 0.
+        with suppress(ValueError):
+            reqs = pod_non_zero_container_requests(pod.pod)
+        return [reqs.get(spec.name, 0) for spec in resources]
     out: list[int] = []
     for spec in resources:
         if spec.name == CPU and not use_requested:

@@ -10,6 +10,7 @@ from pyscheduler.model.quantity import format_quantity, parse_quantity, to_int
 from pyscheduler.model.resources import (
     DEFAULT_MEMORY_REQUEST,
     DEFAULT_MILLI_CPU_REQUEST,
+    pod_non_zero_container_requests,
     pod_non_zero_requests,
     pod_requests,
 )
@@ -79,7 +80,11 @@ def test_overhead_and_pod_level_resources() -> None:
     r = pod_requests(p)
     assert r["cpu"] == 3250  # pod-level wins, then overhead added
     assert r["memory"] == 2**30
-    assert "hugepages-2Mi" not in r  # not a supported pod-level resource
+    # hugepages are a supported pod-level resource since v1.33 (kubernetes#130577)
+    assert r["hugepages-2Mi"] == 2 * 2**20
+    p = pod({"containers": [c("a", "1", "1Gi")],
+             "resources": {"requests": {"example.com/gpu": "1"}}})
+    assert pod_requests(p) == {"cpu": 1000, "memory": 2**30}  # not a pod-level resource
 
 
 def test_non_zero_defaults_only_for_missing_requests() -> None:
@@ -87,3 +92,46 @@ def test_non_zero_defaults_only_for_missing_requests() -> None:
     assert pod_requests(p) == {"cpu": 0, "memory": 0}
     cpu, mem = pod_non_zero_requests(p)
     assert (cpu, mem) == (DEFAULT_MILLI_CPU_REQUEST, DEFAULT_MEMORY_REQUEST)
+
+
+MI = 2**20
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        # No pod-level requests: every missing container request is defaulted.
+        ({"containers": [c("a", "300m"), c("b")]},
+         (300 + DEFAULT_MILLI_CPU_REQUEST, 2 * DEFAULT_MEMORY_REQUEST)),
+        # Pod-level requests (getNonMissingContainerRequests): cpu is named by a container, so
+        # the other container gets no cpu default; memory is named nowhere: defaulted.
+        ({"containers": [c("a", "300m"), c("b")], "resources": {"requests": {"cpu": "1"}}},
+         (1000, 2 * DEFAULT_MEMORY_REQUEST)),
+        ({"containers": [c("a", "300m"), c("b")],
+          "resources": {"requests": {"memory": "64Mi"}}},
+         (300, 64 * MI)),
+        # An explicit 0 names the resource too.
+        ({"containers": [c("a", cpu="0")], "resources": {"requests": {"memory": "64Mi"}}},
+         (0, 64 * MI)),
+        # Overhead names its resources as well (PodRequests adds it before the check).
+        ({"containers": [c("a")], "overhead": {"cpu": "500m"},
+          "resources": {"requests": {"memory": "64Mi"}}},
+         (500, 64 * MI)),
+    ],
+)
+def test_non_zero_requests_with_pod_level(spec: dict[str, object], want: tuple[int, int]) -> None:
+    assert pod_non_zero_requests(pod(spec)) == want
+
+
+def test_non_zero_container_requests_skip_pod_level() -> None:
+    # NodeResourcesFit's scorer: containers with defaults plus overhead, pod level ignored.
+    p = pod({"containers": [c("a", mem="3392Mi")], "overhead": {"cpu": "500m"},
+             "resources": {"requests": {"cpu": "400m", "memory": "3392Mi"}}})
+    assert pod_non_zero_container_requests(p) == {"cpu": DEFAULT_MILLI_CPU_REQUEST + 500,
+                                                  "memory": 3392 * MI}
+    assert pod_non_zero_requests(p) == (900, 3392 * MI)
+    # pod-level hugepages are skipped there too; the containers' count
+    huge = {"name": "a", "resources": {"requests": {"cpu": "1", "hugepages-2Mi": "4Mi"}}}
+    p = pod({"containers": [huge], "resources": {"requests": {"hugepages-2Mi": "8Mi"}}})
+    assert pod_non_zero_container_requests(p)["hugepages-2Mi"] == 4 * MI
+    assert pod_requests(p)["hugepages-2Mi"] == 8 * MI

@@ -3,7 +3,8 @@
 Objects are built as API-shaped (camelCase) dicts and converted with msgspec, the same path the
 informers use, so defaults (toleration operator, schedulerName, ...) match decoded objects.
 A pod made without ``requests`` has *no containers*, like upstream's ``st.MakePod().Obj()``, so
-it has no non-zero default requests either.
+it has no non-zero default requests either. ``pod_level`` sets pod-level requests
+(``spec.resources.requests``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def make_pod(
     init_requests: Sequence[Mapping[str, str]] = (),
     sidecar_requests: Sequence[Mapping[str, str]] = (),
     overhead: Mapping[str, str] | None = None,
+    pod_level: Mapping[str, str] | None = None,
     ports: Sequence[Port] = (),
     sidecar_ports: Sequence[Port] = (),
     labels: Mapping[str, str] | None = None,
@@ -83,6 +85,8 @@ def make_pod(
         spec["nodeName"] = node
     if overhead:
         spec["overhead"] = dict(overhead)
+    if pod_level is not None:
+        spec["resources"] = {"requests": dict(pod_level)}
     if node_selector:
         spec["nodeSelector"] = dict(node_selector)
     if node_affinity is not None:

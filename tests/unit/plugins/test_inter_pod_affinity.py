@@ -314,7 +314,9 @@ def _compare(indexed: InterPodAffinity, full: InterPodAffinity, snap: Any,
 
 
 @pytest.mark.parametrize("max_watches", [index_module.MAX_WATCHES, 2])
-@pytest.mark.parametrize("seed", range(8))
+# seed 27 (with changes piling up between refreshes) moved a term between aggregates in one
+# fold, the fuzz-1-214 bug (test_index_keeps_a_term_moving_between_aggregates_in_one_fold)
+@pytest.mark.parametrize("seed", [*range(8), 27])
 def test_index_tracks_the_cluster(seed: int, max_watches: int,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """After every kind of change, the index's counts equal a from-scratch computation (with
@@ -326,7 +328,7 @@ def test_index_tracks_the_cluster(seed: int, max_watches: int,
     indexed, full = plugin(use_index=True), plugin(use_index=False)
     incoming = [_random_pod(rnd) for _ in range(5)]
     placed: list[Any] = []
-    for step in range(40):
+    for step in range(100):
         action = rnd.randrange(6)
         if action <= 1 or not placed:  # add (informer or assume)
             p = _random_pod(rnd, f"n{rnd.randrange(len(nodes))}", unique=0.3)
@@ -365,6 +367,8 @@ def test_index_tracks_the_cluster(seed: int, max_watches: int,
             else:
                 nodes.append(make_node(f"x{step}", labels={"zone": "z1", "hostname": f"x{step}"}))
                 cache.add_node(nodes[-1])
+        if rnd.random() < 0.4:
+            continue  # let changes pile up: one refresh then folds several into a row
         for inc in incoming:
             _compare(indexed, full, snap, inc)
         assert len(indexed._index.watches) <= max_watches
@@ -440,6 +444,29 @@ def test_index_drops_shapes_and_terms_no_pod_holds() -> None:
     assert (idx.shapes, idx.shape_labels, idx.anti, idx.terms) == ({}, {}, {}, {})
     # the watch of the incoming anti-affinity term forgot the shapes too
     assert [(w.memo, w.vec.tolist()) for w in idx.watches.values()] == [({}, [0])]
+
+
+def test_index_keeps_a_term_moving_between_aggregates_in_one_fold() -> None:
+    """Random differential scenario fuzz-1-214: on one node, a pod with a required
+    anti-affinity term was preempted by a pod *preferring* to avoid the same pods (the same
+    term). Both changes reach the index in one refresh of that row: the term leaves the
+    required aggregate and enters the preferred one. Dropping it when its first count reached
+    0 left the preferred entry without its term, and every later score raised KeyError."""
+    cache = SchedulerCache()
+    cache.add_node(node("n0", {"hostname": "n0"}))
+    cache.add_node(node("n1", {"hostname": "n1"}))
+    web = in_term("app", "hostname", ["web"])
+    victim = pod("victim", node="n0", labels={"app": "web"}, anti=[web])
+    cache.add_pod(victim)
+    indexed, full = plugin(use_index=True), plugin(use_index=False)
+    incoming = pod("incoming", labels={"app": "web"})
+    _compare(indexed, full, cache.snapshot, incoming)
+    cache.remove_pod(victim)
+    cache.add_pod(pod("preemptor", node="n0", labels={"app": "db"},
+                      preferred_anti=[weighted(98, web)]))
+    _compare(indexed, full, cache.snapshot, incoming)
+    idx = indexed._index
+    assert list(idx.terms) == [k for k, _ in idx.preferred] and not idx.anti
 
 
 # ---- batch == per node (property) ------------------------------------------------------------
