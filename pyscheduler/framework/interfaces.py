@@ -284,6 +284,41 @@ class GangPlugin(Plugin, Protocol):
         ...
 
 
+class GroupPlacer(Protocol):
+    """What the pod group cycle lends a group preemption plugin: a what-if placement of the
+    group's quorum with some pods taken out of the cluster."""
+
+    def place(self, removed: Sequence[PodInfo]) -> dict[str, str] | None:
+        """With ``removed`` (assigned pods) not counted, where the quorum would go (member UID
+        -> node), or None when it still does not fit. Changes nothing: the cluster, the cache
+        and every plugin's state are as before when it returns."""
+        ...
+
+
+@dataclass(slots=True)
+class GroupPreemption:
+    """A group preemption's outcome and its status message. ``nominations``: the quorum's
+    nodes (member UID -> node) when victims are being evicted; empty when preemption cannot
+    help (nominations are cleared); None when the group may not preempt now (nominations are
+    kept, as upstream's "not eligible")."""
+
+    nominations: dict[str, str] | None
+    message: str
+
+
+@runtime_checkable
+class GroupPreemptionPlugin(Plugin, Protocol):
+    """A PostFilter plugin that can preempt for a whole pod group at once (DefaultPreemption):
+    the pod group cycle calls it when the quorum does not fit."""
+
+    def preempt_group(self, policy: GangPolicy, members: Sequence[PodInfo],
+                      needed: int, placer: GroupPlacer) -> GroupPreemption | None:
+        """Choose victims, across nodes, whose eviction lets ``needed`` of ``members`` fit,
+        and start evicting them; None when preemption does not apply to this group (no
+        message)."""
+        ...
+
+
 class Lister(Protocol):
     """Read access to an informer's indexer."""
 

@@ -16,8 +16,13 @@ Contract:
   did not fit: "<group>: 6/8 members placeable; 0/6 nodes are available: ...". Nothing stays
   reserved by a group that cannot complete.
 * The cycle stops early once even placing every remaining member could not reach min_count.
-* Members do not preempt on their own (a preemption for one member could leave the group
-  partial); gang-aware preemption is a separate step (docs/GANG.md).
+* Members never preempt on their own (a preemption for one member could leave the group
+  partial). When the group cannot complete and the profile has a group preemption plugin
+  (DefaultPreemption), the cycle lends it a ``_Placer``: a what-if run of this same placement
+  for the quorum (min_count minus members already scheduled), with chosen pods taken out of
+  the cache and everything put back before it returns. If the plugin starts evicting
+  victims, each member of the quorum is nominated to the node the what-if run gave it and the
+  others' nominations are cleared; the message ends with the plugin's ("preemption: ...").
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -33,7 +39,7 @@ import structlog
 from pyscheduler import metrics
 from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import GangPolicy, PodNominator
+from pyscheduler.framework.interfaces import GangPolicy, GroupPreemption, PodNominator
 from pyscheduler.framework.runtime import FitError, Framework, PluginError
 from pyscheduler.framework.types import PodInfo, QueuedPodInfo
 
@@ -78,59 +84,126 @@ def _members_in_queue_order(sched: Scheduler, fwk: Framework, first: QueuedPodIn
     return members
 
 
-def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
-                       policy: GangPolicy) -> None:
-    """One pod group cycle for ``first``'s group (see the module contract)."""
-    start = time.perf_counter()
-    cycle = sched.queue.scheduling_cycle()
-    members = _members_in_queue_order(sched, fwk, first, policy)
-    placing = {q.uid for q in members}
-    already = sum(1 for p in policy.members if p.metadata.uid not in placing and (
-        p.spec.node_name or sched.cache.is_assumed(p.metadata.uid)))
-    bound = log.bind(pod_group=policy.name, members=len(members), min_count=policy.min_count,
-                     already_scheduled=already, profile=fwk.profile_name)
-    placed: list[tuple[QueuedPodInfo, CycleState, str]] = []
-    rejected: list[tuple[QueuedPodInfo, str, set[str]]] = []
+Placed = list[tuple[QueuedPodInfo, CycleState, str]]
+Rejected = list[tuple[QueuedPodInfo, str, set[str]]]
+
+
+@dataclass(slots=True)
+class _Attempt:
+    placed: Placed = field(default_factory=list)
+    rejected: Rejected = field(default_factory=list)
     error: str | None = None
+
+
+def _place(sched: Scheduler, fwk: Framework, members: list[QueuedPodInfo], already: int,
+           min_count: int, stop_at: int | None = None) -> _Attempt:
+    """Place ``members`` in order, each assumed and reserved before the next; stop once
+    min_count cannot be reached any more (or ``stop_at`` members are placed)."""
+    out = _Attempt()
     remaining = len(members)
     for queued in members:
         remaining -= 1
         pod_info = queued.pod_info
-        if pod_info.pod.metadata.deletion_timestamp is not None:
-            sched.queue.done(pod_info.uid)
-            continue
         state = CycleState()
         try:
             found = sched.schedule_pod(fwk, state, pod_info)
         except FitError as fe:
-            rejected.append((queued, fe.diagnosis.message(),
-                             set(fe.diagnosis.unschedulable_plugins)))
+            out.rejected.append((queued, fe.diagnosis.message(),
+                                 set(fe.diagnosis.unschedulable_plugins)))
         except PluginError as pe:
-            error = pe.status.message()
-            rejected.append((queued, error, set()))
+            out.error = pe.status.message()
+            out.rejected.append((queued, out.error, set()))
             break
         else:
             host = found.suggested_host
             try:
                 sched.cache.assume_pod(pod_info, host)
             except CacheError as err:
-                error = str(err)
-                rejected.append((queued, error, set()))
+                out.error = str(err)
+                out.rejected.append((queued, out.error, set()))
                 break
             st = fwk.run_reserve(state, pod_info, host)
             if st is not None:
                 sched.cache.forget_pod(pod_info.uid)
                 fwk.run_unreserve(state, pod_info, host)
-                rejected.append((queued, st.message(), {st.plugin} if st.plugin else set()))
+                out.rejected.append((queued, st.message(), {st.plugin} if st.plugin else set()))
             else:
-                placed.append((queued, state, host))
-        if already + len(placed) + remaining < policy.min_count:
+                out.placed.append((queued, state, host))
+        if stop_at is not None and len(out.placed) >= stop_at:
+            break
+        if already + len(out.placed) + remaining < min_count:
             break  # even placing every remaining member could not reach min_count
+    return out
+
+
+def _revert(sched: Scheduler, fwk: Framework, placed: Placed) -> None:
+    """Give back every placement, newest first."""
+    for queued, state, host in reversed(placed):
+        fwk.run_unreserve(state, queued.pod_info, host)
+        sched.cache.forget_pod(queued.pod_info.uid)
+
+
+@dataclass(slots=True)
+class _Placer:
+    """The group cycle's what-if placement for group preemption (framework GroupPlacer)."""
+
+    sched: Scheduler
+    fwk: Framework
+    members: list[QueuedPodInfo]
+    needed: int
+
+    def place(self, removed: Sequence[PodInfo]) -> dict[str, str] | None:
+        """Take ``removed`` out of the cache, place ``needed`` members, undo all of it."""
+        cache = self.sched.cache
+        taken = [pi for pi in (cache.remove_pod(v.pod) for v in removed) if pi is not None]
+        attempt = _Attempt()
+        try:
+            attempt = _place(self.sched, self.fwk, self.members, 0, self.needed,
+                             stop_at=self.needed)
+        finally:
+            _revert(self.sched, self.fwk, attempt.placed)
+            for pi in taken:
+                cache.add_pod(pi.pod)
+        if attempt.error is not None or len(attempt.placed) < self.needed:
+            return None
+        return {q.uid: host for q, _, host in attempt.placed}
+
+
+def _preempt(sched: Scheduler, fwk: Framework, policy: GangPolicy,
+             members: list[QueuedPodInfo], needed: int) -> GroupPreemption | None:
+    """The first group preemption plugin's outcome, or None (none enabled or it declined)."""
+    placer = _Placer(sched, fwk, members, needed)
+    for p in fwk.group_preemption:
+        try:
+            res = p.preempt_group(policy, [q.pod_info for q in members], needed, placer)
+        except Exception:  # a plugin bug must not lose the group's pods
+            log.exception("group preemption failed", pod_group=policy.name, plugin=p.name)
+            return None
+        if res is not None:
+            return res
+    return None
+
+
+def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
+                       policy: GangPolicy) -> None:
+    """One pod group cycle for ``first``'s group (see the module contract)."""
+    start = time.perf_counter()
+    cycle = sched.queue.scheduling_cycle()
+    members = []
+    for queued in _members_in_queue_order(sched, fwk, first, policy):
+        if queued.pod_info.pod.metadata.deletion_timestamp is not None:
+            sched.queue.done(queued.pod_info.uid)
+        else:
+            members.append(queued)
+    placing = {q.uid for q in members}
+    already = sum(1 for p in policy.members if p.metadata.uid not in placing and (
+        p.spec.node_name or sched.cache.is_assumed(p.metadata.uid)))
+    bound = log.bind(pod_group=policy.name, members=len(members), min_count=policy.min_count,
+                     already_scheduled=already, profile=fwk.profile_name)
+    attempt = _place(sched, fwk, members, already, policy.min_count)
+    placed, rejected, error = attempt.placed, attempt.rejected, attempt.error
     metrics.PODGROUP_SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
     scheduled = already + len(placed)
-    done = {q.uid for q, _, _ in placed} | {q.uid for q, _, _ in rejected}
-    unevaluated = [q for q in members if q.uid not in done
-                   and q.pod_info.pod.metadata.deletion_timestamp is None]
     if error is None and scheduled >= policy.min_count:
         _submit(sched, fwk, policy, placed, start, cycle)
         # Members beyond the quorum that did not fit are ordinary unschedulable pods.
@@ -143,11 +216,10 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
         bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
         return
     # The group cannot complete: give back everything, newest first, before anything awaits.
-    for queued, state, host in reversed(placed):
-        fwk.run_unreserve(state, queued.pod_info, host)
-        sched.cache.forget_pod(queued.pod_info.uid)
+    _revert(sched, fwk, placed)
     why = rejected[0][1] if rejected else "no member could be evaluated"
     plugins = set().union(*(p for _, _, p in rejected)) if rejected else set()
+    preemption: GroupPreemption | None = None
     if error is not None:
         message = f"{policy.name}: {why}"
         reason, outcome = REASON_SCHEDULER_ERROR, "error"
@@ -155,15 +227,36 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
         message = (f"{policy.name}: {scheduled}/{policy.min_count} members placeable "
                    f"(minCount {policy.min_count}); {why}")
         reason, outcome = REASON_UNSCHEDULABLE, "unschedulable"
+        if fwk.group_preemption and members:
+            preemption = _preempt(sched, fwk, policy, members, policy.min_count - already)
+        if preemption is not None and preemption.message:
+            message = f"{message} {preemption.message}"
     # Every member waits on the same plugins: whatever could make the group fit.
     plugins.add(policy.plugin)
-    for queued in [q for q, _, _ in placed] + [q for q, _, _ in rejected] + unevaluated:
+    for queued in members:
         queued.unschedulable_plugins = set(plugins) if outcome == "unschedulable" else set()
-        sched._fail(fwk, queued, cycle, reason, message, None, start, outcome,
+        nominated = _nominate(sched, queued, preemption)
+        sched._fail(fwk, queued, cycle, reason, message, nominated, start, outcome,
                     _member_log(fwk, queued, policy))
     _observe(outcome, fwk, start)
     _report(fwk, policy, False, message)
-    bound.info("Unable to schedule pod group", reason=message, placeable=scheduled)
+    bound.info("Unable to schedule pod group", reason=message, placeable=scheduled,
+               nominated=len(preemption.nominations or {}) if preemption else 0)
+
+
+def _nominate(sched: Scheduler, queued: QueuedPodInfo,
+              preemption: GroupPreemption | None) -> str | None:
+    """As schedule_one's PostFilter handling, for one member: None keeps its nomination, ""
+    clears it, a node name nominates it there."""
+    if preemption is None or preemption.nominations is None:
+        return None
+    node = preemption.nominations.get(queued.uid, "")
+    if sched.nominator is not None:
+        if node:
+            sched.nominator.add_nominated_pod(queued.pod_info, node)
+        else:
+            sched.nominator.delete_nominated_pod_if_exists(queued.pod_info.pod)
+    return node
 
 
 def _member_log(fwk: Framework, queued: QueuedPodInfo, policy: GangPolicy) -> Any:
