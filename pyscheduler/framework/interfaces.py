@@ -294,6 +294,12 @@ class GroupPlacer(Protocol):
         and every plugin's state are as before when it returns."""
         ...
 
+    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo]) -> bool:
+        """With ``removed`` not counted, whether every member of ``placement`` still passes
+        PreFilter, Filter and Reserve on its node there, each counting the ones before it.
+        Cheaper than ``place`` (one node per member, no scoring); changes nothing."""
+        ...
+
 
 @dataclass(slots=True)
 class GroupPreemption:

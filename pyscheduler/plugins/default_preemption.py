@@ -71,7 +71,14 @@ from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
 from pyscheduler.preemption import gang
 from pyscheduler.preemption.candidates import Candidate
-from pyscheduler.preemption.evaluator import Evaluator, courtesy_rule
+from pyscheduler.preemption.evaluator import (
+    ERR_NOT_ELIGIBLE_NEVER,
+    ERR_NOT_ELIGIBLE_TERMINATING,
+    PREEMPT_NEVER,
+    Evaluator,
+    courtesy_rule,
+    terminating_by_preemption,
+)
 from pyscheduler.preemption.pdb import PDBChecker
 from pyscheduler.preemption.plugin_support import (
     ERR_WAITING_FOR_PREEMPTION,
@@ -178,6 +185,12 @@ class DefaultPreemption:
         handle = self.handle
         snapshot = handle.snapshot
         executor = handle.preemption_executor
+        rule = courtesy_rule(handle.preemption_allowed_scheduler_names)
+        uids = {m.uid for m in members}
+        # The in-memory nomination is there at once; the pod's status only after its patch.
+        remembered = {pi.uid: node for node in handle.nominator.nominated_nodes()
+                      for pi in handle.nominator.nominated_pods_for_node(node)
+                      if pi.uid in uids}
         latest: dict[str, Pod] = {}
         for m in members:
             pod = latest_preemptor(handle, m)
@@ -185,14 +198,18 @@ class DefaultPreemption:
                 continue  # gone: it will not be placed anyway
             if executor.is_pod_running_preemption(pod.metadata.uid):
                 return GroupPreemption(None, MESSAGE_PREFIX + ERR_WAITING_FOR_PREEMPTION)
-            ok, msg = self.evaluator.pod_eligible_to_preempt_others(pod, snapshot, None)
-            if not ok:
-                return GroupPreemption(None, MESSAGE_PREFIX + msg)
+            if pod.spec.preemption_policy == PREEMPT_NEVER:
+                return GroupPreemption(None, MESSAGE_PREFIX + ERR_NOT_ELIGIBLE_NEVER)
+            node = pod.status.nominated_node_name or remembered.get(m.uid, "")
+            ni = snapshot.get(node) if node else None
+            if ni is not None and any(
+                    p.priority < m.priority and rule(ni, p, pod)
+                    and terminating_by_preemption(p.pod) for p in ni.pods.values()):
+                return GroupPreemption(None, MESSAGE_PREFIX + ERR_NOT_ELIGIBLE_TERMINATING)
             latest[m.uid] = pod
         if not latest:
             return None
         priority = min(m.priority for m in members if m.uid in latest)
-        rule = courtesy_rule(handle.preemption_allowed_scheduler_names)
         first = next(iter(latest.values()))
 
         def allowed(ni: NodeInfo, victim: PodInfo) -> bool:

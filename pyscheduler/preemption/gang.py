@@ -14,11 +14,15 @@ Contract:
   group are never its victims (it would have to take them alone).
 * The placement is the pod group cycle's own (``placer``: the profile's filters and scores
   for each member in turn). With every eligible unit removed, the quorum must fit; otherwise
-  preemption cannot help. Then units are given back, as upstream's reprieve: first, in one
-  try, every unit with no pod on a node the quorum used; then one unit at a time, the ones
-  violating a PodDisruptionBudget first, most important first, keeping each whose return still
-  lets the quorum fit. The quorum's nodes are those of the last placement that fit, which was
-  made with exactly the victims returned.
+  preemption cannot help. That placement fixes the quorum's nodes. Units are then given back,
+  as upstream's reprieve: first, in one try, every unit with no pod on a node the quorum used;
+  then one unit at a time, the ones violating a PodDisruptionBudget first, most important
+  first, keeping each whose return still lets every member pass on its node
+  (``placer.fits``: PreFilter, Filter and Reserve, one node per member, no scoring, so a try
+  costs a few filter runs, not a placement over the cluster). When a unit cannot be spared
+  on those nodes, up to ``MAX_REPLACEMENTS`` times per preemption the quorum is placed again
+  without it, and the new nodes are kept if it fits: the first nodes were chosen by score,
+  blind to what their victims cost.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from pyscheduler.preemption.pdb import PDBChecker
 VictimAllowed = Callable[[NodeInfo, PodInfo], bool]
 
 ERR_NO_VICTIMS = "no lower-priority pods to preempt"
+# Full re-placements a reprieve may try (each costs a placement of the quorum over the cluster).
+MAX_REPLACEMENTS = 8
 ERR_NOT_HELPFUL = "the quorum does not fit even with every lower-priority pod preempted"
 
 
@@ -115,18 +121,26 @@ def select_group_victims(snapshot: Snapshot, own_key: str, allowed: VictimAllowe
     placement = placer.place(removed(taken))
     if placement is None:
         return None, ERR_NOT_HELPFUL
+    # From here on the quorum's nodes stay as placed, and each try only checks them.
     used = set(placement.values())
-    away = [u for u in taken if not (u.nodes & used)]
-    if away:
+    if any(not (u.nodes & used) for u in taken):
         rest = [u for u in taken if u.nodes & used]
-        fits = placer.place(removed(rest))
-        if fits is not None:
-            taken, placement = rest, fits
+        if placer.fits(placement, removed(rest)):
+            taken = rest
+    budget = MAX_REPLACEMENTS
     for u in list(taken):
+        if all(t is not u for t in taken):
+            continue  # already spared by a re-placement
         rest = [t for t in taken if t is not u]
-        fits = placer.place(removed(rest))
-        if fits is not None:
-            taken, placement = rest, fits
+        if placer.fits(placement, removed(rest)):
+            taken = rest
+        elif budget > 0:
+            # The quorum's nodes were chosen blind to what their victims cost: see whether
+            # the quorum fits elsewhere with this unit spared.
+            budget -= 1
+            moved = placer.place(removed(rest))
+            if moved is not None:
+                taken, placement = rest, moved
     if not taken:
         return None, ERR_NO_VICTIMS
     victims = removed(taken)

@@ -168,6 +168,44 @@ class _Placer:
             return None
         return {q.uid: host for q, _, host in attempt.placed}
 
+    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo]) -> bool:
+        """Take ``removed`` out, check each member of ``placement`` on its node, undo all."""
+        cache, fwk = self.sched.cache, self.fwk
+        taken = [pi for pi in (cache.remove_pod(v.pod) for v in removed) if pi is not None]
+        placed: Placed = []
+        try:
+            for queued in self.members:
+                host = placement.get(queued.uid)
+                if host is None:
+                    continue
+                state = CycleState()
+                if not self._fits_on(state, queued.pod_info, host):
+                    return False
+                cache.assume_pod(queued.pod_info, host)
+                if fwk.run_reserve(state, queued.pod_info, host) is not None:
+                    cache.forget_pod(queued.pod_info.uid)
+                    fwk.run_unreserve(state, queued.pod_info, host)
+                    return False
+                placed.append((queued, state, host))
+            return True
+        except (CacheError, PluginError):
+            return False
+        finally:
+            _revert(self.sched, fwk, placed)
+            for pi in taken:
+                cache.add_pod(pi.pod)
+
+    def _fits_on(self, state: CycleState, pod_info: PodInfo, host: str) -> bool:
+        snapshot = self.sched.cache.update_snapshot()
+        node_info = snapshot.get(host)
+        if node_info is None:
+            return False
+        pre, st, _ = self.fwk.run_pre_filter(state, pod_info, snapshot)
+        if st is not None or (pre is not None and pre.node_names is not None
+                              and host not in pre.node_names):
+            return False
+        return self.fwk.run_filter_with_nominated_pods(state, pod_info, node_info) is None
+
 
 def _preempt(sched: Scheduler, fwk: Framework, policy: GangPolicy,
              members: list[QueuedPodInfo], needed: int) -> GroupPreemption | None:

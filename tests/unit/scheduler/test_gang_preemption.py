@@ -23,14 +23,24 @@ _uids = itertools.count()
 
 
 def pod(name: str, cpu: str, priority: int, *, node_name: str = "",
-        pod_group: str = "") -> Pod:
+        pod_group: str = "", never: bool = False, nominated: str = "",
+        terminating: bool = False) -> Pod:
     labels = {POD_GROUP_LABEL: pod_group} if pod_group else {}
+    meta: dict[str, Any] = {"name": name, "namespace": "ns", "uid": f"p{next(_uids)}",
+                            "labels": labels}
+    status: dict[str, Any] = {"phase": "Running" if node_name else "Pending"}
+    if nominated:
+        status["nominatedNodeName"] = nominated
+    if terminating:
+        meta["deletionTimestamp"] = "2026-12-04T00:00:00Z"
+        status["conditions"] = [{"type": "DisruptionTarget", "status": "True",
+                                 "reason": "PreemptionByScheduler"}]
     return msgspec.convert({
-        "metadata": {"name": name, "namespace": "ns", "uid": f"p{next(_uids)}",
-                     "labels": labels},
+        "metadata": meta,
         "spec": {"schedulerName": "pyscheduler", "nodeName": node_name, "priority": priority,
+                 "preemptionPolicy": "Never" if never else "PreemptLowerPriority",
                  "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]},
-        "status": {"phase": "Running" if node_name else "Pending"},
+        "status": status,
     }, Pod)
 
 
@@ -205,3 +215,36 @@ def test_single_pod_preemption_still_takes_ungrouped_pods() -> None:
 
     h = _play(setup)
     assert h.victims() == ["low-0"]
+
+
+def test_a_member_with_preemption_policy_never_keeps_the_group_from_preempting() -> None:
+    def setup(h: PreemptionHarness) -> None:
+        for i in range(2):
+            h.add_node(node(f"n{i}", 1))
+            h.add_bound(pod(f"low-{i}", "1", 0, node_name=f"n{i}"))
+        h.add_group(group("hi", 2))
+        h.add_pod(pod("hi-0", "1", 100, pod_group="hi"))
+        h.add_pod(pod("hi-1", "1", 100, pod_group="hi", never=True))
+
+    h = _play(setup)
+    assert h.evicted == []
+    msg = h.app.reporter.last  # type: ignore[attr-defined]
+    assert "preemption: not eligible due to preemptionPolicy=Never." in msg, msg
+
+
+def test_no_second_preemption_while_victims_on_a_nominated_node_terminate() -> None:
+    def setup(h: PreemptionHarness) -> None:
+        # An earlier round evicted n0's pods for hi-0 (still terminating); n1 is full.
+        for i in range(2):
+            h.add_node(node(f"n{i}", 2))
+        for j in range(2):
+            h.add_bound(pod(f"going-{j}", "1", 0, node_name="n0", terminating=True))
+            h.add_bound(pod(f"low-{j}", "1", 0, node_name="n1"))
+        h.add_group(group("hi", 2))
+        h.add_pod(pod("hi-0", "2", 100, pod_group="hi", nominated="n0"))
+        h.add_pod(pod("hi-1", "2", 100, pod_group="hi"))
+
+    h = _play(setup)
+    assert h.evicted == []
+    msg = h.app.reporter.last  # type: ignore[attr-defined]
+    assert "preemption: not eligible due to a terminating pod on the nominated node." in msg, msg
