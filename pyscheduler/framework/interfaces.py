@@ -258,14 +258,16 @@ class GangPolicy:
     together, or none is.
 
     ``members`` are the group's non-terminal pods the scheduler knows of (bound ones too);
-    ``is_scheduled(pod)`` says whether one is bound or assumed. ``name`` names the group in
-    messages ("PodGroup ns/name")."""
+    ``name`` names the group in messages ("PodGroup ns/name"). ``timeout`` is the group's
+    Permit timeout, also how long it may stay partly bound (scheduler/podgroup_timeout.py)."""
 
     key: str
     name: str
     min_count: int
     members: tuple[Pod, ...]
     plugin: str
+    # How long the group may stay partly bound (seconds; 0: no limit): the Permit timeout.
+    timeout: float = 0.0
 
 
 @runtime_checkable

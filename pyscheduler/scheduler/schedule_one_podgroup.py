@@ -23,6 +23,8 @@ Contract:
   the cache and everything put back before it returns. If the plugin starts evicting
   victims, each member of the quorum is nominated to the node the what-if run gave it and the
   others' nominations are cleared; the message ends with the plugin's ("preemption: ...").
+* A group that cannot complete while some of its members are bound starts its clock in
+  ``Scheduler.partial_groups`` (scheduler/podgroup_timeout.py); a scheduled group stops it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import GangPolicy, GroupPreemption, PodNominator
 from pyscheduler.framework.runtime import FitError, Framework, PluginError
 from pyscheduler.framework.types import PodInfo, QueuedPodInfo
+from pyscheduler.scheduler.podgroup_timeout import PartialGroups
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +59,7 @@ class Scheduler(Protocol):
     queue: Any  # schedule_one.Queue (take, done, scheduling_cycle)
     nominator: PodNominator | None
     binding_tasks: set[asyncio.Task[None]]
+    partial_groups: PartialGroups | None
 
     def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> Any: ...
     def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str,
@@ -249,6 +253,8 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
             queued.unschedulable_plugins = plugins
             sched._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, message, None, start,
                         "unschedulable", _member_log(fwk, queued, policy))
+        if sched.partial_groups is not None:
+            sched.partial_groups.forget(policy.key)
         _observe("scheduled", fwk, start)
         _report(fwk, policy, True, "")
         bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
@@ -276,6 +282,9 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
         nominated = _nominate(sched, queued, preemption)
         sched._fail(fwk, queued, cycle, reason, message, nominated, start, outcome,
                     _member_log(fwk, queued, policy))
+    if sched.partial_groups is not None and outcome == "unschedulable":
+        bound_members = sum(1 for p in policy.members if p.spec.node_name)
+        sched.partial_groups.observe(fwk, policy, first.pod_info.pod, bound_members)
     _observe(outcome, fwk, start)
     _report(fwk, policy, False, message)
     bound.info("Unable to schedule pod group", reason=message, placeable=scheduled,

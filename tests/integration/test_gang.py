@@ -83,10 +83,14 @@ def bind(cp: ControlPlane, namespace: str, name: str, node: str) -> None:
         "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
 
 
-def pod_group(cp: ControlPlane, namespace: str, name: str, min_member: int) -> None:
+def pod_group(cp: ControlPlane, namespace: str, name: str, min_member: int,
+              timeout: int | None = None) -> None:
+    spec: dict[str, Any] = {"minMember": min_member}
+    if timeout is not None:
+        spec["scheduleTimeoutSeconds"] = timeout
     cp.request("POST", f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups", {
         "apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
-        "metadata": {"name": name}, "spec": {"minMember": min_member}})
+        "metadata": {"name": name}, "spec": spec})
 
 
 def members(group: str, n: int) -> list[dict[str, Any]]:
@@ -193,6 +197,43 @@ def test_group_half_bound_by_a_dead_leader_is_completed_or_reported(
     assert "4/6 members placeable" in failed[0]["note"], failed[0]["note"]
     time.sleep(1.0)
     assert len(bound_in(cp, namespace, "half")) == 3  # nothing bound beyond what was
+
+
+def test_group_left_half_bound_past_its_timeout_gives_its_bound_members_back(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    start_scheduler: Callable[[], SchedulerProcess],
+) -> None:
+    """The previous leader bound 3 of a group of 6 owned by a controller and died; the cluster has
+    room for one more. Past the group's scheduleTimeoutSeconds the new leader deletes the 3
+    bound members (their controller would recreate them pending), with a PodGroupTimeout
+    event each, and binds none of the others: the group holds nothing."""
+    cp = crd
+    nodes = kwok_nodes(4, cpu="1", memory="4Gi", pods=10)
+    pod_group(cp, namespace, "stuck", 6, timeout=3)
+    pods = members("stuck", 6)
+    for p in pods:
+        p["metadata"]["ownerReferences"] = [{
+            # Not a Job: KWOK's pod-complete stage would finish a Job's pods at once.
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "train", "controller": True,
+            "uid": "0b0c3f9e-0000-4000-8000-000000000016"}]
+    create_pods(cp, namespace, pods)
+    for i in range(3):
+        bind(cp, namespace, f"stuck-{i}", nodes[i])
+    start_scheduler()
+
+    def holding() -> list[str]:
+        return [p["metadata"]["name"] for p in bound_in(cp, namespace, "stuck")
+                if not p["metadata"].get("deletionTimestamp")]
+
+    wait_until(lambda: holding() == [], timeout=60, what="the bound members deleted")
+    events = wait_until(lambda: (lambda es: es if len(es) == 3 else None)(
+        [e for e in list_events(cp, namespace) if e["reason"] == "PodGroupTimeout"]),
+        timeout=30, what="a PodGroupTimeout event per bound member")
+    assert {e["regarding"]["name"] for e in events} == {f"stuck-{i}" for i in range(3)}
+    assert all(e["type"] == "Warning" and "3/6 members bound after the group's timeout (3s)"
+               in e["note"] for e in events), events
+    time.sleep(1.0)
+    assert holding() == []  # nothing of the rest was bound either
 
 
 def test_gang_preempts_across_nodes_and_takes_a_victim_gang_whole(

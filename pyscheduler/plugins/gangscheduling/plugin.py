@@ -163,7 +163,7 @@ class Gang:
         kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
         return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
                           min_count=min_count, members=tuple(self._members(ref)),
-                          plugin=self.name)
+                          plugin=self.name, timeout=self._timeout(group))
 
     def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
         """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
