@@ -14,6 +14,8 @@ import itertools
 from typing import Any
 
 import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyscheduler.model.pod import Pod
 from pyscheduler.model.podgroup import POD_GROUP_LABEL
@@ -248,3 +250,60 @@ def test_no_second_preemption_while_victims_on_a_nominated_node_terminate() -> N
     assert h.evicted == []
     msg = h.app.reporter.last  # type: ignore[attr-defined]
     assert "preemption: not eligible due to a terminating pod on the nominated node." in msg, msg
+
+
+@settings(max_examples=40, deadline=None)
+@given(layout=st.lists(st.lists(st.sampled_from(["single", "ga", "gb", "free"]),
+                                min_size=2, max_size=2), min_size=2, max_size=5),
+       size=st.integers(1, 5), cpu=st.sampled_from(["1", "2"]))
+def test_group_preemption_takes_whole_groups_and_makes_room_for_the_quorum(
+        layout: list[list[str]], size: int, cpu: str) -> None:
+    """Random full-ish clusters of 2-cpu nodes holding 1-cpu low pods, some in two low gangs
+    spread over nodes; a high gang of ``size``. Whatever is chosen: every victim gang goes
+    whole, nothing stays reserved, and the quorum fits once the victims are gone."""
+    groups: dict[str, list[str]] = {}
+
+    def setup(h: PreemptionHarness) -> None:
+        for g in ("ga", "gb"):
+            h.add_group(group(g, 1))
+        for i, slots in enumerate(layout):
+            h.add_node(node(f"n{i}", 2))
+            for j, kind in enumerate(slots):
+                if kind == "free":
+                    continue
+                name = f"{kind}-{i}-{j}"
+                h.add_bound(pod(name, "1", 0, node_name=f"n{i}",
+                                pod_group="" if kind == "single" else kind))
+                if kind != "single":
+                    groups.setdefault(kind, []).append(name)
+        h.add_group(group("hi", size))
+        for i in range(size):
+            h.add_pod(pod(f"hi-{i}", cpu, 100, pod_group="hi"))
+
+    h = _play(setup)
+    victims = set(h.victims())
+    for members in groups.values():
+        taken = victims & set(members)
+        assert not taken or taken == set(members), (members, victims)
+    # All or nothing: either the group fitted as it was (and took nothing), or nothing is
+    # reserved for it while its victims go.
+    assumed = h.assumed_by_group()
+    assert assumed in ({}, {"hi": size}), assumed
+    if assumed:
+        assert victims == set()
+        return
+    free = {f"n{i}": 2 - sum(1 for k in slots if k != "free") for i, slots in enumerate(layout)}
+    for name in victims:
+        free[f"n{name.split('-')[1]}"] += 1
+    need = int(cpu)
+    fits = sum(f // need for f in free.values())
+    noms = h.nominations()
+    if noms:
+        assert len(noms) == size
+        # Each nominated node has room for the members nominated there once victims go.
+        for n in set(noms.values()):
+            assert sum(need for v in noms.values() if v == n) <= free[n], (noms, free)
+    else:
+        assert victims == set()
+        # Nothing was taken only because even evicting every low pod would not make room.
+        assert 2 // need * len(layout) < size or fits >= size
