@@ -292,14 +292,16 @@ class GroupPlacer(Protocol):
 
     def place(self, removed: Sequence[PodInfo]) -> dict[str, str] | None:
         """With ``removed`` (assigned pods) not counted, where the quorum would go (member UID
-        -> node), or None when it still does not fit. Changes nothing: the cluster, the cache
-        and every plugin's state are as before when it returns."""
+        -> node), or None when it still does not fit. The members' placements are undone
+        before it returns; the pods taken out are put back when the plugin's call ends."""
         ...
 
-    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo]) -> bool:
-        """With ``removed`` not counted, whether every member of ``placement`` still passes
-        PreFilter, Filter and Reserve on its node there, each counting the ones before it.
-        Cheaper than ``place`` (one node per member, no scoring); changes nothing."""
+    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo],
+             only: set[str] | None = None) -> bool:
+        """With ``removed`` not counted, whether every member of ``placement`` (or only those
+        whose UIDs are in ``only``; the others are counted on their nodes unchecked) still
+        passes PreFilter, Filter and Reserve on its node there, each counting the ones before
+        it. Cheaper than ``place`` (one node per member, no scoring); undone as ``place``."""
         ...
 
 

@@ -18,8 +18,11 @@ Contract:
   as upstream's reprieve: first, in one try, every unit with no pod on a node the quorum used;
   then one unit at a time, the ones violating a PodDisruptionBudget first, most important
   first, keeping each whose return still lets every member pass on its node
-  (``placer.fits``: PreFilter, Filter and Reserve, one node per member, no scoring, so a try
-  costs a few filter runs, not a placement over the cluster). When a unit cannot be spared
+  (``placer.fits``: PreFilter, Filter and Reserve on the member's node, no scoring). A try
+  checks only the members on the unit's nodes, the others counted where they are; one full
+  check of every member ends the reprieve, and if it fails (a unit mattered to a member
+  elsewhere, e.g. anti-affinity across a zone) the reprieve is redone checking every member
+  each time. When a unit cannot be spared
   on those nodes, up to ``MAX_REPLACEMENTS`` times per preemption the quorum is placed again
   without it, and the new nodes are kept if it fits: the first nodes were chosen by score,
   blind to what their victims cost.
@@ -106,6 +109,33 @@ def _order(units: list[_Unit], pdbs: PDBChecker, now: float) -> list[_Unit]:
     return sorted(units, key=lambda u: (not u.violating, importance_key(u.pods[0], now)))
 
 
+def _removed(units: list[_Unit]) -> list[PodInfo]:
+    return [p for u in units for p in u.pods]
+
+
+def _reprieve(placer: GroupPlacer, taken: list[_Unit], placement: dict[str, str], *,
+              local: bool) -> tuple[list[_Unit], dict[str, str]]:
+    """The one-unit-at-a-time reprieve; ``local`` checks only the members on the unit's
+    nodes (the others still count where they are)."""
+    budget = MAX_REPLACEMENTS
+    for u in list(taken):
+        if all(t is not u for t in taken):
+            continue  # already spared by a re-placement
+        rest = [t for t in taken if t is not u]
+        only = ({uid for uid, node in placement.items() if node in u.nodes} if local
+                else None)
+        if placer.fits(placement, _removed(rest), only):
+            taken = rest
+        elif budget > 0:
+            # The quorum's nodes were chosen blind to what their victims cost: see whether
+            # the quorum fits elsewhere with this unit spared.
+            budget -= 1
+            moved = placer.place(_removed(rest))
+            if moved is not None:
+                taken, placement = rest, moved
+    return taken, placement
+
+
 def select_group_victims(snapshot: Snapshot, own_key: str, allowed: VictimAllowed,
                          pdbs: PDBChecker, placer: GroupPlacer,
                          now: float) -> tuple[GroupVictims | None, str]:
@@ -115,35 +145,24 @@ def select_group_victims(snapshot: Snapshot, own_key: str, allowed: VictimAllowe
         return None, ERR_NO_VICTIMS
     taken = list(units)
 
-    def removed(us: list[_Unit]) -> list[PodInfo]:
-        return [p for u in us for p in u.pods]
-
-    placement = placer.place(removed(taken))
+    placement = placer.place(_removed(taken))
     if placement is None:
         return None, ERR_NOT_HELPFUL
     # From here on the quorum's nodes stay as placed, and each try only checks them.
     used = set(placement.values())
     if any(not (u.nodes & used) for u in taken):
         rest = [u for u in taken if u.nodes & used]
-        if placer.fits(placement, removed(rest)):
+        if placer.fits(placement, _removed(rest)):
             taken = rest
-    budget = MAX_REPLACEMENTS
-    for u in list(taken):
-        if all(t is not u for t in taken):
-            continue  # already spared by a re-placement
-        rest = [t for t in taken if t is not u]
-        if placer.fits(placement, removed(rest)):
-            taken = rest
-        elif budget > 0:
-            # The quorum's nodes were chosen blind to what their victims cost: see whether
-            # the quorum fits elsewhere with this unit spared.
-            budget -= 1
-            moved = placer.place(removed(rest))
-            if moved is not None:
-                taken, placement = rest, moved
+    reprieved = _reprieve(placer, taken, placement, local=True)
+    if not placer.fits(reprieved[1], _removed(reprieved[0])):
+        # A returned unit mattered to a member on another node (e.g. anti-affinity across a
+        # zone): redo the reprieve checking every member each time.
+        reprieved = _reprieve(placer, taken, placement, local=False)
+    taken, placement = reprieved
     if not taken:
         return None, ERR_NO_VICTIMS
-    victims = removed(taken)
+    victims = _removed(taken)
     sort_by_importance(victims, now)
     violations = sum(len(u.pods) for u in taken if u.violating)
     return GroupVictims(victims, placement, violations), ""

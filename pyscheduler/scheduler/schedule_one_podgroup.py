@@ -20,7 +20,8 @@ Contract:
   partial). When the group cannot complete and the profile has a group preemption plugin
   (DefaultPreemption), the cycle lends it a ``_Placer``: a what-if run of this same placement
   for the quorum (min_count minus members already scheduled), with chosen pods taken out of
-  the cache and everything put back before it returns. If the plugin starts evicting
+  the cache; the members' placements are undone after each run, and the pods taken out are
+  put back when the plugin's call ends. If the plugin starts evicting
   victims, each member of the quorum is nominated to the node the what-if run gave it and the
   others' nominations are cleared; the message ends with the plugin's ("preemption: ...").
 * A group that cannot complete while some of its members are bound starts its clock in
@@ -102,13 +103,15 @@ class _Attempt:
 def _place(sched: Scheduler, fwk: Framework, members: list[QueuedPodInfo], already: int,
            min_count: int, stop_at: int | None = None) -> _Attempt:
     """Place ``members`` in order, each assumed and reserved before the next; stop once
-    min_count cannot be reached any more (or ``stop_at`` members are placed)."""
+    min_count cannot be reached any more (or ``stop_at`` members are placed: a what-if, which
+    records no plugin metrics)."""
     out = _Attempt()
     remaining = len(members)
     for queued in members:
         remaining -= 1
         pod_info = queued.pod_info
         state = CycleState()
+        state.record_plugin_metrics = stop_at is None and metrics.sample_plugin_metrics()
         try:
             found = sched.schedule_pod(fwk, state, pod_info)
         except FitError as fe:
@@ -149,40 +152,68 @@ def _revert(sched: Scheduler, fwk: Framework, placed: Placed) -> None:
 
 @dataclass(slots=True)
 class _Placer:
-    """The group cycle's what-if placement for group preemption (framework GroupPlacer)."""
+    """The group cycle's what-if placement for group preemption (framework GroupPlacer).
+
+    Pods taken out stay out between calls, and each call only takes out or puts back the
+    difference from the previous one: a reprieve asks about sets that differ by one unit.
+    ``restore()``, when the group preemption ends, puts every one of them back; nothing else
+    runs in between (the cycle never awaits)."""
 
     sched: Scheduler
     fwk: Framework
     members: list[QueuedPodInfo]
     needed: int
+    _out: dict[str, PodInfo] = field(default_factory=dict)
+
+    def _take_out(self, removed: Sequence[PodInfo]) -> None:
+        cache = self.sched.cache
+        want = {v.uid: v for v in removed}
+        for uid in [u for u in self._out if u not in want]:
+            cache.restore_pod(self._out.pop(uid))
+        for uid, v in want.items():
+            if uid not in self._out:
+                pi = cache.remove_pod(v.pod)
+                if pi is not None:
+                    self._out[uid] = pi
+
+    def restore(self) -> None:
+        """Put every pod taken out back in the cache."""
+        self._take_out(())
 
     def place(self, removed: Sequence[PodInfo]) -> dict[str, str] | None:
-        """Take ``removed`` out of the cache, place ``needed`` members, undo all of it."""
-        cache = self.sched.cache
-        taken = [pi for pi in (cache.remove_pod(v.pod) for v in removed) if pi is not None]
+        """With ``removed`` out of the cache, place ``needed`` members, and undo that."""
+        self._take_out(removed)
         attempt = _Attempt()
         try:
             attempt = _place(self.sched, self.fwk, self.members, 0, self.needed,
                              stop_at=self.needed)
         finally:
             _revert(self.sched, self.fwk, attempt.placed)
-            for pi in taken:
-                cache.add_pod(pi.pod)
         if attempt.error is not None or len(attempt.placed) < self.needed:
             return None
         return {q.uid: host for q, _, host in attempt.placed}
 
-    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo]) -> bool:
-        """Take ``removed`` out, check each member of ``placement`` on its node, undo all."""
+    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo],
+             only: set[str] | None = None) -> bool:
+        """With ``removed`` out, check each member of ``placement`` (or of ``only``) on its
+        node, counting every member there; undo the members."""
+        self._take_out(removed)
         cache, fwk = self.sched.cache, self.fwk
-        taken = [pi for pi in (cache.remove_pod(v.pod) for v in removed) if pi is not None]
         placed: Placed = []
+        unchecked: list[str] = []
         try:
             for queued in self.members:
                 host = placement.get(queued.uid)
                 if host is None:
                     continue
                 state = CycleState()
+                state.record_plugin_metrics = False
+                if only is not None and queued.uid not in only:
+                    # Counted where it is, unchecked; not reserved either (Reserve plugins
+                    # read the PreFilter state it does not have).
+                    cache.assume_pod(queued.pod_info, host)
+                    unchecked.append(queued.pod_info.uid)
+                    continue
                 if not self._fits_on(state, queued.pod_info, host):
                     return False
                 cache.assume_pod(queued.pod_info, host)
@@ -196,8 +227,8 @@ class _Placer:
             return False
         finally:
             _revert(self.sched, fwk, placed)
-            for pi in taken:
-                cache.add_pod(pi.pod)
+            for uid in unchecked:
+                cache.forget_pod(uid)
 
     def _fits_on(self, state: CycleState, pod_info: PodInfo, host: str) -> bool:
         snapshot = self.sched.cache.update_snapshot()
@@ -221,6 +252,8 @@ def _preempt(sched: Scheduler, fwk: Framework, policy: GangPolicy,
         except Exception:  # a plugin bug must not lose the group's pods
             log.exception("group preemption failed", pod_group=policy.name, plugin=p.name)
             return None
+        finally:
+            placer.restore()
         if res is not None:
             return res
     return None

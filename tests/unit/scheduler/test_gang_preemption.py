@@ -307,3 +307,18 @@ def test_group_preemption_takes_whole_groups_and_makes_room_for_the_quorum(
         assert victims == set()
         # Nothing was taken only because even evicting every low pod would not make room.
         assert 2 // need * len(layout) < size or fits >= size
+
+
+def test_group_preemption_leaves_the_cache_as_it_found_it() -> None:
+    async def go() -> None:
+        h = PreemptionHarness()
+        try:
+            _full_nodes_and_gang(h, 3, "1")
+            before = h.app.cache.dump()
+            h.run_cycles(lambda: None)
+            assert len(h.victims()) == 3  # the what-if runs happened
+            assert h.app.cache.dump() == before
+        finally:
+            await h.close()
+
+    asyncio.run(go())
