@@ -137,6 +137,9 @@ async def simulate(state: ClusterState, config: SchedulerConfig,
     app = SchedulerApp(None, config, registry=registry, informers=source,
                        writers=memory_writers(cluster), clock=clock, tracer=tracer,
                        seed=options.seed)
+    # A dry run says where pending pods would go; evicting bound members on a wall-clock timer
+    # (partly bound groups past their timeout) is live scheduling only.
+    app.scheduler.partial_groups = None
     await app.start_informers()
     await source.shutdown()
     cluster.attach({"pods": app.pods, "nodes": app.nodes, **app.extra_informers})

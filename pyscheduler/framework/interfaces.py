@@ -258,14 +258,16 @@ class GangPolicy:
     together, or none is.
 
     ``members`` are the group's non-terminal pods the scheduler knows of (bound ones too);
-    ``is_scheduled(pod)`` says whether one is bound or assumed. ``name`` names the group in
-    messages ("PodGroup ns/name")."""
+    ``name`` names the group in messages ("PodGroup ns/name"). ``timeout`` is the group's
+    Permit timeout, also how long it may stay partly bound (scheduler/podgroup_timeout.py)."""
 
     key: str
     name: str
     min_count: int
     members: tuple[Pod, ...]
     plugin: str
+    # How long the group may stay partly bound (seconds; 0: no limit): the Permit timeout.
+    timeout: float = 0.0
 
 
 @runtime_checkable
@@ -281,6 +283,49 @@ class GangPlugin(Plugin, Protocol):
     def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
         """A pod group cycle for ``policy``'s group ended (upstream then writes the group's
         PodGroupInitiallyScheduled condition)."""
+        ...
+
+
+class GroupPlacer(Protocol):
+    """What the pod group cycle lends a group preemption plugin: a what-if placement of the
+    group's quorum with some pods taken out of the cluster."""
+
+    def place(self, removed: Sequence[PodInfo]) -> dict[str, str] | None:
+        """With ``removed`` (assigned pods) not counted, where the quorum would go (member UID
+        -> node), or None when it still does not fit. The members' placements are undone
+        before it returns; the pods taken out are put back when the plugin's call ends."""
+        ...
+
+    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo],
+             only: set[str] | None = None) -> bool:
+        """With ``removed`` not counted, whether every member of ``placement`` (or only those
+        whose UIDs are in ``only``; the others are counted on their nodes unchecked) still
+        passes PreFilter, Filter and Reserve on its node there, each counting the ones before
+        it. Cheaper than ``place`` (one node per member, no scoring); undone as ``place``."""
+        ...
+
+
+@dataclass(slots=True)
+class GroupPreemption:
+    """A group preemption's outcome and its status message. ``nominations``: the quorum's
+    nodes (member UID -> node) when victims are being evicted; empty when preemption cannot
+    help (nominations are cleared); None when the group may not preempt now (nominations are
+    kept, as upstream's "not eligible")."""
+
+    nominations: dict[str, str] | None
+    message: str
+
+
+@runtime_checkable
+class GroupPreemptionPlugin(Plugin, Protocol):
+    """A PostFilter plugin that can preempt for a whole pod group at once (DefaultPreemption):
+    the pod group cycle calls it when the quorum does not fit."""
+
+    def preempt_group(self, policy: GangPolicy, members: Sequence[PodInfo],
+                      needed: int, placer: GroupPlacer) -> GroupPreemption | None:
+        """Choose victims, across nodes, whose eviction lets ``needed`` of ``members`` fit,
+        and start evicting them; None when preemption does not apply to this group (no
+        message)."""
         ...
 
 

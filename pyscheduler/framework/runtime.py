@@ -43,6 +43,7 @@ from pyscheduler.framework.interfaces import (
     FilterPlugin,
     GangPlugin,
     GangPolicy,
+    GroupPreemptionPlugin,
     Handle,
     Lister,
     NodeOnlyFilter,
@@ -305,6 +306,8 @@ class Framework:
         self.pre_filter: list[PreFilterPlugin] = pick("preFilter", PreFilterPlugin)
         self.filter: list[FilterPlugin] = pick("filter", FilterPlugin)
         self.post_filter: list[PostFilterPlugin] = pick("postFilter", PostFilterPlugin)
+        self.group_preemption: list[GroupPreemptionPlugin] = [
+            p for p in self.post_filter if isinstance(p, GroupPreemptionPlugin)]
         self.pre_score: list[PreScorePlugin] = pick("preScore", PreScorePlugin)
         self.score: list[ScorePlugin] = pick("score", ScorePlugin)
         self.reserve: list[ReservePlugin] = pick("reserve", ReservePlugin)
@@ -564,7 +567,10 @@ class Framework:
     def run_filter_with_nominated_pods(self, state: CycleState, pod: PodInfo,
                                        node_info: NodeInfo) -> Status | None:
         """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
-        nominated = self.nominated_pods_counted(pod, node_info.name)
+        # A nominated pod the node already counts (a gang member assumed there in the same
+        # group cycle) is not added twice.
+        nominated = [npi for npi in self.nominated_pods_counted(pod, node_info.name)
+                     if npi.uid not in node_info.pods]
         if nominated:
             st2 = state.clone()
             ni2 = node_info.clone()

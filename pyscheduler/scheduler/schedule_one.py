@@ -45,6 +45,7 @@ from pyscheduler.framework.types import (
     QueuedPodInfo,
 )
 from pyscheduler.model.pod import Pod, with_node_name
+from pyscheduler.scheduler.podgroup_timeout import PartialGroups
 from pyscheduler.scheduler.schedule_one_podgroup import schedule_pod_group
 
 log = structlog.get_logger(__name__)
@@ -151,6 +152,8 @@ class Scheduler:
         self.get_pod = get_pod
         self.nominator = nominator
         self.binding_tasks: set[asyncio.Task[None]] = set()
+        # Clocks of partly bound pod groups (set by the app; None: no eviction on timeout).
+        self.partial_groups: PartialGroups | None = None
         self._stopping = False
 
     # ---- metric children (labels() is costly per call; the label sets are few) ------------
@@ -184,6 +187,8 @@ class Scheduler:
     async def drain(self, grace: float = 30.0) -> None:
         """Stop taking pods and wait for in-flight binds (SIGTERM path): nothing half-done."""
         self._stopping = True
+        if self.partial_groups is not None:
+            self.partial_groups.cancel(in_flight=False)
         seen: set[str] = set()
         for fwk in self.frameworks.values():  # profiles may share one map (upstream's do)
             for wp in fwk.iterate_waiting_pods():
@@ -206,6 +211,8 @@ class Scheduler:
         first); their assumed pods die with the process, and the next leader rebuilds from the
         API."""
         self._stopping = True
+        if self.partial_groups is not None:
+            self.partial_groups.cancel()
         for task in self.binding_tasks:
             task.cancel()
         log.warning("binding cycles cancelled after losing the leader lease",

@@ -16,8 +16,16 @@ Contract:
   did not fit: "<group>: 6/8 members placeable; 0/6 nodes are available: ...". Nothing stays
   reserved by a group that cannot complete.
 * The cycle stops early once even placing every remaining member could not reach min_count.
-* Members do not preempt on their own (a preemption for one member could leave the group
-  partial); gang-aware preemption is a separate step (docs/GANG.md).
+* Members never preempt on their own (a preemption for one member could leave the group
+  partial). When the group cannot complete and the profile has a group preemption plugin
+  (DefaultPreemption), the cycle lends it a ``_Placer``: a what-if run of this same placement
+  for the quorum (min_count minus members already scheduled), with chosen pods taken out of
+  the cache; the members' placements are undone after each run, and the pods taken out are
+  put back when the plugin's call ends. If the plugin starts evicting
+  victims, each member of the quorum is nominated to the node the what-if run gave it and the
+  others' nominations are cleared; the message ends with the plugin's ("preemption: ...").
+* A group that cannot complete while some of its members are bound starts its clock in
+  ``Scheduler.partial_groups`` (scheduler/podgroup_timeout.py); a scheduled group stops it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
@@ -33,9 +42,10 @@ import structlog
 from pyscheduler import metrics
 from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import GangPolicy, PodNominator
+from pyscheduler.framework.interfaces import GangPolicy, GroupPreemption, PodNominator
 from pyscheduler.framework.runtime import FitError, Framework, PluginError
 from pyscheduler.framework.types import PodInfo, QueuedPodInfo
+from pyscheduler.scheduler.podgroup_timeout import PartialGroups
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +60,7 @@ class Scheduler(Protocol):
     queue: Any  # schedule_one.Queue (take, done, scheduling_cycle)
     nominator: PodNominator | None
     binding_tasks: set[asyncio.Task[None]]
+    partial_groups: PartialGroups | None
 
     def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> Any: ...
     def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str,
@@ -78,59 +89,196 @@ def _members_in_queue_order(sched: Scheduler, fwk: Framework, first: QueuedPodIn
     return members
 
 
-def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
-                       policy: GangPolicy) -> None:
-    """One pod group cycle for ``first``'s group (see the module contract)."""
-    start = time.perf_counter()
-    cycle = sched.queue.scheduling_cycle()
-    members = _members_in_queue_order(sched, fwk, first, policy)
-    placing = {q.uid for q in members}
-    already = sum(1 for p in policy.members if p.metadata.uid not in placing and (
-        p.spec.node_name or sched.cache.is_assumed(p.metadata.uid)))
-    bound = log.bind(pod_group=policy.name, members=len(members), min_count=policy.min_count,
-                     already_scheduled=already, profile=fwk.profile_name)
-    placed: list[tuple[QueuedPodInfo, CycleState, str]] = []
-    rejected: list[tuple[QueuedPodInfo, str, set[str]]] = []
+Placed = list[tuple[QueuedPodInfo, CycleState, str]]
+Rejected = list[tuple[QueuedPodInfo, str, set[str]]]
+
+
+@dataclass(slots=True)
+class _Attempt:
+    placed: Placed = field(default_factory=list)
+    rejected: Rejected = field(default_factory=list)
     error: str | None = None
+
+
+def _place(sched: Scheduler, fwk: Framework, members: list[QueuedPodInfo], already: int,
+           min_count: int, stop_at: int | None = None) -> _Attempt:
+    """Place ``members`` in order, each assumed and reserved before the next; stop once
+    min_count cannot be reached any more (or ``stop_at`` members are placed: a what-if, which
+    records no plugin metrics)."""
+    out = _Attempt()
     remaining = len(members)
     for queued in members:
         remaining -= 1
         pod_info = queued.pod_info
-        if pod_info.pod.metadata.deletion_timestamp is not None:
-            sched.queue.done(pod_info.uid)
-            continue
         state = CycleState()
+        state.record_plugin_metrics = stop_at is None and metrics.sample_plugin_metrics()
         try:
             found = sched.schedule_pod(fwk, state, pod_info)
         except FitError as fe:
-            rejected.append((queued, fe.diagnosis.message(),
-                             set(fe.diagnosis.unschedulable_plugins)))
+            out.rejected.append((queued, fe.diagnosis.message(),
+                                 set(fe.diagnosis.unschedulable_plugins)))
         except PluginError as pe:
-            error = pe.status.message()
-            rejected.append((queued, error, set()))
+            out.error = pe.status.message()
+            out.rejected.append((queued, out.error, set()))
             break
         else:
             host = found.suggested_host
             try:
                 sched.cache.assume_pod(pod_info, host)
             except CacheError as err:
-                error = str(err)
-                rejected.append((queued, error, set()))
+                out.error = str(err)
+                out.rejected.append((queued, out.error, set()))
                 break
             st = fwk.run_reserve(state, pod_info, host)
             if st is not None:
                 sched.cache.forget_pod(pod_info.uid)
                 fwk.run_unreserve(state, pod_info, host)
-                rejected.append((queued, st.message(), {st.plugin} if st.plugin else set()))
+                out.rejected.append((queued, st.message(), {st.plugin} if st.plugin else set()))
             else:
-                placed.append((queued, state, host))
-        if already + len(placed) + remaining < policy.min_count:
+                out.placed.append((queued, state, host))
+        if stop_at is not None and len(out.placed) >= stop_at:
+            break
+        if already + len(out.placed) + remaining < min_count:
             break  # even placing every remaining member could not reach min_count
+    return out
+
+
+def _revert(sched: Scheduler, fwk: Framework, placed: Placed) -> None:
+    """Give back every placement, newest first."""
+    for queued, state, host in reversed(placed):
+        fwk.run_unreserve(state, queued.pod_info, host)
+        sched.cache.forget_pod(queued.pod_info.uid)
+
+
+@dataclass(slots=True)
+class _Placer:
+    """The group cycle's what-if placement for group preemption (framework GroupPlacer).
+
+    Pods taken out stay out between calls, and each call only takes out or puts back the
+    difference from the previous one: a reprieve asks about sets that differ by one unit.
+    ``restore()``, when the group preemption ends, puts every one of them back; nothing else
+    runs in between (the cycle never awaits)."""
+
+    sched: Scheduler
+    fwk: Framework
+    members: list[QueuedPodInfo]
+    needed: int
+    _out: dict[str, PodInfo] = field(default_factory=dict)
+
+    def _take_out(self, removed: Sequence[PodInfo]) -> None:
+        cache = self.sched.cache
+        want = {v.uid: v for v in removed}
+        for uid in [u for u in self._out if u not in want]:
+            cache.restore_pod(self._out.pop(uid))
+        for uid, v in want.items():
+            if uid not in self._out:
+                pi = cache.remove_pod(v.pod)
+                if pi is not None:
+                    self._out[uid] = pi
+
+    def restore(self) -> None:
+        """Put every pod taken out back in the cache."""
+        self._take_out(())
+
+    def place(self, removed: Sequence[PodInfo]) -> dict[str, str] | None:
+        """With ``removed`` out of the cache, place ``needed`` members, and undo that."""
+        self._take_out(removed)
+        attempt = _Attempt()
+        try:
+            attempt = _place(self.sched, self.fwk, self.members, 0, self.needed,
+                             stop_at=self.needed)
+        finally:
+            _revert(self.sched, self.fwk, attempt.placed)
+        if attempt.error is not None or len(attempt.placed) < self.needed:
+            return None
+        return {q.uid: host for q, _, host in attempt.placed}
+
+    def fits(self, placement: dict[str, str], removed: Sequence[PodInfo],
+             only: set[str] | None = None) -> bool:
+        """With ``removed`` out, check each member of ``placement`` (or of ``only``) on its
+        node, counting every member there; undo the members."""
+        self._take_out(removed)
+        cache, fwk = self.sched.cache, self.fwk
+        placed: Placed = []
+        unchecked: list[str] = []
+        try:
+            for queued in self.members:
+                host = placement.get(queued.uid)
+                if host is None:
+                    continue
+                state = CycleState()
+                state.record_plugin_metrics = False
+                if only is not None and queued.uid not in only:
+                    # Counted where it is, unchecked; not reserved either (Reserve plugins
+                    # read the PreFilter state it does not have).
+                    cache.assume_pod(queued.pod_info, host)
+                    unchecked.append(queued.pod_info.uid)
+                    continue
+                if not self._fits_on(state, queued.pod_info, host):
+                    return False
+                cache.assume_pod(queued.pod_info, host)
+                if fwk.run_reserve(state, queued.pod_info, host) is not None:
+                    cache.forget_pod(queued.pod_info.uid)
+                    fwk.run_unreserve(state, queued.pod_info, host)
+                    return False
+                placed.append((queued, state, host))
+            return True
+        except (CacheError, PluginError):
+            return False
+        finally:
+            _revert(self.sched, fwk, placed)
+            for uid in unchecked:
+                cache.forget_pod(uid)
+
+    def _fits_on(self, state: CycleState, pod_info: PodInfo, host: str) -> bool:
+        snapshot = self.sched.cache.update_snapshot()
+        node_info = snapshot.get(host)
+        if node_info is None:
+            return False
+        pre, st, _ = self.fwk.run_pre_filter(state, pod_info, snapshot)
+        if st is not None or (pre is not None and pre.node_names is not None
+                              and host not in pre.node_names):
+            return False
+        return self.fwk.run_filter_with_nominated_pods(state, pod_info, node_info) is None
+
+
+def _preempt(sched: Scheduler, fwk: Framework, policy: GangPolicy,
+             members: list[QueuedPodInfo], needed: int) -> GroupPreemption | None:
+    """The first group preemption plugin's outcome, or None (none enabled or it declined)."""
+    placer = _Placer(sched, fwk, members, needed)
+    for p in fwk.group_preemption:
+        try:
+            res = p.preempt_group(policy, [q.pod_info for q in members], needed, placer)
+        except Exception:  # a plugin bug must not lose the group's pods
+            log.exception("group preemption failed", pod_group=policy.name, plugin=p.name)
+            return None
+        finally:
+            placer.restore()
+        if res is not None:
+            return res
+    return None
+
+
+def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
+                       policy: GangPolicy) -> None:
+    """One pod group cycle for ``first``'s group (see the module contract)."""
+    start = time.perf_counter()
+    cycle = sched.queue.scheduling_cycle()
+    members = []
+    for queued in _members_in_queue_order(sched, fwk, first, policy):
+        if queued.pod_info.pod.metadata.deletion_timestamp is not None:
+            sched.queue.done(queued.pod_info.uid)
+        else:
+            members.append(queued)
+    placing = {q.uid for q in members}
+    already = sum(1 for p in policy.members if p.metadata.uid not in placing and (
+        p.spec.node_name or sched.cache.is_assumed(p.metadata.uid)))
+    bound = log.bind(pod_group=policy.name, members=len(members), min_count=policy.min_count,
+                     already_scheduled=already, profile=fwk.profile_name)
+    attempt = _place(sched, fwk, members, already, policy.min_count)
+    placed, rejected, error = attempt.placed, attempt.rejected, attempt.error
     metrics.PODGROUP_SCHEDULING_ALGORITHM_DURATION.observe(time.perf_counter() - start)
     scheduled = already + len(placed)
-    done = {q.uid for q, _, _ in placed} | {q.uid for q, _, _ in rejected}
-    unevaluated = [q for q in members if q.uid not in done
-                   and q.pod_info.pod.metadata.deletion_timestamp is None]
     if error is None and scheduled >= policy.min_count:
         _submit(sched, fwk, policy, placed, start, cycle)
         # Members beyond the quorum that did not fit are ordinary unschedulable pods.
@@ -138,16 +286,17 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
             queued.unschedulable_plugins = plugins
             sched._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, message, None, start,
                         "unschedulable", _member_log(fwk, queued, policy))
+        if sched.partial_groups is not None:
+            sched.partial_groups.forget(policy.key)
         _observe("scheduled", fwk, start)
         _report(fwk, policy, True, "")
         bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
         return
     # The group cannot complete: give back everything, newest first, before anything awaits.
-    for queued, state, host in reversed(placed):
-        fwk.run_unreserve(state, queued.pod_info, host)
-        sched.cache.forget_pod(queued.pod_info.uid)
+    _revert(sched, fwk, placed)
     why = rejected[0][1] if rejected else "no member could be evaluated"
     plugins = set().union(*(p for _, _, p in rejected)) if rejected else set()
+    preemption: GroupPreemption | None = None
     if error is not None:
         message = f"{policy.name}: {why}"
         reason, outcome = REASON_SCHEDULER_ERROR, "error"
@@ -155,15 +304,39 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
         message = (f"{policy.name}: {scheduled}/{policy.min_count} members placeable "
                    f"(minCount {policy.min_count}); {why}")
         reason, outcome = REASON_UNSCHEDULABLE, "unschedulable"
+        if fwk.group_preemption and members:
+            preemption = _preempt(sched, fwk, policy, members, policy.min_count - already)
+        if preemption is not None and preemption.message:
+            message = f"{message} {preemption.message}"
     # Every member waits on the same plugins: whatever could make the group fit.
     plugins.add(policy.plugin)
-    for queued in [q for q, _, _ in placed] + [q for q, _, _ in rejected] + unevaluated:
+    for queued in members:
         queued.unschedulable_plugins = set(plugins) if outcome == "unschedulable" else set()
-        sched._fail(fwk, queued, cycle, reason, message, None, start, outcome,
+        nominated = _nominate(sched, queued, preemption)
+        sched._fail(fwk, queued, cycle, reason, message, nominated, start, outcome,
                     _member_log(fwk, queued, policy))
+    if sched.partial_groups is not None and outcome == "unschedulable":
+        bound_members = sum(1 for p in policy.members if p.spec.node_name)
+        sched.partial_groups.observe(fwk, policy, first.pod_info.pod, bound_members)
     _observe(outcome, fwk, start)
     _report(fwk, policy, False, message)
-    bound.info("Unable to schedule pod group", reason=message, placeable=scheduled)
+    bound.info("Unable to schedule pod group", reason=message, placeable=scheduled,
+               nominated=len(preemption.nominations or {}) if preemption else 0)
+
+
+def _nominate(sched: Scheduler, queued: QueuedPodInfo,
+              preemption: GroupPreemption | None) -> str | None:
+    """As schedule_one's PostFilter handling, for one member: None keeps its nomination, ""
+    clears it, a node name nominates it there."""
+    if preemption is None or preemption.nominations is None:
+        return None
+    node = preemption.nominations.get(queued.uid, "")
+    if sched.nominator is not None:
+        if node:
+            sched.nominator.add_nominated_pod(queued.pod_info, node)
+        else:
+            sched.nominator.delete_nominated_pod_if_exists(queued.pod_info.pod)
+    return node
 
 
 def _member_log(fwk: Framework, queued: QueuedPodInfo, policy: GangPolicy) -> Any:

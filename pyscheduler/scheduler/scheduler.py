@@ -44,6 +44,7 @@ from pyscheduler.model.podgroup import (
 )
 from pyscheduler.operator.podgroup_status import PodGroupStatusController
 from pyscheduler.scheduler.eventhandlers import EventHandlers
+from pyscheduler.scheduler.podgroup_timeout import PartialGroups
 from pyscheduler.scheduler.quota_status import QuotaStatusWriter
 from pyscheduler.scheduler.schedule_one import Scheduler, Tracer
 from pyscheduler.scheduler.watched import WATCHED
@@ -254,6 +255,8 @@ class SchedulerApp:
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
             self.nominator, tracer,
         )
+        self.scheduler.partial_groups = PartialGroups(self.preemption_client,
+                                                      self.cache.is_assumed)
         self.handlers = EventHandlers(self.cache, self.queue, self.nominator, self.reporter,
                                       self.waiting_pods, self.responsible)
         self.handlers.add_all_event_handlers(self.pods, self.nodes, self.extra_informers)

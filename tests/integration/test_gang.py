@@ -18,7 +18,10 @@ import pytest
 
 from envtest import ControlPlane
 from envtest.workload import SchedulerProcess, create_pods, list_events, list_pods, pod_manifest
+from integration.test_preemption import bound_pod, priority_classes
 from integration.waiting import wait_until
+
+__all__ = ["priority_classes"]  # the fixture, shared with test_preemption
 
 CRD = Path(__file__).resolve().parents[2] / "manifests/crds/scheduling.x-k8s.io_podgroups.yaml"
 CONFIG = """apiVersion: kubescheduler.config.k8s.io/v1
@@ -80,10 +83,14 @@ def bind(cp: ControlPlane, namespace: str, name: str, node: str) -> None:
         "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
 
 
-def pod_group(cp: ControlPlane, namespace: str, name: str, min_member: int) -> None:
+def pod_group(cp: ControlPlane, namespace: str, name: str, min_member: int,
+              timeout: int | None = None) -> None:
+    spec: dict[str, Any] = {"minMember": min_member}
+    if timeout is not None:
+        spec["scheduleTimeoutSeconds"] = timeout
     cp.request("POST", f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups", {
         "apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
-        "metadata": {"name": name}, "spec": {"minMember": min_member}})
+        "metadata": {"name": name}, "spec": spec})
 
 
 def members(group: str, n: int) -> list[dict[str, Any]]:
@@ -93,7 +100,7 @@ def members(group: str, n: int) -> list[dict[str, Any]]:
 
 def bound_in(cp: ControlPlane, namespace: str, group: str) -> list[dict[str, Any]]:
     return [p for p in list_pods(cp, namespace)
-            if p["metadata"]["labels"].get("scheduling.x-k8s.io/pod-group") == group
+            if p["metadata"].get("labels", {}).get("scheduling.x-k8s.io/pod-group") == group
             and p["spec"].get("nodeName")]
 
 
@@ -190,3 +197,88 @@ def test_group_half_bound_by_a_dead_leader_is_completed_or_reported(
     assert "4/6 members placeable" in failed[0]["note"], failed[0]["note"]
     time.sleep(1.0)
     assert len(bound_in(cp, namespace, "half")) == 3  # nothing bound beyond what was
+
+
+def test_group_left_half_bound_past_its_timeout_gives_its_bound_members_back(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    start_scheduler: Callable[[], SchedulerProcess],
+) -> None:
+    """The previous leader bound 3 of a group of 6 owned by a controller and died; the cluster has
+    room for one more. Past the group's scheduleTimeoutSeconds the new leader deletes the 3
+    bound members (their controller would recreate them pending), with a PodGroupTimeout
+    event each, and binds none of the others: the group holds nothing."""
+    cp = crd
+    nodes = kwok_nodes(4, cpu="1", memory="4Gi", pods=10)
+    pod_group(cp, namespace, "stuck", 6, timeout=3)
+    pods = members("stuck", 6)
+    for p in pods:
+        p["metadata"]["ownerReferences"] = [{
+            # Not a Job: KWOK's pod-complete stage would finish a Job's pods at once.
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "train", "controller": True,
+            "uid": "0b0c3f9e-0000-4000-8000-000000000016"}]
+    create_pods(cp, namespace, pods)
+    for i in range(3):
+        bind(cp, namespace, f"stuck-{i}", nodes[i])
+    start_scheduler()
+
+    def holding() -> list[str]:
+        return [p["metadata"]["name"] for p in bound_in(cp, namespace, "stuck")
+                if not p["metadata"].get("deletionTimestamp")]
+
+    wait_until(lambda: holding() == [], timeout=60, what="the bound members deleted")
+    events = wait_until(lambda: (lambda es: es if len(es) == 3 else None)(
+        [e for e in list_events(cp, namespace) if e["reason"] == "PodGroupTimeout"]),
+        timeout=30, what="a PodGroupTimeout event per bound member")
+    assert {e["regarding"]["name"] for e in events} == {f"stuck-{i}" for i in range(3)}
+    assert all(e["type"] == "Warning" and "3/6 members bound after the group's timeout (3s)"
+               in e["note"] for e in events), events
+    time.sleep(1.0)
+    assert holding() == []  # nothing of the rest was bound either
+
+
+def test_gang_preempts_across_nodes_and_takes_a_victim_gang_whole(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str,
+    scheduler: SchedulerProcess, priority_classes: Callable[..., str],
+) -> None:
+    """A gang of 4 (2 cpu each) on 5 full nodes of 2 cpu fits only by emptying 4 of them: 3
+    hold two single low-priority pods each, 2 hold a low-priority gang of 4 (two per node).
+    The quorum binds after its victims go, on 4 different nodes; the low gang goes whole
+    (taking one of its nodes means taking it all), and nothing is bound partially."""
+    cp = crd
+    low, high = priority_classes("low", 1), priority_classes("high", 1000)
+    nodes = kwok_nodes(5, cpu="2", memory="8Gi", pods=10)
+    fill = [bound_pod(f"single-{i}-{j}", nodes[i], priority_class=low)
+            for i in range(3) for j in range(2)]
+    pod_group(cp, namespace, "batch", 4)
+    fill += [bound_pod(f"batch-{k}", nodes[3 + k // 2], priority_class=low,
+                       labels={"scheduling.x-k8s.io/pod-group": "batch"}) for k in range(4)]
+    create_pods(cp, namespace, fill)
+    wait_until(lambda: sum(1 for p in list_pods(cp, namespace)
+                           if p.get("status", {}).get("phase") == "Running") == len(fill),
+               timeout=30, what="the low-priority pods running")
+    pod_group(cp, namespace, "train", 4)
+    create_pods(cp, namespace, [
+        pod_manifest(f"train-{i}", cpu="2", memory="64Mi",
+                     labels={"scheduling.x-k8s.io/pod-group": "train"},
+                     extra_spec={"priorityClassName": high}) for i in range(4)])
+
+    def batch_alive() -> int:
+        return sum(1 for p in list_pods(cp, namespace)
+                   if p["metadata"]["name"].startswith("batch-")
+                   and not p["metadata"].get("deletionTimestamp"))
+
+    # (The victims' deletes are concurrent API calls, so a look in between may see some of the
+    # low gang gone and some not; what is decided, and what is left, is whole or nothing.)
+    train = wait_until(lambda: (lambda b: b if len(b) == 4 else None)(
+        bound_in(cp, namespace, "train")), timeout=90, what="the high-priority gang bound")
+    assert len({p["spec"]["nodeName"] for p in train}) == 4
+    assert batch_alive() == 0
+    preempted = [e for e in list_events(cp, namespace) if e["reason"] == "Preempted"]
+    victims = {e["regarding"]["name"] for e in preempted}
+    assert {f"batch-{k}" for k in range(4)} <= victims, victims
+    assert all(v.startswith(("batch-", "single-")) for v in victims), victims
+    failed = [e["note"] for e in list_events(cp, namespace)
+              if e["reason"] == "FailedScheduling"
+              and e["regarding"]["name"].startswith("train-")]
+    assert any("preemption: found a potential placement for the group's 4 members" in n
+               for n in failed), failed

@@ -178,6 +178,15 @@ class SchedulerCache:
         self._remove_from_node(uid, st.node)
         return st.info
 
+    def restore_pod(self, pi: PodInfo) -> None:
+        """Put back a PodInfo that ``remove_pod`` returned (a what-if being undone, e.g. group
+        preemption's): counted again, confirmed, on its pod's node. No-op if the UID is back."""
+        if pi.uid in self._pods:
+            return
+        node = pi.pod.spec.node_name
+        self._add_to_node(pi, node)
+        self._pods[pi.uid] = _PodState(pi, node, assumed=False)
+
     def get_pod(self, uid: str) -> PodInfo | None:
         """The PodInfo counted for this UID (assumed or confirmed), or None."""
         st = self._pods.get(uid)

@@ -78,6 +78,7 @@ from pyscheduler.plugins.capacity_scheduling.state import (
     quota_snapshot,
 )
 from pyscheduler.preemption.evaluator import courtesy_rule
+from pyscheduler.preemption.gang import spare_pod_groups
 from pyscheduler.preemption.pdb import PDBChecker
 from pyscheduler.preemption.plugin_support import (
     latest_preemptor,
@@ -237,7 +238,8 @@ class CapacityScheduling:
                 MESSAGE_PREFIX + f"pod {json.dumps(pod.pod.metadata.name)} not found"], NAME)
         pdb_lister = handle.lister(PDBS)
         pdbs: list[PodDisruptionBudget] = pdb_lister.list() if pdb_lister is not None else []
-        ev.is_eligible_pod = courtesy_rule(handle.preemption_allowed_scheduler_names)
+        ev.is_eligible_pod = spare_pod_groups(courtesy_rule(
+            handle.preemption_allowed_scheduler_names))
         ev.cycle_state = state
         ev.reclaim_in_flight = self._reclaim_in_flight(pod)
         snapshot = handle.snapshot

@@ -16,6 +16,16 @@ API):
   scheduleTimeoutSeconds, else the plugin's permitWaitingTimeSeconds).
 * Events: a pod of the same group added (unscheduled or assigned), the group object added, or
   updated with a smaller minimum.
+* Coscheduling only, PreFilter (scheduler-plugins PodGroupManager.PreFilter): a member is
+  rejected UnschedulableAndUnresolvable (so no preemption is tried for it, as upstream) when
+  fewer than minMember members exist ("pre-filter pod <name> cannot find enough sibling pods,
+  current pods number: 2, minMember of group: 3"), or when ``spec.minResources`` plus
+  ``pods: minMember`` do not fit in the cluster's free capacity, the group's own scheduled
+  members counting as free (CheckClusterResource): "PodGroup ns/name: resource gap:
+  map[cpu:1500m pods:1]", the resources still missing, sorted. Free capacity is each node's
+  allocatable minus requested, never below zero. Because the cluster's free capacity also
+  grows when any assigned pod goes or a node comes, Coscheduling registers those events for
+  groups that set minResources.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import (
@@ -34,9 +45,13 @@ from pyscheduler.framework.interfaces import (
     Handle,
     PermitPlugin,
     PreEnqueuePlugin,
+    PreFilterExtensions,
+    PreFilterPlugin,
+    PreFilterResult,
     ReservePlugin,
 )
 from pyscheduler.framework.registry import PluginSpec
+from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
     ActionType,
@@ -48,6 +63,8 @@ from pyscheduler.framework.types import (
 )
 from pyscheduler.model import podgroup as pg
 from pyscheduler.model.pod import Pod
+from pyscheduler.model.quantity import PODS, format_quantity, to_int
+from pyscheduler.model.resources import pod_requests
 
 GANG_SCHEDULING = "GangScheduling"
 COSCHEDULING = "Coscheduling"
@@ -58,6 +75,9 @@ UPSTREAM_PERMIT_TIMEOUT = 5 * 60.0
 MSG_NO_GROUP = 'waiting for pods\'s pod group "{name}" to appear in scheduling queue'
 MSG_TOO_FEW = "waiting for minCount pods from a gang to appear in scheduling queue"
 MSG_WAIT_QUORUM = "waiting for minCount pods from a gang to be scheduled"
+MSG_SIBLINGS = ("pre-filter pod {pod} cannot find enough sibling pods, current pods number: "
+                "{n}, minMember of group: {min}")
+MSG_RESOURCE_GAP = "PodGroup {group}: resource gap: map[{gap}]"
 CONDITION_INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
 
 
@@ -143,7 +163,7 @@ class Gang:
         kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
         return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
                           min_count=min_count, members=tuple(self._members(ref)),
-                          plugin=self.name)
+                          plugin=self.name, timeout=self._timeout(group))
 
     def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
         """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
@@ -293,15 +313,96 @@ class Gang:
         return QueueingHint.QUEUE if after < before else QueueingHint.SKIP
 
 
+def cluster_resource_gap(snapshot: Snapshot, wanted: dict[str, int],
+                         own: dict[str, int]) -> dict[str, int]:
+    """scheduler-plugins CheckClusterResource: what of ``wanted`` the free capacity (every
+    node's allocatable minus requested, not below zero, plus ``own``: what the group's own
+    scheduled members hold) cannot cover; empty when it all fits."""
+    table = snapshot.table
+    gap: dict[str, int] = {}
+    for name, want in wanted.items():
+        if name == PODS:
+            free = int(np.maximum(table.max_pods - table.pod_count, 0).sum())
+        else:
+            col = table.columns.get(name)
+            free = 0 if col is None else int(
+                np.maximum(table.alloc[:, col] - table.req[:, col], 0).sum())
+        left = want - free - own.get(name, 0)
+        if left > 0:
+            gap[name] = left
+    return gap
+
+
+class Coscheduling(Gang):
+    """The scheduler-plugins API, plus its PreFilter (minMember siblings, minResources)."""
+
+    def pre_filter(self, state: CycleState, pod: PodInfo,
+                   snapshot: Snapshot) -> tuple[PreFilterResult | None, Status | None]:
+        """Reject a member whose group lacks siblings or whose minResources cannot fit."""
+        ref = self._group_of(pod.pod)
+        if ref is None:
+            return None, None
+        group = self._group(ref)
+        if group is None:
+            return None, None
+        min_member = int(group.spec.min_member)
+        members = self._members(ref)
+        if len(members) < min_member:
+            return None, Status.unresolvable(MSG_SIBLINGS.format(
+                pod=pod.pod.metadata.name, n=len(members), min=min_member), plugin=self.name)
+        if not group.spec.min_resources:
+            return None, None
+        try:
+            wanted = {name: to_int(name, q) for name, q in group.spec.min_resources.items()}
+        except ValueError as err:
+            # The CRD validates quantities; a bad one must not crash the cycle.
+            return None, Status.unresolvable(
+                f"PodGroup {ref.key}: invalid minResources: {err}", plugin=self.name)
+        wanted[PODS] = min_member
+        assumed = self._assumed.get(ref.index_key, set())
+        own: dict[str, int] = {}
+        for p in members:
+            if p.spec.node_name or p.metadata.uid in assumed:
+                for name, v in pod_requests(p).items():
+                    own[name] = own.get(name, 0) + v
+                own[PODS] = own.get(PODS, 0) + 1
+        gap = cluster_resource_gap(snapshot, wanted, own)
+        if gap:
+            text = " ".join(f"{k}:{format_quantity(k, v)}" for k, v in sorted(gap.items()))
+            return None, Status.unresolvable(MSG_RESOURCE_GAP.format(group=ref.key, gap=text),
+                                             plugin=self.name)
+        return None, None
+
+    def pre_filter_extensions(self) -> PreFilterExtensions | None:
+        """None: the check is on the whole cluster, not per node."""
+        return None
+
+    def events_to_register(self) -> list[ClusterEventWithHint]:
+        """Gang events, plus room appearing (an assigned pod gone, a node added or grown)
+        for a group that sets minResources."""
+        return [*super().events_to_register(),
+                ClusterEventWithHint(ClusterEvent(Resource.ASSIGNED_POD, ActionType.DELETE),
+                                     self._after_room_appeared),
+                ClusterEventWithHint(ClusterEvent(Resource.NODE, ActionType.ADD
+                                                  | ActionType.UPDATE_NODE_ALLOCATABLE),
+                                     self._after_room_appeared)]
+
+    def _after_room_appeared(self, pod: Pod, old: Any, new: Any) -> QueueingHint:
+        ref = self._group_of(pod)
+        group = None if ref is None else self._group(ref)
+        return (QueueingHint.QUEUE if group is not None and group.spec.min_resources
+                else QueueingHint.SKIP)
+
+
 def new_gang_scheduling(args: None, handle: Handle) -> Gang:
     """Upstream's GangScheduling: scheduling.k8s.io/v1beta1 PodGroups."""
     return Gang(GANG_SCHEDULING, pg.UPSTREAM, handle, UPSTREAM_PERMIT_TIMEOUT)
 
 
-def new_coscheduling(args: CoschedulingArgs | None, handle: Handle) -> Gang:
+def new_coscheduling(args: CoschedulingArgs | None, handle: Handle) -> Coscheduling:
     """scheduler-plugins' Coscheduling: scheduling.x-k8s.io/v1alpha1 PodGroups."""
     a = args or CoschedulingArgs()
-    return Gang(COSCHEDULING, pg.COSCHEDULING, handle, float(a.permit_waiting_time_seconds))
+    return Coscheduling(COSCHEDULING, pg.COSCHEDULING, handle, float(a.permit_waiting_time_seconds))
 
 
 GANG_SCHEDULING_SPEC = PluginSpec(GANG_SCHEDULING, new_gang_scheduling, None,
@@ -314,3 +415,8 @@ def _check(p: Gang) -> tuple[GangPlugin, PreEnqueuePlugin, ReservePlugin, Permit
                              EnqueueExtensions]:
     """Compile-time conformance: mypy checks the plugin against each Protocol."""
     return p, p, p, p, p
+
+
+def _check_coscheduling(p: Coscheduling) -> PreFilterPlugin:
+    """Compile-time conformance of Coscheduling's PreFilter."""
+    return p
