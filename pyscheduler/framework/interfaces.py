@@ -452,9 +452,10 @@ class PluginsRunner(Protocol):
         """All filters against one node, with nominated pods of equal or higher priority."""
         ...
 
-    def nominated_pods_counted(self, pod: PodInfo, node_name: str) -> list[PodInfo]:
-        """The nominated pods run_filter_with_nominated_pods adds to ``node_name`` for
-        ``pod``: equal or higher priority, ``pod`` itself excepted."""
+    def nominated_pods_counted(self, pod: PodInfo, node_info: NodeInfo) -> list[PodInfo]:
+        """The nominated pods run_filter_with_nominated_pods adds to ``node_info`` for
+        ``pod``: equal or higher priority, neither ``pod`` itself nor pods the node already
+        holds."""
         ...
 
     def runs_filter(self, plugin: str, state: CycleState) -> bool:

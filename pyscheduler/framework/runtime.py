@@ -527,10 +527,13 @@ class Framework:
             out.append(p.name)
         return frozenset(out)
 
-    def nominated_pods_counted(self, pod: PodInfo, node_name: str) -> list[PodInfo]:
-        """The nominated pods that filtering ``pod`` on ``node_name`` counts (PluginsRunner)."""
-        return [npi for npi in self.nominator.nominated_pods_for_node(node_name)
-                if npi.priority >= pod.priority and npi.uid != pod.uid]
+    def nominated_pods_counted(self, pod: PodInfo, node_info: NodeInfo) -> list[PodInfo]:
+        """The nominated pods that filtering ``pod`` on ``node_info`` adds (PluginsRunner)."""
+        # A nominated pod the node already counts (a gang member assumed there in the same
+        # group cycle) is not added twice.
+        return [npi for npi in self.nominator.nominated_pods_for_node(node_info.name)
+                if npi.priority >= pod.priority and npi.uid != pod.uid
+                and npi.uid not in node_info.pods]
 
     def runs_filter(self, plugin: str, state: CycleState) -> bool:
         """Whether the Filter plugin named ``plugin`` runs in this cycle (PluginsRunner)."""
@@ -567,10 +570,7 @@ class Framework:
     def run_filter_with_nominated_pods(self, state: CycleState, pod: PodInfo,
                                        node_info: NodeInfo) -> Status | None:
         """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
-        # A nominated pod the node already counts (a gang member assumed there in the same
-        # group cycle) is not added twice.
-        nominated = [npi for npi in self.nominated_pods_counted(pod, node_info.name)
-                     if npi.uid not in node_info.pods]
+        nominated = self.nominated_pods_counted(pod, node_info)
         if nominated:
             st2 = state.clone()
             ni2 = node_info.clone()

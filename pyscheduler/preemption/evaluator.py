@@ -267,14 +267,11 @@ class Evaluator:
         victims = self.potential_victims(state, pod, node_info)
         if not victims:
             return True
-        nominated = fwk.nominated_pods_counted(pod, node_info.name)
+        # Victims have lower priority than the pod and nominated pods counted have at least
+        # its priority, so the two never overlap, and those counted are not on the node.
+        nominated = fwk.nominated_pods_counted(pod, node_info)
         alloc, used = node_info.allocatable, node_info.requested
-        # Pod slots as the filter would count them: a nominated pod already on the node
-        # (assumed, its update not yet seen) replaces itself there.
-        gone = {v.uid for v in victims}
-        slots = (len(node_info.pods) - len(gone)
-                 + sum(1 for n in nominated if n.uid not in node_info.pods or n.uid in gone))
-        if slots + 1 > alloc.get(PODS, 0):
+        if len(node_info.pods) - len(victims) + len(nominated) + 1 > alloc.get(PODS, 0):
             return True
         for r in (CPU, MEMORY, EPHEMERAL_STORAGE):
             q = pod.requests.get(r, 0)
