@@ -9,10 +9,11 @@ Contract:
   not advance is the source repeating itself and is not added again). A node's load is its
   latest sample's usage, with the std over the kept samples.
 * Freshness is decided at each poll (``refresh``), whether or not the poll succeeded: a node of
-  the cluster (``node_names()``) is *stale* when it has no sample or its latest is older than
-  ``stale_after``. Each node's change between fresh and stale is logged once, the count is the
-  gauge ``pyscheduler_load_metrics_stale_nodes{source}``. A failed poll keeps the samples it had
-  (they age out) and is logged once per change between failing and succeeding.
+  the cluster (``node_names()``) is *stale* when it has no sample, its latest is older than
+  ``stale_after``, or it lacks cpu or memory. Each node's change between fresh and stale is
+  logged once; the count is the gauge ``pyscheduler_load_metrics_stale_nodes{source}``. A
+  failed poll keeps the samples it had (they age out) and is logged once per change between
+  failing and succeeding.
 * ``LoadMetricsHub`` gives one monitor per distinct ``LoadSourceSpec``, so plugins in several
   profiles asking for the same source share one poller; monitors asked for after ``start()``
   start at once.
@@ -134,7 +135,11 @@ class LoadMonitor:
             age = now - hist[-1].timestamp
             ages[node] = age
             if age <= limit:
-                fresh[node] = node_load(hist)
+                load = node_load(hist)
+                # A node reporting one resource only is stale too, visibly (upstream's
+                # "Cpu metric not found in node metrics" was a silent minimum score).
+                if load.cpu is not None and load.memory is not None:
+                    fresh[node] = load
         stale = frozenset(names - fresh.keys())
         before = self._view
         for node in sorted(stale - before.stale):

@@ -84,14 +84,21 @@ async def test_history_gives_latest_and_population_std() -> None:
     spec = LoadSourceSpec(history_size=3, address="t2")
     mon, src, _ = _monitor(["a"], spec)
     for i, cpu in enumerate([100.0, 200.0, 300.0, 600.0]):
-        src.answer = {"a": NodeSample(cpu, None, timestamp=990.0 + i)}
+        src.answer = {"a": NodeSample(cpu, 5.0, timestamp=990.0 + i)}
         await mon.poll_once()
         await mon.poll_once()  # a repeated sample (same time) is not counted twice
     load = mon.view().fresh["a"]
-    assert load.cpu is not None and load.memory is None
+    assert load.cpu is not None and load.memory is not None and load.memory.std == 0
     assert load.cpu.avg == 600.0
     # the last three: 200, 300, 600 -> mean 366.67, population std 170.0
     assert load.cpu.std == pytest.approx(169.967317, rel=1e-6)
+
+
+async def test_a_node_missing_one_resource_is_stale() -> None:
+    mon, src, _ = _monitor(["a"], LoadSourceSpec(address="t4"))
+    src.answer = {"a": NodeSample(None, 1e9, timestamp=999.0)}
+    await mon.poll_once()
+    assert mon.view().stale == {"a"}
 
 
 async def test_nodes_leaving_the_cluster_are_forgotten() -> None:
