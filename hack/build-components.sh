@@ -6,6 +6,7 @@
 #   hack/build-components.sh                  # etcd, kube-apiserver, kwok
 #   hack/build-components.sh kube-scheduler   # also (or only) kube-scheduler
 #   hack/build-components.sh kustomize        # kustomize, which renders manifests/ in tests
+#   hack/build-components.sh metrics-server   # metrics-server, the load-aware tests' pipeline
 #
 # Why a wrapper module: k8s.io/kubernetes replaces its staging modules with ./staging paths,
 # which `go install pkg@version` refuses. A small module of our own requires
@@ -124,12 +125,28 @@ build_kustomize() {
   ln -sfn "$dir/kustomize" "$assets/kustomize"
 }
 
+build_metrics_server() {
+  # Like kustomize: its own versioned directory, linked into the assets directory. Its go.mod
+  # has no local replaces, so `go install pkg@version` builds it as released.
+  local dir="$cache_root/tools/metrics-server-${METRICS_SERVER_VERSION}"
+  if [ ! -x "$dir/metrics-server" ]; then
+    log "building metrics-server ${METRICS_SERVER_VERSION} (cold: a few minutes on 2 cores)"
+    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" \
+      "sigs.k8s.io/metrics-server/cmd/metrics-server@${METRICS_SERVER_VERSION}"
+    mv "$dir/.gobin/metrics-server" "$dir/metrics-server"
+  else
+    log "metrics-server cached"
+  fi
+  ln -sfn "$dir/metrics-server" "$assets/metrics-server"
+}
+
 for w in "${wanted[@]}"; do
   case "$w" in
     etcd) build_etcd ;;
     kube-apiserver|kube-scheduler|kube-controller-manager) build_k8s "$w" ;;
     kwok) build_kwok ;;
     kustomize) build_kustomize ;;
+    metrics-server) build_metrics_server ;;
     *) log "unknown component: $w"; exit 2 ;;
   esac
 done
