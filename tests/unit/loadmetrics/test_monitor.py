@@ -124,3 +124,15 @@ async def test_hub_shares_one_monitor_per_spec_and_stops_pollers() -> None:
     # Without an API client there is no metrics.k8s.io source: every node is stale.
     assert late.view().stale == {"a"}
     await hub.stop()
+
+
+def test_a_framework_without_a_load_pipeline_hands_out_a_monitor_without_data() -> None:
+    from pyscheduler.framework.runtime import FrameworkOptions, new_framework
+    from pyscheduler.loadmetrics.types import EMPTY_VIEW
+
+    fwk, _ = new_framework("p", {}, {}, FrameworkOptions())
+    mon = fwk.load_metrics(LoadSourceSpec())
+    assert mon.view() is EMPTY_VIEW and mon.spec == LoadSourceSpec()
+    hub = LoadMetricsHub(None, lambda: [])
+    fwk2, _ = new_framework("p", {}, {}, FrameworkOptions(load_metrics=hub))
+    assert fwk2.load_metrics(LoadSourceSpec()) is hub.monitor(LoadSourceSpec())
