@@ -7,6 +7,7 @@
 #   hack/build-components.sh kube-scheduler   # also (or only) kube-scheduler
 #   hack/build-components.sh kustomize        # kustomize, which renders manifests/ in tests
 #   hack/build-components.sh metrics-server   # metrics-server, the load-aware tests' pipeline
+#   hack/build-components.sh prometheus       # Prometheus, for the load-aware Prometheus source
 #
 # Why a wrapper module: k8s.io/kubernetes replaces its staging modules with ./staging paths,
 # which `go install pkg@version` refuses. A small module of our own requires
@@ -140,6 +141,21 @@ build_metrics_server() {
   ln -sfn "$dir/metrics-server" "$assets/metrics-server"
 }
 
+build_prometheus() {
+  # The Go module's tags are v0.3xx.y for Prometheus 3.xx.y; no local replaces. Built without
+  # the embedded web UI (build tag builtinassets): the HTTP API is what the tests query.
+  local dir="$cache_root/tools/prometheus-${PROMETHEUS_VERSION}"
+  if [ ! -x "$dir/prometheus" ]; then
+    log "building prometheus ${PROMETHEUS_VERSION} (cold: several minutes on 2 cores)"
+    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" \
+      "github.com/prometheus/prometheus/cmd/prometheus@${PROMETHEUS_VERSION}"
+    mv "$dir/.gobin/prometheus" "$dir/prometheus"
+  else
+    log "prometheus cached"
+  fi
+  ln -sfn "$dir/prometheus" "$assets/prometheus"
+}
+
 for w in "${wanted[@]}"; do
   case "$w" in
     etcd) build_etcd ;;
@@ -147,6 +163,7 @@ for w in "${wanted[@]}"; do
     kwok) build_kwok ;;
     kustomize) build_kustomize ;;
     metrics-server) build_metrics_server ;;
+    prometheus) build_prometheus ;;
     *) log "unknown component: $w"; exit 2 ;;
   esac
 done

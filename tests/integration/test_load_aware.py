@@ -8,6 +8,9 @@ kube-apiserver's aggregator, read by pyscheduler's metrics.k8s.io source.
   ClusterResourceUsage (usage from the pod annotations kwok.x-k8s.io/usage-cpu|memory).
 * metrics-server runs as a process with the admin kubeconfig; an APIService
   v1beta1.metrics.k8s.io points at it through an ExternalName Service, as kwokctl does.
+* The Prometheus source (second test): the real Prometheus (built by hack/) scrapes the same
+  kwok endpoints, one job per node labelled ``node``; the scheduler's default queries read
+  it, and new pods again avoid the hot nodes.
 * Four equal nodes, each with one base pod requesting 1 cpu (requests equal everywhere); the
   base pods of two "hot" nodes use 3.6 cpu, of the two "idle" ones 0.1. New pods, scheduled
   by TargetLoadPacking alone, land on the idle nodes. Then metrics-server is stopped: every
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -147,11 +151,11 @@ def _free_port() -> int:
         return port
 
 
-def _metrics_server_binary() -> Path:
+def _binary(component: str) -> Path:
     """hack/ builds it from the Go module registry (cached: milliseconds when warm)."""
-    out = subprocess.run([str(REPO / "hack" / "build-components.sh"), "metrics-server"],
+    out = subprocess.run([str(REPO / "hack" / "build-components.sh"), component],
                          check=True, capture_output=True, text=True)
-    binary = Path(out.stdout.strip().splitlines()[-1]) / "metrics-server"
+    binary = Path(out.stdout.strip().splitlines()[-1]) / component
     assert binary.exists(), binary
     return binary
 
@@ -181,7 +185,7 @@ def metrics_server(plane: ControlPlane) -> Iterator[Process]:
     certs.mkdir(exist_ok=True)
     kubeconfig = str(plane.admin_kubeconfig)
     proc = spawn("metrics-server", [
-        str(_metrics_server_binary()),
+        str(_binary("metrics-server")),
         f"--secure-port={port}", "--bind-address=127.0.0.1", f"--cert-dir={certs}",
         f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
@@ -245,10 +249,10 @@ def skewed_cluster(plane: ControlPlane, metrics_server: Process) -> tuple[str, d
 
 
 @contextlib.asynccontextmanager
-async def running_app(cp: ControlPlane) -> AsyncIterator[SchedulerApp]:
+async def running_app(cp: ControlPlane, config: str = CONFIG) -> AsyncIterator[SchedulerApp]:
     async with cp.api_client("scheduler") as client:
         reg = default_registry()
-        app = SchedulerApp(client, parse_config(CONFIG, plugins=reg), registry=reg)
+        app = SchedulerApp(client, parse_config(config, plugins=reg), registry=reg)
         stop = asyncio.Event()
         task = asyncio.create_task(app.run(stop))
         await await_until(lambda: app.synced or task.done(), timeout=60, what="informer sync",
@@ -326,3 +330,57 @@ def _requested_cpu(cp: ControlPlane, ns: str) -> dict[str, int]:
                 out[node] += to_int("cpu", c.get("resources", {}).get("requests", {})
                                     .get("cpu", "0"))
     return out
+
+
+@pytest.fixture
+def prometheus(plane: ControlPlane, skewed_cluster: tuple[str, dict[str, int]]) -> Iterator[str]:
+    """The real Prometheus scraping kwok's kubelet endpoints of the four nodes; its URL."""
+    port = _free_port()
+    jobs = [{"job_name": name, "scheme": "https", "scrape_interval": "2s",
+             "metrics_path": f"/metrics/nodes/{name}/metrics/resource",
+             "tls_config": {"insecure_skip_verify": True},
+             "static_configs": [{"targets": [f"127.0.0.1:{plane.kwok_port}"],
+                                 "labels": {"node": name}}]}
+            for name in HOT + IDLE]
+    work = plane.work_dir / "prometheus"
+    work.mkdir(exist_ok=True)
+    config = work / "prometheus.yml"
+    config.write_text(json.dumps({"global": {"scrape_interval": "2s"},
+                                  "scrape_configs": jobs}))
+    proc = spawn("prometheus", [
+        str(_binary("prometheus")), f"--config.file={config}",
+        f"--storage.tsdb.path={work / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+    ], plane.work_dir / "logs" / "prometheus.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.stop(timeout=10)
+
+
+async def test_the_prometheus_source_reads_real_prometheus_and_avoids_hot_nodes(
+        plane: ControlPlane, skewed_cluster: tuple[str, dict[str, int]], prometheus: str) -> None:
+    ns, _ = skewed_cluster
+    config = CONFIG.replace(PROFILE, PROFILE + "-prom").replace(
+        "type: KubernetesMetricsServer", f"type: Prometheus\n        address: {prometheus}")
+    source = {"source": f"Prometheus:{prometheus}"}
+    async with running_app(plane, config) as app:
+        monitor = app.load_metrics.monitors[0]
+        def skewed() -> dict[str, float] | None:
+            fresh = monitor.view().fresh
+            cpu = {n: load.cpu.avg for n, load in fresh.items() if load.cpu is not None}
+            if set(HOT + IDLE) <= cpu.keys() and all(cpu[n] > 3000 for n in HOT) and all(
+                    cpu[n] < 1000 for n in IDLE):
+                return cpu
+            return None
+
+        # rate() over the kubelet's cumulative cpu counter settles after a few scrapes.
+        await await_until(skewed, timeout=120, interval=1, blocking=False,
+                          what="skewed load figures from Prometheus")
+        assert REGISTRY.get_sample_value("pyscheduler_load_metrics_stale_nodes", source) == 0
+        pods = [pod_manifest(f"prom-{i}", scheduler_name=PROFILE + "-prom", cpu="500m",
+                             memory="256Mi") for i in range(2)]
+        await asyncio.to_thread(create_pods, plane, ns, pods)
+        placed = await await_until(
+            lambda: (lambda d: d if len(d) == 2 and all(d.values()) else None)(
+                _placed(plane, ns, "prom-")), timeout=60, what="prom- pods bound")
+        assert set(placed.values()) <= set(IDLE), placed
