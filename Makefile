@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml tests/plugins_oot/pyproject.toml
 
 venv: $(STAMP)
 
-# etcd, kube-apiserver, kwok, kustomize (renders manifests/ in the integration tests) and
+# etcd, kube-apiserver, kwok, kustomize (renders manifests/ in the integration tests),
 # metrics-server and Prometheus (the load-aware integration test), built
 # from the Go module registry and cached outside the repo.
 assets:
