@@ -12,6 +12,9 @@ Contract:
 * Any other node (stale, missing, added since the last poll) falls back: ``used`` = the sum of
   the requests of its pods (bound and assumed), ``std`` = 0, ``fresh`` False. It is never
   scored as if it were idle or as if it were full.
+* ``cycle_load(state, key, monitor, pod_figures)`` reads the monitor's view once per cycle
+  (kept in the CycleState under ``key`` with the pod's own figures), so every node of one pod
+  is scored against the same poll.
 * ``rows`` is incremental: per-node sample figures are rebuilt when the view or the node set
   changes, the ``extra`` of a row only when its NodeInfo generation moved.
 """
@@ -26,7 +29,8 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-from pyscheduler.framework.interfaces import I64, BoolArr
+from pyscheduler.framework.cycle_state import CycleState
+from pyscheduler.framework.interfaces import I64, BoolArr, LoadMetrics
 from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.loadmetrics.sources import parse_rfc3339
@@ -71,6 +75,24 @@ def unsampled_extra(info: NodeInfo, load: NodeLoad, extra_of: ExtraOf) -> tuple[
             cpu += c
             mem += m
     return cpu, mem
+
+
+@dataclass(frozen=True, slots=True)
+class CycleLoad:
+    """What a Trimaran score reads once per cycle: the view, and the pod's own figures."""
+
+    view: LoadView
+    pod: tuple[float, ...]
+
+
+def cycle_load(state: CycleState, key: str, monitor: LoadMetrics,
+               pod_figures: Callable[[], tuple[float, ...]]) -> CycleLoad:
+    """This cycle's CycleLoad under ``key``, made (view read, pod figured) on first use."""
+    cl = state.get(key)
+    if not isinstance(cl, CycleLoad):
+        cl = CycleLoad(monitor.view(), pod_figures())
+        state.write(key, cl)
+    return cl
 
 
 @dataclass(frozen=True, slots=True)

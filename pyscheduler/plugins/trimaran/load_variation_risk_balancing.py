@@ -14,7 +14,6 @@ allocatable, R the pod's effective request, U and S the node's used amount and i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,10 +23,9 @@ from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
-from pyscheduler.loadmetrics.types import LoadView
 from pyscheduler.model.quantity import CPU, MEMORY
 from pyscheduler.plugins.trimaran.args import LoadVariationRiskBalancingArgs
-from pyscheduler.plugins.trimaran.load import F64, LoadEstimator, NodeFigures
+from pyscheduler.plugins.trimaran.load import F64, CycleLoad, LoadEstimator, NodeFigures, cycle_load
 from pyscheduler.plugins.trimaran.resources import burst_estimate, effective
 from pyscheduler.plugins.trimaran.rounding import go_round, go_round_array
 
@@ -78,13 +76,6 @@ def _exponent(sensitivity: float) -> float:
     return math.inf if sensitivity == 0 else 1 / sensitivity
 
 
-@dataclass(frozen=True, slots=True)
-class _CycleLoad:
-    view: LoadView
-    req_cpu: float
-    req_mem: float
-
-
 class LoadVariationRiskBalancing:
     """Score (batch)."""
 
@@ -98,13 +89,12 @@ class LoadVariationRiskBalancing:
         self.monitor = handle.load_metrics(args.source_spec())
         self.estimator = LoadEstimator(burst_estimate)
 
-    def _cycle(self, state: CycleState, pod: PodInfo) -> _CycleLoad:
-        cl = state.get(STATE_KEY)
-        if not isinstance(cl, _CycleLoad):
+    def _cycle(self, state: CycleState, pod: PodInfo) -> CycleLoad:
+        def requests() -> tuple[float, float]:
             cpu, mem = effective(pod.pod, "requests")
-            cl = _CycleLoad(self.monitor.view(), float(cpu), float(mem))
-            state.write(STATE_KEY, cl)
-        return cl
+            return float(cpu), float(mem)
+
+        return cycle_load(state, STATE_KEY, self.monitor, requests)
 
     def figures(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> NodeFigures:
         """The load figures ``score`` uses for this node (the dry run's explanation)."""
@@ -114,10 +104,10 @@ class LoadVariationRiskBalancing:
         """The risk-balancing score of one node."""
         cl = self._cycle(state, pod)
         f = self.estimator.node(node_info, cl.view)
-        cpu = compute_score(float(node_info.allocatable.get(CPU, 0)), cl.req_cpu,
+        cpu = compute_score(float(node_info.allocatable.get(CPU, 0)), cl.pod[0],
                             f.cpu_used, f.cpu_std, self.margin, self.sensitivity)
         mem = compute_score(float(node_info.allocatable.get(MEMORY, 0)) * MEGA_FACTOR,
-                            cl.req_mem * MEGA_FACTOR, f.mem_used * MEGA_FACTOR,
+                            cl.pod[1] * MEGA_FACTOR, f.mem_used * MEGA_FACTOR,
                             f.mem_std * MEGA_FACTOR, self.margin, self.sensitivity)
         return go_round(min(mem, cpu))
 
@@ -130,9 +120,9 @@ class LoadVariationRiskBalancing:
         idx = snapshot.row_index(rows)
         alloc_cpu = t.alloc[idx, t.columns[CPU]].astype(np.float64)
         alloc_mem = t.alloc[idx, t.columns[MEMORY]].astype(np.float64) * MEGA_FACTOR
-        cpu = compute_scores(alloc_cpu, cl.req_cpu, f.cpu_used, f.cpu_std,
+        cpu = compute_scores(alloc_cpu, cl.pod[0], f.cpu_used, f.cpu_std,
                              self.margin, self.sensitivity)
-        mem = compute_scores(alloc_mem, cl.req_mem * MEGA_FACTOR, f.mem_used * MEGA_FACTOR,
+        mem = compute_scores(alloc_mem, cl.pod[1] * MEGA_FACTOR, f.mem_used * MEGA_FACTOR,
                              f.mem_std * MEGA_FACTOR, self.margin, self.sensitivity)
         return go_round_array(np.minimum(mem, cpu))
 

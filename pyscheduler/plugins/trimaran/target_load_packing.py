@@ -15,8 +15,6 @@ Contract (formula in docs/LOAD_AWARE.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from pyscheduler.framework.cycle_state import CycleState
@@ -25,15 +23,16 @@ from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
-from pyscheduler.loadmetrics.types import LoadView
 from pyscheduler.model.pod import Container, Pod
 from pyscheduler.model.quantity import CPU, to_int
 from pyscheduler.plugins.trimaran.args import TargetLoadPackingArgs
 from pyscheduler.plugins.trimaran.load import (
     F64,
+    CycleLoad,
     LoadEstimator,
     NodeFigures,
     capacity_cpu,
+    cycle_load,
 )
 from pyscheduler.plugins.trimaran.rounding import go_round, go_round_array
 
@@ -62,12 +61,6 @@ def tlp_scores(used: F64, pod_cpu: float, capacity: F64, target: int) -> I64:
         below = go_round_array((100 - target) * predicted / target + target)
     out: I64 = np.where(predicted > 100, 0, np.where(predicted > target, above, below))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class _CycleLoad:
-    view: LoadView
-    pod_cpu: float
 
 
 class TargetLoadPacking:
@@ -99,13 +92,9 @@ class TargetLoadPacking:
         overhead = pod.spec.overhead.get(CPU)
         return total + (_milli(overhead) if overhead is not None else 0)
 
-    def _cycle(self, state: CycleState, pod: PodInfo) -> _CycleLoad:
-        # One view per cycle, so every node of this pod is scored against the same poll.
-        cl = state.get(STATE_KEY)
-        if not isinstance(cl, _CycleLoad):
-            cl = _CycleLoad(self.monitor.view(), float(self.predict_pod(pod.pod)))
-            state.write(STATE_KEY, cl)
-        return cl
+    def _cycle(self, state: CycleState, pod: PodInfo) -> CycleLoad:
+        return cycle_load(state, STATE_KEY, self.monitor,
+                          lambda: (float(self.predict_pod(pod.pod)),))
 
     def figures(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> NodeFigures:
         """The load figures ``score`` uses for this node (the dry run's explanation)."""
@@ -115,7 +104,7 @@ class TargetLoadPacking:
         """The target-packing score of one node."""
         cl = self._cycle(state, pod)
         f = self.estimator.node(node_info, cl.view)
-        return tlp_score(f.cpu_used, cl.pod_cpu, float(capacity_cpu(node_info.node)),
+        return tlp_score(f.cpu_used, cl.pod[0], float(capacity_cpu(node_info.node)),
                          self.target)
 
     def score_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
@@ -123,7 +112,7 @@ class TargetLoadPacking:
         """The same scores for many rows."""
         cl = self._cycle(state, pod)
         f = self.estimator.rows(snapshot, rows, cl.view)
-        return tlp_scores(f.cpu_used, cl.pod_cpu, f.cap_cpu.astype(np.float64), self.target)
+        return tlp_scores(f.cpu_used, cl.pod[0], f.cap_cpu.astype(np.float64), self.target)
 
 
 def _milli(text: str) -> int:
