@@ -25,10 +25,11 @@ $(STAMP): pyproject.toml tests/plugins_oot/pyproject.toml
 
 venv: $(STAMP)
 
-# etcd, kube-apiserver, kwok and kustomize (renders manifests/ in the integration tests), built
+# etcd, kube-apiserver, kwok, kustomize (renders manifests/ in the integration tests),
+# metrics-server and Prometheus (the load-aware integration test), built
 # from the Go module registry and cached outside the repo.
 assets:
-	@hack/build-components.sh etcd kube-apiserver kwok kustomize >/dev/null
+	@hack/build-components.sh etcd kube-apiserver kwok kustomize metrics-server prometheus >/dev/null
 
 scheduler-assets:
 	@hack/build-components.sh kube-scheduler >/dev/null

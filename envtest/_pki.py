@@ -36,6 +36,14 @@ class Pki:
     admin_key: Path
     sa_key: Path
     sa_pub: Path
+    # The aggregator's proxy client (kube-apiserver --proxy-client-*) and the CA that
+    # extension API servers (metrics-server) trust for it.
+    front_proxy_ca_cert: Path
+    front_proxy_client_cert: Path
+    front_proxy_client_key: Path
+
+
+FRONT_PROXY_CLIENT_CN = "front-proxy-client"
 
 
 def _key() -> ec.EllipticCurvePrivateKey:
@@ -57,16 +65,11 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def generate_pki(directory: Path, *, service_ip: str, validity_days: int = 365) -> Pki:
-    """Write a fresh PKI into `directory` (created if needed) and return the paths."""
-    directory.mkdir(parents=True, exist_ok=True)
-    # Backdated so that a clock a little behind (or a fast test) never sees "not yet valid".
-    now = dt.datetime.now(dt.UTC)
-    not_before = now - dt.timedelta(hours=1)
-    not_after = now + dt.timedelta(days=validity_days)
-
+def _ca(common_name: str, not_before: dt.datetime,
+        not_after: dt.datetime) -> tuple[ec.EllipticCurvePrivateKey, x509.Name, x509.Certificate]:
+    """A self-signed CA: its key, name and certificate."""
     ca_key = _key()
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pyscheduler-envtest-ca")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     ca_cert = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
@@ -93,17 +96,35 @@ def generate_pki(directory: Path, *, service_ip: str, validity_days: int = 365) 
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_name, ca_cert
+
+
+def generate_pki(directory: Path, *, service_ip: str, validity_days: int = 365) -> Pki:
+    """Write a fresh PKI into `directory` (created if needed) and return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    # Backdated so that a clock a little behind (or a fast test) never sees "not yet valid".
+    now = dt.datetime.now(dt.UTC)
+    not_before = now - dt.timedelta(hours=1)
+    not_after = now + dt.timedelta(days=validity_days)
+
+    ca_key, ca_name, ca_cert = _ca("pyscheduler-envtest-ca", not_before, not_after)
+    # The aggregator's front proxy has a CA of its own (--requestheader-client-ca-file),
+    # as kubeadm sets it up: a client certificate of the cluster CA cannot pose as it.
+    fp_key, fp_name, fp_cert = _ca("pyscheduler-envtest-front-proxy-ca", not_before,
+                                   not_after)
 
     def leaf(
         subject: x509.Name,
         key: ec.EllipticCurvePrivateKey,
         usage: x509.ObjectIdentifier,
         sans: list[x509.GeneralName] | None = None,
+        issuer: tuple[ec.EllipticCurvePrivateKey, x509.Name] | None = None,
     ) -> x509.Certificate:
+        signer_key, signer_name = issuer or (ca_key, ca_name)
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
-            .issuer_name(ca_name)
+            .issuer_name(signer_name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before)
@@ -125,12 +146,12 @@ def generate_pki(directory: Path, *, service_ip: str, validity_days: int = 365) 
             )
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
             .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(signer_key.public_key()), False
             )
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return builder.sign(ca_key, hashes.SHA256())
+        return builder.sign(signer_key, hashes.SHA256())
 
     serving_key = _key()
     serving_cert = leaf(
@@ -160,6 +181,14 @@ def generate_pki(directory: Path, *, service_ip: str, validity_days: int = 365) 
         ExtendedKeyUsageOID.CLIENT_AUTH,
     )
 
+    front_proxy_key = _key()
+    front_proxy_cert = leaf(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FRONT_PROXY_CLIENT_CN)]),
+        front_proxy_key,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+        issuer=(fp_key, fp_name),
+    )
+
     sa_key = _key()
 
     pki = Pki(
@@ -171,7 +200,13 @@ def generate_pki(directory: Path, *, service_ip: str, validity_days: int = 365) 
         admin_key=directory / "admin.key",
         sa_key=directory / "sa.key",
         sa_pub=directory / "sa.pub",
+        front_proxy_ca_cert=directory / "front-proxy-ca.crt",
+        front_proxy_client_cert=directory / "front-proxy-client.crt",
+        front_proxy_client_key=directory / "front-proxy-client.key",
     )
+    _write_cert(pki.front_proxy_ca_cert, fp_cert)
+    _write_cert(pki.front_proxy_client_cert, front_proxy_cert)
+    _write_key(pki.front_proxy_client_key, front_proxy_key)
     _write_cert(pki.ca_cert, ca_cert)
     _write_key(pki.ca_key, ca_key)
     _write_cert(pki.serving_cert, serving_cert)

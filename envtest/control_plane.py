@@ -58,7 +58,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client import ApiClient
 
 from ._kwok_stages import DEFAULT_STAGES_YAML
-from ._pki import Pki, generate_pki
+from ._pki import FRONT_PROXY_CLIENT_CN, Pki, generate_pki
 from ._process import Process, spawn
 from ._rest import DISCOVERY_V2, ApiError, RestClient
 from .assets import REPO_ROOT, find_assets
@@ -142,6 +142,14 @@ class ControlPlaneOptions:
     # is audit_policy (YAML) or DEFAULT_AUDIT_POLICY.
     audit: bool = False
     audit_policy: str | None = None
+    # The API aggregation layer's front proxy (--requestheader-*, --proxy-client-*), so an
+    # extension API server such as metrics-server can be served through kube-apiserver.
+    aggregator: bool = False
+    # kwok also serves the nodes' kubelet endpoints (metrics, logs) over TLS, as every node's
+    # InternalIP 127.0.0.1 and kubelet port: what metrics-server scrapes.
+    kwok_kubelet: bool = False
+    # More kwok configuration documents (YAML, e.g. Metric, ClusterResourceUsage), appended.
+    kwok_extra_config: str = ""
 
 
 def _free_port() -> int:
@@ -314,7 +322,7 @@ class ControlPlane:
         kwok: Process | None = None
         kwok_port: int | None = None
         if opts.kwok:
-            kwok, kwok_port = _start_kwok(work, assets, opts, admin_kubeconfig, started)
+            kwok, kwok_port = _start_kwok(work, assets, opts, admin_kubeconfig, pki, started)
 
         return cls(
             work_dir=work,
@@ -431,7 +439,9 @@ class ControlPlane:
             return
         kwok.stop(timeout=10)
         kwok.start()
-        rest = RestClient("127.0.0.1", port, timeout=2)
+        tls = (ssl.create_default_context(cafile=str(self.ca_file))
+               if self.options.kwok_kubelet else None)
+        rest = RestClient("127.0.0.1", port, timeout=2, ssl_context=tls)
 
         def healthy() -> bool:
             rest.request("GET", "/healthz", accept="*/*")
@@ -981,6 +991,16 @@ def _start_apiserver(
                 "audit-log-maxsize": "0",
                 "audit-log-maxbackup": "0",
             })
+        if opts.aggregator:
+            args.update({
+                "requestheader-client-ca-file": str(pki.front_proxy_ca_cert),
+                "requestheader-allowed-names": FRONT_PROXY_CLIENT_CN,
+                "requestheader-username-headers": "X-Remote-User",
+                "requestheader-group-headers": "X-Remote-Group",
+                "requestheader-extra-headers-prefix": "X-Remote-Extra-",
+                "proxy-client-cert-file": str(pki.front_proxy_client_cert),
+                "proxy-client-key-file": str(pki.front_proxy_client_key),
+            })
         args.update(opts.apiserver_args)
         proc = spawn(
             "kube-apiserver",
@@ -998,10 +1018,12 @@ def _start_kwok(
     assets: Path,
     opts: ControlPlaneOptions,
     admin_kubeconfig: Path,
+    pki: Pki,
     started: list[Process],
 ) -> tuple[Process, int]:
     config = work / "kwok.yaml"
-    config.write_text(KWOK_CONFIGURATION + "---" + DEFAULT_STAGES_YAML)
+    extra = ("\n---\n" + opts.kwok_extra_config) if opts.kwok_extra_config else ""
+    config.write_text(KWOK_CONFIGURATION + "---" + DEFAULT_STAGES_YAML + extra)
     kwok_home = work / "kwok"
     kwok_home.mkdir(exist_ok=True)
     ports: dict[str, int] = {}
@@ -1023,10 +1045,17 @@ def _start_kwok(
             "v": "WARN",
             **opts.kwok_args,
         }
+        tls: ssl.SSLContext | None = None
+        if opts.kwok_kubelet:
+            # Every node's kubelet endpoint is kwok's server: InternalIP 127.0.0.1, its port.
+            args.update({"node-ip": "127.0.0.1", "node-port": str(port),
+                         "tls-cert-file": str(pki.serving_cert),
+                         "tls-private-key-file": str(pki.serving_key)})
+            tls = ssl.create_default_context(cafile=str(pki.ca_cert))
         # KWOK_WORKDIR: never pick up a developer's ~/.kwok/kwok.yaml.
         env = {**os.environ, "KWOK_WORKDIR": str(kwok_home)}
         proc = spawn("kwok", [str(assets / "kwok"), *_flags(args)], work / "logs" / "kwok.log", env)
-        rest = RestClient("127.0.0.1", port, timeout=2)
+        rest = RestClient("127.0.0.1", port, timeout=2, ssl_context=tls)
 
         def healthy() -> bool:
             rest.request("GET", "/healthz", accept="*/*")

@@ -6,6 +6,8 @@
 #   hack/build-components.sh                  # etcd, kube-apiserver, kwok
 #   hack/build-components.sh kube-scheduler   # also (or only) kube-scheduler
 #   hack/build-components.sh kustomize        # kustomize, which renders manifests/ in tests
+#   hack/build-components.sh metrics-server   # metrics-server, the load-aware tests' pipeline
+#   hack/build-components.sh prometheus       # Prometheus, for the load-aware Prometheus source
 #
 # Why a wrapper module: k8s.io/kubernetes replaces its staging modules with ./staging paths,
 # which `go install pkg@version` refuses. A small module of our own requires
@@ -109,19 +111,20 @@ build_kwok() {
   mv "$assets/.gobin/kwok" "$out"
 }
 
-build_kustomize() {
-  # Its own versioned directory (the assets directory's name does not carry its version, and
-  # renaming that would rebuild everything), linked into the assets directory as `kustomize`.
-  local dir="$cache_root/tools/kustomize-${KUSTOMIZE_VERSION}"
-  if [ ! -x "$dir/kustomize" ]; then
-    log "building kustomize ${KUSTOMIZE_VERSION}"
-    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" \
-      "sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}"
-    mv "$dir/.gobin/kustomize" "$dir/kustomize"
+build_go_tool() {
+  # A tool whose go.mod has no local replaces, so `go install pkg@version` builds it as
+  # released: its own versioned directory (the assets directory's name does not carry its
+  # version, and renaming that would rebuild everything), linked into the assets directory.
+  local name="$1" version="$2" pkg="$3"
+  local dir="$cache_root/tools/${name}-${version}"
+  if [ ! -x "$dir/$name" ]; then
+    log "building $name ${version} (cold: minutes on 2 cores)"
+    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" "${pkg}@${version}"
+    mv "$dir/.gobin/$name" "$dir/$name"
   else
-    log "kustomize cached"
+    log "$name cached"
   fi
-  ln -sfn "$dir/kustomize" "$assets/kustomize"
+  ln -sfn "$dir/$name" "$assets/$name"
 }
 
 for w in "${wanted[@]}"; do
@@ -129,7 +132,14 @@ for w in "${wanted[@]}"; do
     etcd) build_etcd ;;
     kube-apiserver|kube-scheduler|kube-controller-manager) build_k8s "$w" ;;
     kwok) build_kwok ;;
-    kustomize) build_kustomize ;;
+    kustomize) build_go_tool kustomize "$KUSTOMIZE_VERSION" sigs.k8s.io/kustomize/kustomize/v5 ;;
+    # metrics.k8s.io for the load-aware tests (issue 18).
+    metrics-server) build_go_tool metrics-server "$METRICS_SERVER_VERSION" \
+                      sigs.k8s.io/metrics-server/cmd/metrics-server ;;
+    # Module tags v0.3xx.y are Prometheus 3.xx.y; built without the embedded web UI (build
+    # tag builtinassets): the tests query its HTTP API only.
+    prometheus) build_go_tool prometheus "$PROMETHEUS_VERSION" \
+                  github.com/prometheus/prometheus/cmd/prometheus ;;
     *) log "unknown component: $w"; exit 2 ;;
   esac
 done

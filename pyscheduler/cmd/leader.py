@@ -31,6 +31,7 @@ from kubernetes_asyncio.client import ApiClient
 from pyscheduler.api.errors import ApiError, ConflictError, NotFoundError
 from pyscheduler.api.raw import request_bytes
 from pyscheduler.metrics import LEADER_ELECTION_MASTER_STATUS
+from pyscheduler.model.meta import rfc3339_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -61,7 +62,7 @@ def _now() -> str:
 def _parse(ts: str | None) -> float:
     if not ts:
         return 0.0
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+    return rfc3339_seconds(ts)
 
 
 class LeaderElector:

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
+from pyscheduler.loadmetrics.types import LoadSourceSpec, LoadView
 from pyscheduler.model.pod import Pod
 
 if TYPE_CHECKING:
@@ -415,6 +416,20 @@ class PodActivator(Protocol):
         ...
 
 
+class LoadMetrics(Protocol):
+    """Node load as a load source last reported it (pyscheduler/loadmetrics): one poller per
+    distinct source, shared by every plugin and profile asking for it."""
+
+    @property
+    def spec(self) -> LoadSourceSpec:
+        """The source this monitor polls."""
+        ...
+
+    def view(self) -> LoadView:
+        """The current immutable view; read it once per cycle."""
+        ...
+
+
 class PreemptionCandidate(Protocol):
     """A node and the pods to evict there (preemption/candidates.Candidate)."""
 
@@ -548,4 +563,9 @@ class Handle(PluginsRunner, Protocol):
 
     def activate(self, pods: Iterable[Pod]) -> None:
         """Move these pods to activeQ now (upstream Handle.Activate)."""
+        ...
+
+    def load_metrics(self, spec: LoadSourceSpec) -> LoadMetrics:
+        """The node load monitor of ``spec`` (a monitor that never has data when the
+        scheduler runs without a load pipeline, e.g. offline: plugins then fall back)."""
         ...

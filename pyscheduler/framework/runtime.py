@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 import structlog
@@ -46,6 +46,7 @@ from pyscheduler.framework.interfaces import (
     GroupPreemptionPlugin,
     Handle,
     Lister,
+    LoadMetrics,
     NodeOnlyFilter,
     NormalizeScorePlugin,
     PermitPlugin,
@@ -72,6 +73,7 @@ from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import ClusterEventWithHint, PodInfo, QueuedPodInfo
 from pyscheduler.framework.waiting_pods import WaitingPod, WaitingPodsMap
+from pyscheduler.loadmetrics.types import EMPTY_VIEW, LoadSourceSpec, LoadView
 from pyscheduler.metrics import (
     EXTENSION_POINT_DURATION,
     PERMIT_WAIT_DURATION,
@@ -201,6 +203,24 @@ class _NoNominations:
         return ()
 
 
+class LoadMetricsProvider(Protocol):
+    """Hands out one LoadMetrics per source spec (loadmetrics.LoadMetricsHub)."""
+
+    def monitor(self, spec: LoadSourceSpec) -> LoadMetrics:
+        """The monitor of ``spec``, created on first use."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _NoLoadMetrics:
+    """A monitor without a source: every node falls back to request-based scoring."""
+
+    spec: LoadSourceSpec
+
+    def view(self) -> LoadView:
+        return EMPTY_VIEW
+
+
 class MissingDependencyError(RuntimeError):
     """A plugin used a Handle dependency this Framework was built without."""
 
@@ -223,6 +243,8 @@ class FrameworkOptions:
     # Shared by every profile, as upstream's WithWaitingPods.
     waiting_pods: WaitingPodsMap = field(default_factory=WaitingPodsMap)
     preemption_executor: PreemptionExecutor | None = None
+    # Node load pollers (loadmetrics.LoadMetricsHub), shared by every profile.
+    load_metrics: LoadMetricsProvider | None = None
     preemption_allowed_scheduler_names: frozenset[str] | None = None
     percentage_of_nodes_to_score: int | None = None
     # Seed of the random source that breaks ties (host selection, preemption's start offset);
@@ -391,6 +413,14 @@ class Framework:
     def iterate_waiting_pods(self) -> Iterator[WaitingPod]:
         """Every pod held at Permit, in any profile."""
         return iter(self.waiting_pods)
+
+    def load_metrics(self, spec: LoadSourceSpec) -> LoadMetrics:
+        """The shared monitor of ``spec``; one that never has data if the scheduler was built
+        without a load pipeline (the dry run), so plugins fall back instead of failing."""
+        provider = self.options.load_metrics
+        if provider is None:
+            return _NoLoadMetrics(spec)
+        return provider.monitor(spec)
 
     def activate(self, pods: Iterable[Pod]) -> None:
         """Move these pods to activeQ now (a no-op when built without an activator)."""

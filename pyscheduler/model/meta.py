@@ -9,6 +9,9 @@ because the same instance lives in the informer's indexer and in handler argumen
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 import msgspec
 
 
@@ -57,3 +60,17 @@ class ListMeta(K8sLeaf):
 def object_key(meta: ObjectMeta) -> str:
     """client-go's MetaNamespaceKeyFunc: "ns/name", or "name" for cluster-scoped objects."""
     return f"{meta.namespace}/{meta.name}" if meta.namespace else meta.name
+
+
+# Python's fromisoformat takes at most microseconds; the API (and metrics-server) may write
+# nanoseconds.
+_FRACTION = re.compile(r"\.(\d{6})\d+")
+
+
+def rfc3339_seconds(text: str) -> float:
+    """Epoch seconds of an RFC 3339 time as the API writes it ("Z" or an offset, fractions up
+    to nanoseconds); ValueError when it is not one."""
+    s = _FRACTION.sub(r".\1", text.strip())
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    return datetime.fromisoformat(s).timestamp()

@@ -2,7 +2,8 @@
 
 Contract: ``new_in_tree_registry()`` returns a fresh ``Registry`` of every in-tree plugin, in
 the order of upstream's default profile, then the plugins that no default profile enables
-(CapacityScheduling, from scheduler-plugins); callers may merge out-of-tree plugins into it without
+(from scheduler-plugins: Coscheduling, CapacityScheduling, the Trimaran load-aware
+scores and PodState); callers may merge out-of-tree plugins into it without
 affecting any other caller. ``default_registry()`` is what the command runs with when it is not
 given one: the in-tree plugins merged with those installed distributions declare in the
 ``pyscheduler.plugins`` entry point group (a name clash is a RegistryError, as upstream's
@@ -21,6 +22,7 @@ from pyscheduler.plugins import (
     node_ports,
     node_unschedulable,
     node_volume_limits,
+    podstate,
     priority_sort,
     scheduling_gates,
     taint_toleration,
@@ -32,6 +34,11 @@ from pyscheduler.plugins.gangscheduling import plugin as gangscheduling
 from pyscheduler.plugins.inter_pod_affinity import plugin as inter_pod_affinity
 from pyscheduler.plugins.noderesources import balanced_allocation, fit
 from pyscheduler.plugins.pod_topology_spread import plugin as pod_topology_spread
+from pyscheduler.plugins.trimaran import (
+    load_variation_risk_balancing,
+    low_risk_over_commitment,
+    target_load_packing,
+)
 from pyscheduler.plugins.volume_binding import plugin as volume_binding
 
 IN_TREE: tuple[PluginSpec, ...] = (
@@ -56,11 +63,17 @@ IN_TREE: tuple[PluginSpec, ...] = (
 )
 
 # In-tree but not in the default profile (upstream adds GangScheduling only behind its feature
-# gates; Coscheduling and CapacityScheduling are scheduler-plugins'): a profile enables them.
+# gates; Coscheduling, CapacityScheduling,
+# TargetLoadPacking, LoadVariationRiskBalancing, LowRiskOverCommitment and PodState are
+# scheduler-plugins'): a profile enables them.
 OPTIONAL: tuple[PluginSpec, ...] = (
     gangscheduling.GANG_SCHEDULING_SPEC,
     gangscheduling.COSCHEDULING_SPEC,
     capacity_scheduling.SPEC,
+    target_load_packing.SPEC,
+    load_variation_risk_balancing.SPEC,
+    low_risk_over_commitment.SPEC,
+    podstate.SPEC,
 )
 
 

@@ -20,9 +20,9 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from pyscheduler.framework.types import PodInfo
+from pyscheduler.model.meta import rfc3339_seconds
 from pyscheduler.model.pod import Pod
 
 _PRIORITY_SHIFT = 2**31  # math.MaxInt32 + 1
@@ -44,7 +44,7 @@ class Candidate:
 @functools.lru_cache(maxsize=4096)
 def _parse_time(ts: str) -> float:
     try:
-        return datetime.fromisoformat(ts).timestamp()
+        return rfc3339_seconds(ts)
     except ValueError:
         return time.time()
 

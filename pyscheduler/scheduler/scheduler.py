@@ -33,6 +33,7 @@ from pyscheduler.framework.runtime import Framework, FrameworkOptions
 from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer
+from pyscheduler.loadmetrics.monitor import LoadMetricsHub
 from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
@@ -220,6 +221,11 @@ class SchedulerApp:
         # name, and it must see every preemptor's calls in flight.
         self.preemption_executor = Executor(self.preemption_client, self.get_pod)
 
+        # Node load pollers for load-aware plugins (issue 18): created as plugins ask for a
+        # source, polling from run() on; never started by the dry run, whose plugins then
+        # score every node by requests.
+        self.load_metrics = LoadMetricsHub(client, lambda: self.cache.snapshot.table.index)
+
         def options_for(profile: str) -> FrameworkOptions:
             return FrameworkOptions(
                 snapshot=self.cache.snapshot,
@@ -232,6 +238,7 @@ class SchedulerApp:
                 activator=self,
                 waiting_pods=self.waiting_pods,
                 preemption_executor=self.preemption_executor,
+                load_metrics=self.load_metrics,
                 preemption_allowed_scheduler_names=config.preemption_allowed_scheduler_names,
                 seed=seed,
             )
@@ -434,6 +441,8 @@ class SchedulerApp:
                                           self.queue.in_flight_event_counts,
                                           asyncio.get_running_loop())
         scheduled = False
+        # Followers poll too (reads only), so a new leader scores by load from its first pod.
+        self.load_metrics.start()
         try:
             if not await self._until(stop, self.start_informers(sync_timeout)):
                 return
@@ -446,6 +455,7 @@ class SchedulerApp:
             scheduled = True
             await self._schedule(stop)  # cleans up after itself
         finally:
+            await self.load_metrics.stop()
             metrics.unregister_state_collectors()
             if not scheduled:
                 # Stopped (or deposed) before scheduling started: nothing is in flight.

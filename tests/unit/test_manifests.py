@@ -157,6 +157,11 @@ profiles:
         async for _ in lw.watch(resource_version="1"):
             pass
 
+    # The load-aware plugins' metrics.k8s.io source (one poll of each monitor they asked for).
+    assert app.load_metrics.monitors
+    for monitor in app.load_metrics.monitors:
+        await monitor.poll_once()
+
     dispatcher = ApiDispatcher(client, qps=1000, burst=1000, workers=1)  # type: ignore[arg-type]
     dispatcher.start()
     writes = [(n, m) for n, m in inspect.getmembers(ApiDispatcher, inspect.isfunction)

@@ -1,0 +1,71 @@
+"""Decoding what metrics-server and Prometheus answer (bodies in their documented shapes)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pyscheduler.config._decode import parse_duration
+from pyscheduler.loadmetrics.sources import (
+    SourceError,
+    decode_node_metrics,
+    decode_prometheus_vector,
+)
+from pyscheduler.model.meta import rfc3339_seconds
+
+
+def test_node_metrics_list_decodes_usage_in_absolute_units() -> None:
+    body = json.dumps({
+        "kind": "NodeMetricsList", "apiVersion": "metrics.k8s.io/v1beta1",
+        "items": [
+            {"metadata": {"name": "n1"}, "timestamp": "2026-12-04T01:00:00Z",
+             "window": "20.5s", "usage": {"cpu": "1500000000n", "memory": "2Gi"}},
+            {"metadata": {"name": "n2"}, "timestamp": "2026-12-04T01:00:01.123456789Z",
+             "window": "1m0s", "usage": {"cpu": "250m"}},
+            {"metadata": {"name": "bad"}, "timestamp": "yesterday", "usage": {"cpu": "1"}},
+        ],
+    }).encode()
+    out = decode_node_metrics(body)
+    assert set(out) == {"n1", "n2"}  # the unparsable item is skipped, not fatal
+    assert out["n1"].cpu_milli == 1500.0
+    assert out["n1"].memory_bytes == 2 * 1024**3
+    assert out["n1"].window == 20.5
+    assert out["n1"].timestamp == rfc3339_seconds("2026-12-04T01:00:00+00:00")
+    assert out["n2"].memory_bytes is None
+    assert out["n2"].window == 60.0
+    assert out["n2"].timestamp - out["n1"].timestamp == pytest.approx(1.123456, abs=1e-6)
+
+
+def test_node_metrics_garbage_is_a_source_error() -> None:
+    with pytest.raises(SourceError):
+        decode_node_metrics(b"<html>")
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("10s", 10.0), ("1m0.5s", 60.5), ("250ms", 0.25), ("1h2m", 3720.0), ("0", 0.0)])
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_bad_go_duration() -> None:
+    with pytest.raises(ValueError):
+        parse_duration("10 s")
+
+
+def test_prometheus_vector() -> None:
+    body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"node": "n1"}, "value": [1700000000.5, "0.75"]},
+        {"metric": {"instance": "x"}, "value": [1700000000.5, "1"]},
+        {"metric": {"node": "n2"}, "value": [1700000000.5, "NaN"]},
+    ]}}).encode()
+    assert decode_prometheus_vector(body, "node") == {"n1": (0.75, 1700000000.5)}
+
+
+@pytest.mark.parametrize("body", [
+    {"status": "error", "errorType": "bad_data", "error": "parse error"},
+    {"status": "success", "data": {"resultType": "matrix", "result": []}},
+])
+def test_prometheus_errors(body: dict[str, object]) -> None:
+    with pytest.raises(SourceError):
+        decode_prometheus_vector(json.dumps(body).encode(), "node")
