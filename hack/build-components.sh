@@ -115,11 +115,13 @@ build_go_tool() {
   # A tool whose go.mod has no local replaces, so `go install pkg@version` builds it as
   # released: its own versioned directory (the assets directory's name does not carry its
   # version, and renaming that would rebuild everything), linked into the assets directory.
-  local name="$1" version="$2" pkg="$3"
-  local dir="$cache_root/tools/${name}-${version}"
+  # Optional build tags ($4) are part of the directory's name, so changing them rebuilds.
+  local name="$1" version="$2" pkg="$3" tags="${4:-}"
+  local dir="$cache_root/tools/${name}-${version}${tags:+-${tags//,/-}}"
   if [ ! -x "$dir/$name" ]; then
-    log "building $name ${version} (cold: minutes on 2 cores)"
-    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" "${pkg}@${version}"
+    log "building $name ${version}${tags:+ (tags ${tags})} (cold: minutes on 2 cores)"
+    GOBIN="$dir/.gobin" go install -trimpath -ldflags "-s -w" ${tags:+-tags "$tags"} \
+      "${pkg}@${version}"
     mv "$dir/.gobin/$name" "$dir/$name"
   else
     log "$name cached"
@@ -137,9 +139,11 @@ for w in "${wanted[@]}"; do
     metrics-server) build_go_tool metrics-server "$METRICS_SERVER_VERSION" \
                       sigs.k8s.io/metrics-server/cmd/metrics-server ;;
     # Module tags v0.3xx.y are Prometheus 3.xx.y; built without the embedded web UI (build
-    # tag builtinassets): the tests query its HTTP API only.
+    # tag builtinassets) and without every service-discovery provider (remove_all_sd, since
+    # 3.10: the cloud SDKs are most of its build time on a cold machine): the tests scrape
+    # static targets and query its HTTP API only.
     prometheus) build_go_tool prometheus "$PROMETHEUS_VERSION" \
-                  github.com/prometheus/prometheus/cmd/prometheus ;;
+                  github.com/prometheus/prometheus/cmd/prometheus remove_all_sd ;;
     *) log "unknown component: $w"; exit 2 ;;
   esac
 done
