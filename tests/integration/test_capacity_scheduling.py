@@ -16,21 +16,17 @@ reclaimed pod is terminating until KWOK's pod-delete stage removes it, as with a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from envtest import ControlPlane
 from envtest.workload import create_pods, list_events, list_pods, pod_condition, pod_manifest
+from integration import inprocess
 from integration.waiting import await_until
-from pyscheduler.config import parse_config
 from pyscheduler.model.quantity import to_int
-from pyscheduler.plugins.registry import default_registry
-from pyscheduler.scheduler.scheduler import SchedulerApp
 
 PROFILE = "pyscheduler-quota"
 GRACE = 30
@@ -52,24 +48,9 @@ profiles:
 """
 
 
-@contextlib.asynccontextmanager
-async def running_app(cp: ControlPlane) -> AsyncIterator[SchedulerApp]:
-    """pyscheduler in-process, with the scheduler identity, synced and scheduling."""
-    async with cp.api_client("scheduler") as client:
-        reg = default_registry()
-        app = SchedulerApp(client, parse_config(CONFIG, plugins=reg), qps=500, burst=1000,
-                           registry=reg)
-        stop = asyncio.Event()
-        task = asyncio.create_task(app.run(stop))
-        await await_until(lambda: app.synced or task.done(), timeout=60, what="informer sync",
-                          blocking=False)
-        if task.done():
-            task.result()
-        try:
-            yield app
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 60)
+def running_app(cp: ControlPlane) -> inprocess.AppContext:
+    """pyscheduler in-process with the quota profile (integration/inprocess.py)."""
+    return inprocess.running_app(cp, CONFIG, qps=500, burst=1000)
 
 
 @pytest.fixture

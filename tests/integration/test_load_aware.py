@@ -21,12 +21,11 @@ kube-apiserver's aggregator, read by pyscheduler's metrics.k8s.io source.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import socket
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +36,9 @@ from prometheus_client import REGISTRY
 from envtest import ApiError, ControlPlane, ControlPlaneOptions, fake_node
 from envtest._process import Process, spawn
 from envtest.workload import create_pods, list_pods, pod_manifest
+from integration import inprocess
 from integration.waiting import await_until, wait_until
-from pyscheduler.config import parse_config
 from pyscheduler.model.quantity import to_int
-from pyscheduler.plugins.registry import default_registry
-from pyscheduler.scheduler.scheduler import SchedulerApp
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = "pyscheduler-load"
@@ -248,22 +245,9 @@ def skewed_cluster(plane: ControlPlane, metrics_server: Process) -> tuple[str, d
     return ns, usage
 
 
-@contextlib.asynccontextmanager
-async def running_app(cp: ControlPlane, config: str = CONFIG) -> AsyncIterator[SchedulerApp]:
-    async with cp.api_client("scheduler") as client:
-        reg = default_registry()
-        app = SchedulerApp(client, parse_config(config, plugins=reg), registry=reg)
-        stop = asyncio.Event()
-        task = asyncio.create_task(app.run(stop))
-        await await_until(lambda: app.synced or task.done(), timeout=60, what="informer sync",
-                          blocking=False)
-        if task.done():
-            task.result()
-        try:
-            yield app
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 60)
+def running_app(cp: ControlPlane, config: str = CONFIG) -> inprocess.AppContext:
+    """pyscheduler in-process with this module's profile (integration/inprocess.py)."""
+    return inprocess.running_app(cp, config)
 
 
 def _placed(cp: ControlPlane, ns: str, prefix: str) -> dict[str, str]:

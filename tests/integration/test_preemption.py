@@ -29,7 +29,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +47,12 @@ from envtest.workload import (
     pod_manifest,
     runnable_config_yaml,
 )
+from integration import inprocess
 from integration.waiting import await_until, wait_until
 from pyscheduler.api.listwatch import ListWatch
 from pyscheduler.api.resources import PODS
 from pyscheduler.api.types import EventType
-from pyscheduler.config import parse_config
 from pyscheduler.model.pod import Pod
-from pyscheduler.plugins.registry import default_registry
 from pyscheduler.scheduler.scheduler import SchedulerApp
 
 PROFILE = "pyscheduler"
@@ -91,24 +90,9 @@ def config_yaml(*profiles: str, allowed: list[str] | None = None) -> str:
     return text
 
 
-@contextlib.asynccontextmanager
-async def running_app(cp: ControlPlane, yaml_text: str) -> AsyncIterator[SchedulerApp]:
-    """pyscheduler in-process, with the scheduler identity, synced and scheduling."""
-    async with cp.api_client("scheduler") as client:
-        reg = default_registry()
-        app = SchedulerApp(client, parse_config(yaml_text, plugins=reg), qps=500, burst=1000,
-                           registry=reg)
-        stop = asyncio.Event()
-        task = asyncio.create_task(app.run(stop))
-        await await_until(lambda: app.synced or task.done(), timeout=60, what="informer sync",
-                          blocking=False)
-        if task.done():
-            task.result()
-        try:
-            yield app
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 60)
+def running_app(cp: ControlPlane, yaml_text: str) -> inprocess.AppContext:
+    """pyscheduler in-process with ``yaml_text`` (integration/inprocess.py)."""
+    return inprocess.running_app(cp, yaml_text, qps=500, burst=1000)
 
 
 def bound_pod(name: str, node: str, *, cpu: str = "1", priority_class: str | None = None,
