@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import cast
 
 from pyscheduler.framework.types import HostPort, PodInfo
 from pyscheduler.model.node import Node
@@ -49,6 +50,28 @@ def _has_required_anti_affinity(pi: PodInfo) -> bool:
         and a.pod_anti_affinity is not None
         and bool(a.pod_anti_affinity.required_during_scheduling_ignored_during_execution)
     )
+
+
+_Accounting = tuple[bool, bool, tuple[str, ...]]
+# Most pods: no pod (anti-)affinity and no claims. The shared value lets _update skip the rest.
+_PLAIN: _Accounting = (False, False, ())
+_ACCOUNTING_MEMO = "NodeInfo"
+
+
+def _accounting(pi: PodInfo) -> _Accounting:
+    """What a pod adds to a node beyond requests and ports: (has pod (anti-)affinity, has
+    required anti-affinity, "ns/claim" keys), computed once per pod version. Preemption's dry
+    runs add and remove the same pods hundreds of times per cycle."""
+    acct = pi.memo.get(_ACCOUNTING_MEMO)
+    if acct is None:
+        ns = pi.pod.metadata.namespace
+        claims = tuple(f"{ns}/{c}" for vol in pi.pod.spec.volumes
+                       if (c := pvc_name(pi.pod, vol)) is not None)
+        acct = (_has_affinity(pi), _has_required_anti_affinity(pi), claims)
+        if acct == _PLAIN:
+            acct = _PLAIN
+        pi.memo[_ACCOUNTING_MEMO] = acct
+    return cast(_Accounting, acct)
 
 
 @dataclass(slots=True, eq=False)
@@ -95,8 +118,9 @@ class NodeInfo:
         return pi
 
     def _update(self, pi: PodInfo, sign: int) -> None:
+        requested = self.requested
         for name, v in pi.requests.items():
-            self.requested[name] = self.requested.get(name, 0) + sign * v
+            requested[name] = requested.get(name, 0) + sign * v
         self.non_zero_cpu += sign * pi.non_zero_cpu
         self.non_zero_mem += sign * pi.non_zero_mem
         for hp in pi.host_ports:
@@ -105,15 +129,14 @@ class NodeInfo:
                 self.used_ports[hp] = n
             else:
                 self.used_ports.pop(hp, None)
-        if _has_affinity(pi):
-            self.pods_with_affinity += sign
-        if _has_required_anti_affinity(pi):
-            self.pods_with_required_anti_affinity += sign
-        ns = pi.pod.metadata.namespace
-        for vol in pi.pod.spec.volumes:
-            claim = pvc_name(pi.pod, vol)
-            if claim is not None:
-                key = f"{ns}/{claim}"
+        acct = _accounting(pi)
+        if acct is not _PLAIN:
+            has_affinity, has_required_anti, claims = acct
+            if has_affinity:
+                self.pods_with_affinity += sign
+            if has_required_anti:
+                self.pods_with_required_anti_affinity += sign
+            for key in claims:
                 n = self.pvc_ref_counts.get(key, 0) + sign
                 if n > 0:
                     self.pvc_ref_counts[key] = n

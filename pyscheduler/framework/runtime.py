@@ -341,6 +341,9 @@ class Framework:
         self._batch_filter = {p.name for p in self.filter if isinstance(p, BatchFilterPlugin)}
         self._batch_score = {p.name for p in self.score if isinstance(p, BatchScorePlugin)}
         self._normalizes = {p.name for p in self.score if isinstance(p, NormalizeScorePlugin)}
+        # The filter list per (skipped, settled) pair: preemption's dry runs ask for it once
+        # per node and victim tried, always with the same few pairs.
+        self._filters_memo: dict[tuple[frozenset[str], frozenset[str]], list[FilterPlugin]] = {}
         if not self.bind:
             raise ValueError("at least one bind plugin must be enabled")
 
@@ -543,8 +546,13 @@ class Framework:
     def _filters(self, state: CycleState) -> list[FilterPlugin]:
         if not state.skip_filter_plugins and not state.settled_filters:
             return self.filter
-        return [p for p in self.filter if p.name not in state.skip_filter_plugins
-                and p.name not in state.settled_filters]
+        key = (frozenset(state.skip_filter_plugins), state.settled_filters)
+        out = self._filters_memo.get(key)
+        if out is None:
+            out = [p for p in self.filter if p.name not in key[0] and p.name not in key[1]]
+            if len(self._filters_memo) < 64:  # bounded: the pairs come from plugin names
+                self._filters_memo[key] = out
+        return out
 
     def settled_filters(self, state: CycleState) -> frozenset[str]:
         """The leading NodeOnlyFilters of this cycle's filter order (PluginsRunner)."""

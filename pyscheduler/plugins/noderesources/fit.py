@@ -212,6 +212,10 @@ class FitRequest:
     ephemeral_storage: int
     # Scalar resources, sorted by name so reasons come in a stable order.
     scalars: tuple[tuple[str, int], ...]
+    # checks() per (ignored, ignored_groups): Filter asks once per node, and preemption's dry
+    # runs once per victim tried, always with the profile's same two sets.
+    _checks: dict[tuple[frozenset[str], frozenset[str]], list[tuple[str, int]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, requests: Resources) -> FitRequest:
@@ -228,7 +232,15 @@ class FitRequest:
     def checks(self, ignored: frozenset[str] = frozenset(),
                ignored_groups: frozenset[str] = frozenset()) -> list[tuple[str, int]]:
         """(resource, requested) pairs to compare, in upstream's order; zero requests and
-        ignored extended resources left out."""
+        ignored extended resources left out. The list is shared: do not mutate it."""
+        key = (ignored, ignored_groups)
+        cached = self._checks.get(key)
+        if cached is None:
+            cached = self._checks[key] = self._compute_checks(ignored, ignored_groups)
+        return cached
+
+    def _compute_checks(self, ignored: frozenset[str],
+                        ignored_groups: frozenset[str]) -> list[tuple[str, int]]:
         out: list[tuple[str, int]] = []
         if self.cpu > 0:
             out.append((CPU, self.cpu))

@@ -340,7 +340,10 @@ def make_env(
     allowed: frozenset[str] | None = None,
     rng: random.Random | None = None,
     client: FakeClient | None = None,
+    room_shortcut: bool = False,
 ) -> Env:
+    """The ported upstream tables count upstream's Filter calls, so by default every reprieve
+    is filtered (Evaluator.room_shortcut off); pass ``room_shortcut=True`` for the default."""
     cache = SchedulerCache()
     for n in nodes:
         cache.add_node(n)
@@ -389,6 +392,7 @@ def make_env(
     plugin = fwk.plugins["DefaultPreemption"]
     if rng is not None:
         plugin.evaluator.rng = rng
+    plugin.evaluator.room_shortcut = room_shortcut
     return Env(cache, handle, fwk, plugin, client, executor, pod_store, pdb_store, nominator,
                counter)
 

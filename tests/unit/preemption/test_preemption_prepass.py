@@ -1,10 +1,12 @@
-"""The dry run's first pass (Evaluator.cannot_help) changes nothing but speed.
+"""The dry run's first pass (Evaluator.cannot_help) and the reprieve's room shortcut
+(Evaluator.room_shortcut) change nothing but speed.
 
 Over random clusters (capacities, pod slots, pods of several priorities, nominated pods of
 higher priority), for a random preemptor:
 * soundness: every node cannot_help rules out fails select_victims_on_node too;
-* the dry run with the first pass returns the same candidates, in the same order, with the same
-  victims, as the dry run over every node; and when it finds none, the statuses too.
+* the dry run with the first pass and the shortcut returns the same candidates, in the same
+  order, with the same victims, as the dry run over every node with every reprieve filtered;
+  and when it finds none, the statuses too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def _cluster(seed: int) -> tuple[object, object]:
     preemptor = vpod("incoming", priority=rng.choice([5, 10, 15, 30]),
                      requests={"cpu": f"{rng.choice([200, 900, 1500, 3000])}m",
                                "memory": f"{rng.choice([256, 1024, 3072])}Mi"})
-    env = make_env(nodes, pods, preemptor=preemptor)
+    env = make_env(nodes, pods, preemptor=preemptor, room_shortcut=True)
     for j in range(rng.randint(0, 3)):
         nominated = vpod(f"nom{j}", priority=rng.choice([10, 20, 40]),
                          requests={"cpu": f"{rng.choice([300, 1000])}m", "memory": "256Mi"})
@@ -56,7 +58,9 @@ def test_first_pass_is_sound_and_changes_no_outcome(seed: int) -> None:
             assert st is not None, ni.name
     offset, k = seed % len(infos), 1 + seed % 4
     quick = ev._dry_run(fwk, state, pi, infos, PDBChecker([]), offset, k, quick=True)
+    ev.room_shortcut = False  # the reference: every node and every reprieve filtered
     full = ev._dry_run(fwk, state, pi, infos, PDBChecker([]), offset, k, quick=False)
+    ev.room_shortcut = True
     shape = [(c.node_name, [v.uid for v in c.victims], c.num_pdb_violations)
              for c in quick.candidates]
     assert shape == [(c.node_name, [v.uid for v in c.victims], c.num_pdb_violations)
