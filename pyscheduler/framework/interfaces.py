@@ -478,6 +478,16 @@ class PluginsRunner(Protocol):
         profile and not skipped by its PreFilter)."""
         ...
 
+    def filters_run(self, state: CycleState) -> tuple[str, ...]:
+        """The Filter plugins that run with ``state`` (enabled, not skipped, not settled), in
+        the profile's order."""
+        ...
+
+    def runs_pre_filter_extensions(self, state: CycleState) -> bool:
+        """Whether any PreFilter plugin's AddPod/RemovePod runs with ``state`` (one not
+        skipped has extensions)."""
+        ...
+
     def settled_filters(self, state: CycleState) -> frozenset[str]:
         """The leading filters (in order, after skips) that are NodeOnlyFilters: a node that
         failed a later filter passed these, whatever happens to its pods."""

@@ -59,6 +59,7 @@ from pyscheduler.framework.interfaces import (
     PreBindPlugin,
     PreemptionExecutor,
     PreEnqueuePlugin,
+    PreFilterExtensions,
     PreFilterPlugin,
     PreFilterResult,
     PreScorePlugin,
@@ -344,6 +345,11 @@ class Framework:
         # The filter list per (skipped, settled) pair: preemption's dry runs ask for it once
         # per node and victim tried, always with the same few pairs.
         self._filters_memo: dict[tuple[frozenset[str], frozenset[str]], list[FilterPlugin]] = {}
+        self._node_only = {p.name for p in self.filter
+                           if isinstance(p, NodeOnlyFilter) and p.node_only_filter()}
+        self._pre_filter_extensions: list[tuple[str, PreFilterExtensions]] = [
+            (p.name, ext) for p in self.pre_filter
+            if (ext := p.pre_filter_extensions()) is not None]
         if not self.bind:
             raise ValueError("at least one bind plugin must be enabled")
 
@@ -560,7 +566,7 @@ class Framework:
         for p in self.filter:
             if p.name in state.skip_filter_plugins:
                 continue
-            if not (isinstance(p, NodeOnlyFilter) and p.node_only_filter()):
+            if p.name not in self._node_only:
                 break
             out.append(p.name)
         return frozenset(out)
@@ -576,6 +582,15 @@ class Framework:
     def runs_filter(self, plugin: str, state: CycleState) -> bool:
         """Whether the Filter plugin named ``plugin`` runs in this cycle (PluginsRunner)."""
         return any(p.name == plugin for p in self._filters(state))
+
+    def filters_run(self, state: CycleState) -> tuple[str, ...]:
+        """The Filter plugins that run with ``state``, in order (PluginsRunner)."""
+        return tuple(p.name for p in self._filters(state))
+
+    def runs_pre_filter_extensions(self, state: CycleState) -> bool:
+        """Whether any PreFilter plugin's AddPod/RemovePod runs with ``state`` (PluginsRunner)."""
+        return any(name not in state.skip_filter_plugins
+                   for name, _ in self._pre_filter_extensions)
 
     def run_filter_per_node(self, state: CycleState, pod: PodInfo,
                             node_info: NodeInfo) -> Status | None:
@@ -610,14 +625,15 @@ class Framework:
         """Upstream RunFilterPluginsWithNominatedPods: with nominated pods, then without."""
         nominated = self.nominated_pods_counted(pod, node_info)
         if nominated:
-            st2 = state.clone()
+            exts = [ext for name, ext in self._pre_filter_extensions
+                    if name not in state.skip_filter_plugins]
+            # Only AddPod extensions write to the state: without one, it needs no copy.
+            st2 = state.clone() if exts else state
             ni2 = node_info.clone()
             for npi in nominated:
                 ni2.add_pod(npi)
-                for p in self.pre_filter:
-                    ext = p.pre_filter_extensions()
-                    if ext is not None and p.name not in st2.skip_filter_plugins:
-                        ext.add_pod(st2, pod, npi, ni2)
+                for ext in exts:
+                    ext.add_pod(st2, pod, npi, ni2)
             status = self.run_filter_per_node(st2, pod, ni2)
             if status is not None:
                 return status
@@ -668,13 +684,18 @@ class Framework:
         infos = snapshot.node_infos
         # Nominated pods change the answer on their nodes: those rows go through the slow path.
         nominated_rows = self._rows_with_nominated(pod, snapshot)
-        if nominated_rows:
-            mask = np.isin(remaining, np.fromiter(nominated_rows, dtype=np.int64))
-            slow = remaining[mask]
-            remaining = remaining[~mask]
-        else:
-            slow = remaining[:0]
+        slow = remaining[:0]
+        # The leading node-only filters answer the same with or without nominated pods, so
+        # they run in batch over every row, and the rows with nominated pods leave the batch
+        # only after them.
+        node_only = self.settled_filters(state) if nominated_rows else frozenset()
+        split = not nominated_rows
         for p in self._filters(state):
+            if not split and p.name not in node_only:
+                mask = np.isin(remaining, np.fromiter(nominated_rows, dtype=np.int64))
+                slow = remaining[mask]
+                remaining = remaining[~mask]
+                split = True
             if len(remaining) == 0:
                 break
             self._evaluated("Filter", p.name, len(remaining))
@@ -725,13 +746,22 @@ class Framework:
                 remaining = remaining[keep]
             # One observation per plugin over all rows (upstream: one per node and call).
             self._plugin_duration(state, "Filter", p.name, t0, None)
+        if not split:  # every filter was node-only
+            mask = np.isin(remaining, np.fromiter(nominated_rows, dtype=np.int64))
+            slow = remaining[mask]
+            remaining = remaining[~mask]
         feasible_parts = [remaining]
-        for r in slow:
-            st = self.run_filter_with_nominated_pods(state, pod, infos[r])
-            if st is None:
-                feasible_parts.append(np.array([r], dtype=np.int64))
-            else:
-                self._record(diagnosis, st, infos[r].name)
+        if len(slow):
+            settled, state.settled_filters = state.settled_filters, node_only
+            try:
+                for r in slow:
+                    st = self.run_filter_with_nominated_pods(state, pod, infos[r])
+                    if st is None:
+                        feasible_parts.append(np.array([r], dtype=np.int64))
+                    else:
+                        self._record(diagnosis, st, infos[r].name)
+            finally:
+                state.settled_filters = settled
         feasible = np.concatenate(feasible_parts) if len(feasible_parts) > 1 else remaining
         if len(slow):
             # keep the caller's row order (the rotation) for the percentage cut-off below

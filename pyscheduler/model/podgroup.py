@@ -130,6 +130,14 @@ def coscheduling_group(pod: Pod) -> GroupRef | None:
     return GroupRef(COSCHEDULING, pod.metadata.namespace, name)
 
 
+def in_a_group(pod: Pod) -> bool:
+    """Whether ``pod`` names a pod group of either API (group_index non-empty), cheaply: the
+    preemption dry runs ask it of every potential victim."""
+    sg = pod.spec.scheduling_group
+    return bool((sg is not None and sg.pod_group_name)
+                or pod.metadata.labels.get(POD_GROUP_LABEL))
+
+
 def group_index(pod: Pod) -> list[str]:
     """Pod indexer: the group keys ('api/namespace/name') the pod belongs to."""
     out = []

@@ -68,6 +68,8 @@ ERR_NO_NODES = "no nodes available"
 # The filter whose verdict cannot_help predicts (by name: the preemption library imports no
 # plugin).
 FIT_PLUGIN = "NodeResourcesFit"
+# What lacks_room and the room-only dry run compare (never ignored by NodeResourcesFit).
+_ROOM_RESOURCES = (CPU, MEMORY, EPHEMERAL_STORAGE)
 
 DISRUPTION_TARGET = "DisruptionTarget"
 REASON_PREEMPTION_BY_SCHEDULER = "PreemptionByScheduler"
@@ -85,7 +87,7 @@ def lacks_room(pod: PodInfo, node_info: NodeInfo, nominated: Sequence[PodInfo],
     alloc, used = node_info.allocatable, node_info.requested
     if len(node_info.pods) - len(removed) + len(nominated) + 1 > alloc.get(PODS, 0):
         return True
-    for r in (CPU, MEMORY, EPHEMERAL_STORAGE):
+    for r in _ROOM_RESOURCES:
         q = pod.requests.get(r, 0)
         if q > 0:
             after = (used.get(r, 0) - sum(v.requests.get(r, 0) for v in removed)
@@ -298,15 +300,62 @@ class Evaluator:
         without every one of them, and with the nominated pods the filters count, the pod's
         pod slot, cpu, memory or ephemeral storage still does not fit (NodeResourcesFit must
         run). Sound, never complete: False says nothing."""
-        return self._cannot_help(fwk, pod, node_info,
-                                 self.potential_victims(state, pod, node_info))
+        victims = self.potential_victims(state, pod, node_info)
+        return not victims or lacks_room(pod, node_info,
+                                         fwk.nominated_pods_counted(pod, node_info), victims)
 
-    @staticmethod
-    def _cannot_help(fwk: PluginsRunner, pod: PodInfo, node_info: NodeInfo,
-                     victims: list[PodInfo]) -> bool:
-        if not victims:
-            return True
-        return lacks_room(pod, node_info, fwk.nominated_pods_counted(pod, node_info), victims)
+    def _resource_only(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo) -> bool:
+        """Whether a dry run with ``state`` decides fits by room alone: NodeResourcesFit is the
+        only filter that runs, no PreFilter extension follows removals, the pod asks for
+        nothing but cpu, memory and ephemeral storage, and the policy keeps the default
+        preemptor_fits and select_victims_on_node."""
+        cls = type(self)
+        return (self.room_shortcut
+                and cls.preemptor_fits is Evaluator.preemptor_fits
+                and cls.select_victims_on_node is Evaluator.select_victims_on_node
+                and fwk.filters_run(state) == (FIT_PLUGIN,)
+                and not fwk.runs_pre_filter_extensions(state)
+                and all(q == 0 or r in _ROOM_RESOURCES for r, q in pod.requests.items()))
+
+    def _select_by_room(self, pod: PodInfo, node_info: NodeInfo, pdbs: PDBChecker,
+                        potential: list[PodInfo], nominated: Sequence[PodInfo],
+                        ) -> tuple[list[PodInfo], int] | None:
+        """select_victims_on_node when _resource_only holds, in integers: no clones, no
+        filters. The reprieve order and victims are the general path's (property-tested).
+        None when the pod does not fit even with every potential victim gone (the general
+        path then gives the status)."""
+        alloc = node_info.allocatable
+        slots = alloc.get(PODS, 0)
+        count = len(node_info.pods) - len(potential) + len(nominated)
+        need = [(r, q, alloc.get(r, 0)) for r in _ROOM_RESOURCES
+                if (q := pod.requests.get(r, 0)) > 0]
+        used = [node_info.requested.get(r, 0) - sum(v.requests.get(r, 0) for v in potential)
+                + sum(n.requests.get(r, 0) for n in nominated) for r, _, _ in need]
+        if count + 1 > slots or any(q > a - u for (_, q, a), u in zip(need, used, strict=True)):
+            return None
+        potential = list(potential)
+        sort_by_importance(potential, self.clock())
+        violating, non_violating = pdbs.split(potential)
+        victims: list[PodInfo] = []
+
+        def reprieve(p: PodInfo) -> bool:
+            nonlocal count
+            back = [p.requests.get(r, 0) for r, _, _ in need]
+            if count + 2 <= slots and all(q <= a - u - b for (_, q, a), u, b
+                                          in zip(need, used, back, strict=True)):
+                count += 1
+                for i, b in enumerate(back):
+                    used[i] += b
+                return True
+            victims.append(p)
+            return False
+
+        num_violating = sum(1 for p in violating if not reprieve(p))
+        for p in non_violating:
+            reprieve(p)
+        if violating and non_violating:
+            sort_by_importance(victims, self.clock())
+        return victims, num_violating
 
     def dry_run_preemption(self, fwk: PluginsRunner, state: CycleState, pod: PodInfo,
                            potential: Sequence[NodeInfo], pdbs: PDBChecker, offset: int,
@@ -328,6 +377,7 @@ class Evaluator:
         # later, resolvable filter) and no eviction changes them: the dry runs skip them.
         state = state.clone()
         state.settled_filters = fwk.settled_filters(state)
+        by_room = quick and self._resource_only(fwk, state, pod)
         non_violating: list[Candidate] = []
         violating: list[Candidate] = []
         # Every node visited, in order, with why it is not a candidate (None: skipped by the
@@ -338,13 +388,24 @@ class Evaluator:
         for i in range(n):
             ni = potential[(offset + i) % n]
             victims: list[PodInfo] | None = None
+            cand: Candidate | None = None
+            st: Status | None = None
             if quick:
                 victims = self.potential_victims(state, pod, ni)
-                if self._cannot_help(fwk, pod, ni, victims):
+                nominated = fwk.nominated_pods_counted(pod, ni) if victims else []
+                if not victims or lacks_room(pod, ni, nominated, victims):
                     visited.append((ni, None))
                     skipped = True
                     continue
-            cand, st = self._try_node(fwk, state, pod, ni, pdbs, victims)
+                found = self._select_by_room(pod, ni, pdbs, victims, nominated) \
+                    if by_room else None
+                if found is not None:
+                    cand = Candidate(ni.name, found[0], found[1]) if found[0] else None
+                    if cand is None:
+                        st = _error(f"expected at least one victim pod on node "
+                                    f"{json.dumps(ni.name)}")
+            if cand is None and st is None:
+                cand, st = self._try_node(fwk, state, pod, ni, pdbs, victims)
             visited.append((ni, st))
             if cand is not None:
                 target = non_violating if cand.num_pdb_violations == 0 else violating

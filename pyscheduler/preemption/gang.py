@@ -38,7 +38,7 @@ from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pod import Pod
-from pyscheduler.model.podgroup import group_index
+from pyscheduler.model.podgroup import group_index, in_a_group
 from pyscheduler.preemption.candidates import importance_key, sort_by_importance
 from pyscheduler.preemption.pdb import PDBChecker
 
@@ -181,6 +181,6 @@ def spare_pod_groups(rule: Callable[[NodeInfo, PodInfo, Pod], bool],
     node, and taking one member of a group would leave the group partial."""
 
     def eligible(node_info: NodeInfo, victim: PodInfo, preemptor: Pod) -> bool:
-        return not group_index(victim.pod) and rule(node_info, victim, preemptor)
+        return not in_a_group(victim.pod) and rule(node_info, victim, preemptor)
 
     return eligible

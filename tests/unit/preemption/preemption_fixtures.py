@@ -341,6 +341,7 @@ def make_env(
     rng: random.Random | None = None,
     client: FakeClient | None = None,
     room_shortcut: bool = False,
+    counter_filter: bool = True,
 ) -> Env:
     """The ported upstream tables count upstream's Filter calls, so by default every reprieve
     is filtered (Evaluator.room_shortcut off); pass ``room_shortcut=True`` for the default."""
@@ -370,7 +371,8 @@ def make_env(
         counter.name: lambda h: counter,
     }
     pre_filter: list[str] = []
-    filters: list[str] = [counter.name]
+    # Without the counting filter, NodeResourcesFit alone filters (the room-only dry run).
+    filters: list[str] = [counter.name] if counter_filter else []
     for p in extra_pre_filters:
         builders[p.name] = lambda h, p=p: p
         pre_filter.append(p.name)
