@@ -165,6 +165,28 @@ class PodSpec(K8sStruct):
     host_network: bool = False
     scheduling_group: PodSchedulingGroup | None = None
 
+    def __post_init__(self) -> None:
+        if self.tolerations:
+            self.tolerations = [_shared_toleration(t) for t in self.tolerations]
+
+
+# Nearly every pod carries the same two tolerations (DefaultTolerationSeconds admission adds
+# not-ready and unreachable for 300 s): decoded pods share one object per distinct toleration.
+# Decoded structs are never mutated (changes go through msgspec.structs.replace), so sharing
+# is safe. Bounded, so that unusual clusters cannot grow it without limit.
+_TOLERATIONS: dict[tuple[str, str, str, str, int | None], Toleration] = {}
+_TOLERATIONS_MAX = 4096
+
+
+def _shared_toleration(t: Toleration) -> Toleration:
+    key = (t.key, t.operator, t.value, t.effect, t.toleration_seconds)
+    shared = _TOLERATIONS.get(key)
+    if shared is not None:
+        return shared
+    if len(_TOLERATIONS) < _TOLERATIONS_MAX:
+        _TOLERATIONS[key] = t
+    return t
+
 
 class PodCondition(K8sLeaf):
     type: str = ""
@@ -175,11 +197,23 @@ class PodCondition(K8sLeaf):
     observed_generation: int | None = None
 
 
+# The pod conditions the scheduler reads (PodScheduled: the reporter's own; DisruptionTarget:
+# preemption's). The kubelet's (Ready, Initialized, ContainersReady, ...) are dropped when a
+# pod is decoded, as upstream's informers drop managedFields: about a fifth of a cached pod's
+# memory. Status writes are patches of one condition, so nothing dropped is ever written back.
+KEPT_POD_CONDITIONS = frozenset({"PodScheduled", "DisruptionTarget"})
+
+
 class PodStatus(K8sStruct):
     phase: str = ""
     conditions: list[PodCondition] = []
     nominated_node_name: str = ""
     start_time: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.conditions and any(c.type not in KEPT_POD_CONDITIONS
+                                   for c in self.conditions):
+            self.conditions = [c for c in self.conditions if c.type in KEPT_POD_CONDITIONS]
 
 
 class Pod(K8sStruct):
