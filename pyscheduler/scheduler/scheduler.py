@@ -246,7 +246,11 @@ class SchedulerApp:
         # Kept for reload(): a new configuration's frameworks get the same Handle options.
         self._options_for = options_for
         self._registry = registry
-        self.frameworks: dict[str, Framework] = build_frameworks(config, options_for, registry)
+        with self.load_metrics.recording() as load_specs:
+            self.frameworks: dict[str, Framework] = build_frameworks(config, options_for,
+                                                                     registry)
+        # The load sources these frameworks read: reload() stops the pollers of the others.
+        self._load_specs = frozenset(load_specs)
         first = next(iter(self.frameworks.values()))
         pre_enqueue, events = _queue_plugins(self.frameworks)
         self.queue = PriorityQueue(
@@ -318,13 +322,19 @@ class SchedulerApp:
         # failure leaves the frameworks as they were (build_frameworks is all or none), and at
         # worst an informer nobody reads yet keeps running.
         await self._start_listers(config)
-        frameworks = build_frameworks(config, self._options_for, self._registry)
-        new_qs = {f.queue_sort.name for f in frameworks.values()}
-        old_qs = {f.queue_sort.name for f in self.frameworks.values()}
-        if new_qs != old_qs:
-            raise ConfigError([f"profiles[0].plugins.queueSort: Forbidden: changing the queue "
-                               f"sort plugin ({', '.join(sorted(old_qs))} to "
-                               f"{', '.join(sorted(new_qs))}) needs a restart"])
+        try:
+            with self.load_metrics.recording() as load_specs:
+                frameworks = build_frameworks(config, self._options_for, self._registry)
+            new_qs = {f.queue_sort.name for f in frameworks.values()}
+            old_qs = {f.queue_sort.name for f in self.frameworks.values()}
+            if new_qs != old_qs:
+                raise ConfigError([f"profiles[0].plugins.queueSort: Forbidden: changing the "
+                                   f"queue sort plugin ({', '.join(sorted(old_qs))} to "
+                                   f"{', '.join(sorted(new_qs))}) needs a restart"])
+        except BaseException:
+            # Pollers the refused build started (plugins ask for their source when built).
+            await self.load_metrics.retain(self._load_specs)
+            raise
         old_names, new_names = set(self.frameworks), set(frameworks)
         pre_enqueue, events = _queue_plugins(frameworks)
         # From here to the end nothing awaits: no cycle can see half of the swap.
@@ -351,6 +361,10 @@ class SchedulerApp:
                     picked += 1
             log.info("profiles added: their pending pods are queued", profiles=added,
                      pods_queued=picked)
+        # The old profiles' pollers that no new plugin reads (cycles still running on the old
+        # frameworks keep the last view they read).
+        self._load_specs = frozenset(load_specs)
+        await self.load_metrics.retain(self._load_specs)
         return ReloadSummary(added=tuple(added), removed=tuple(removed), queued=picked,
                              dropped=dropped)
 
