@@ -146,8 +146,10 @@ class LoadMonitor:
         limit = self.spec.stale_after
         fresh: dict[str, NodeLoad] = {}
         ages: dict[str, float] = {}
+        latest: dict[str, float] = {}
         oldest = math.inf
         for node, hist in self._history.items():
+            latest[node] = hist[-1].timestamp
             age = now - hist[-1].timestamp
             ages[node] = age
             if age <= limit:
@@ -169,7 +171,8 @@ class LoadMonitor:
             log.info("node load metrics fresh again", node=node, source=self.spec.label)
         self._view = LoadView(fresh=types.MappingProxyType(fresh), stale=stale,
                               checked_at=now, generation=before.generation + 1,
-                              expires_at=oldest + limit)
+                              expires_at=oldest + limit,
+                              latest=types.MappingProxyType(latest))
         self._gauge.set(len(stale))
 
     async def run(self) -> None:

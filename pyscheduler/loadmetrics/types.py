@@ -75,6 +75,10 @@ def _empty() -> Mapping[str, NodeLoad]:
     return types.MappingProxyType({})
 
 
+def _empty_times() -> Mapping[str, float]:
+    return types.MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class LoadView:
     """The poller's immutable answer: fresh loads by node name, and the stale node names."""
@@ -87,6 +91,8 @@ class LoadView:
     # When the first fresh node's sample passes staleAfterSeconds: a read after this moment
     # re-judges freshness at once instead of waiting for the next poll.
     expires_at: float = float("inf")
+    # The latest sample's time of every node with one, fresh or not (why a node is stale).
+    latest: Mapping[str, float] = field(default_factory=_empty_times)
 
 
 EMPTY_VIEW = LoadView()
