@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pyscheduler.dryrun.explain import Explanation
+from pyscheduler.dryrun.explain import AttemptView, Explanation
 from pyscheduler.dryrun.result import API_VERSION, DryRunResult, PodResult
 
 NONE = "<none>"
@@ -59,6 +59,43 @@ def render(result: DryRunResult, output: str) -> str:
     return table(result)
 
 
+def _value(v: float | int | str) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def _age(seconds: float | None) -> str:
+    return NONE if seconds is None else f"{seconds:.0f}s"
+
+
+def _load_sources(ex: Explanation) -> list[str]:
+    out = []
+    for rep in ex.load:
+        line = (f"  load source {rep.source}: {rep.origin}; {rep.fresh} nodes with a fresh "
+                f"sample, {rep.stale} scored by requests")
+        if rep.error:
+            line += f" (the sample failed: {rep.error})"
+        out.append(line)
+    return out
+
+
+def _load_figures(a: AttemptView) -> list[str]:
+    rows = []
+    for s in a.feasible:
+        for plugin, d in sorted(s.details.items()):
+            figures = ", ".join(f"{k} {_value(v)}" for k, v in d.figures.items())
+            if d.fallback:
+                figures = f"{d.fallback}; {figures}" if figures else d.fallback
+            rows.append([s.node, plugin, _age(d.sample_age_seconds), figures])
+    if not rows:
+        return []
+    lines = ["  Figures behind the scores (SAMPLE AGE: of the load sample used):"]
+    lines.extend("    " + line for line in
+                 _table(["NODE", "PLUGIN", "SAMPLE AGE", "FIGURES"], rows).splitlines())
+    return lines
+
+
 def explain_text(ex: Explanation) -> str:
     """--explain as text."""
     out = [f"Pod {ex.pod}"]
@@ -67,6 +104,7 @@ def explain_text(ex: Explanation) -> str:
         out.append(f"  result: {'node ' + r.node if r.node else 'stays pending'}"
                    + (f", score {r.score}" if r.score is not None else "")
                    + (f", victims {_victims(r)}" if r.victims else ""))
+    out.extend(_load_sources(ex))
     if not ex.attempts:
         out.append("  never attempted" + (f": {r.message}" if r is not None and r.message
                                           else ""))
@@ -94,6 +132,7 @@ def explain_text(ex: Explanation) -> str:
             out.extend("    " + line for line in _table(header, rows).splitlines())
             if plugins:
                 out.append("    (each plugin: raw -> normalized x weight)")
+            out.extend(_load_figures(a))
         if a.suggestions:
             out.append("  Smallest changes that would make it fit:")
             out.extend(f"    - {s}" for s in a.suggestions)

@@ -34,6 +34,7 @@ from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.loadmetrics.monitor import LoadMetricsHub
+from pyscheduler.loadmetrics.types import LoadSourceSpec, MetricsSource
 from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
@@ -148,7 +149,9 @@ class SchedulerApp:
                  registry: Mapping[str, PluginSpec] | None = None,
                  informers: InformerSource | None = None, writers: Writers | None = None,
                  clock: Callable[[], float] | None = None,
-                 tracer: Tracer | None = None, seed: int | None = None) -> None:
+                 tracer: Tracer | None = None, seed: int | None = None,
+                 load_sources: Callable[[LoadSourceSpec], MetricsSource | None] | None = None,
+                 load_clock: Callable[[], float] | None = None) -> None:
         """Build everything, in one direction: API writers, cache and informers, the
         nominator, waiting pods and preemption executor, then one Framework per profile (each
         its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
@@ -158,7 +161,7 @@ class SchedulerApp:
         ``client``, ``writers.api_writers``); the dry run passes in-memory ones, and a fake
         ``clock`` for the queue's backoff, a ``tracer`` that records what each attempt saw and
         a ``seed`` for tie-breaking, so the very same engine runs, reproducibly, without
-        writing."""
+        writing; and ``load_sources`` / ``load_clock`` for its one load sample."""
         from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
         from pyscheduler.scheduler.profile import build_frameworks
 
@@ -222,9 +225,10 @@ class SchedulerApp:
         self.preemption_executor = Executor(self.preemption_client, self.get_pod)
 
         # Node load pollers for load-aware plugins (issue 18): created as plugins ask for a
-        # source, polling from run() on; never started by the dry run, whose plugins then
-        # score every node by requests.
-        self.load_metrics = LoadMetricsHub(client, lambda: self.cache.snapshot.table.index)
+        # source, polling from run() on; never started by the dry run, which polls each once
+        # (dryrun/load.py).
+        self.load_metrics = LoadMetricsHub(client, lambda: self.cache.snapshot.table.index,
+                                           load_clock or time.time, load_sources)
 
         def options_for(profile: str) -> FrameworkOptions:
             return FrameworkOptions(
