@@ -236,8 +236,8 @@ async def _dry_run(args: argparse.Namespace) -> int:
             raise InputError(f"--explain {args.explain}: not a pending pod of the profile's "
                              f"schedulerNames here (or filtered out by --namespace/--selector)")
         fwk_weights = _weights(config, target.profile)
-        sys.stdout.write(render.explain_text(ex.build(args.explain, sim.attempts, fwk_weights,
-                                                      target, sim.load)))
+        sys.stdout.write(render.explain(ex.build(args.explain, sim.attempts, fwk_weights,
+                                                 target, sim.load), args.output))
         return EXIT_FIT if target.node is not None else EXIT_UNFIT
     sys.stdout.write(render.render(sim.result, args.output))
     return EXIT_FIT if sim.result.all_fit else EXIT_UNFIT

@@ -1,5 +1,5 @@
-"""Output of a dry run: a table (default), JSON or YAML (docs/DRY_RUN.md), --explain text, and
-the --compare-config difference.
+"""Output of a dry run: a table (default), JSON or YAML (docs/DRY_RUN.md), --explain as text or
+as a DryRunExplanation document, and the --compare-config difference.
 
 Contract: output is deterministic for a given result (no timestamps, pods in result order,
 JSON keys in schema order), so golden tests can compare it byte for byte. Unplaced pods show
@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from pyscheduler.dryrun.explain import AttemptView, Explanation
+from pyscheduler.dryrun.explain import AttemptView, Explanation, NodeScore
 from pyscheduler.dryrun.result import API_VERSION, DryRunResult, PodResult
+from pyscheduler.model.meta import format_rfc3339
 
 NONE = "<none>"
 
@@ -137,6 +138,51 @@ def explain_text(ex: Explanation) -> str:
             out.append("  Smallest changes that would make it fit:")
             out.extend(f"    - {s}" for s in a.suggestions)
     return "\n".join(out) + "\n"
+
+
+EXPLANATION_KIND = "DryRunExplanation"
+
+
+def _plugin_entry(s: NodeScore, plugin: str) -> dict[str, Any]:
+    raw, norm, weight = s.plugins[plugin]
+    entry: dict[str, Any] = {"raw": raw, "normalized": norm, "weight": weight}
+    d = s.details.get(plugin)
+    if d is not None:
+        entry["figures"] = dict(d.figures)
+        entry["sampleAgeSeconds"] = (None if d.sample_age_seconds is None
+                                     else round(d.sample_age_seconds, 3))
+        entry["fallback"] = d.fallback or None
+    return entry
+
+
+def explain_doc(ex: Explanation) -> dict[str, Any]:
+    """--explain as the versioned DryRunExplanation document (docs/DRY_RUN.md)."""
+    return {
+        "apiVersion": API_VERSION, "kind": EXPLANATION_KIND, "pod": ex.pod,
+        "result": ex.result.to_dict() if ex.result is not None else None,
+        "loadSources": [{"source": r.source, "origin": r.origin,
+                         "checkedAt": format_rfc3339(r.checked_at, micro=True),
+                         "freshNodes": r.fresh, "staleNodes": r.stale,
+                         "error": r.error or None} for r in ex.load],
+        "attempts": [{
+            "number": a.number, "outcome": a.outcome, "note": a.note or None,
+            "rejected": [{"node": v.node, "plugin": v.plugin, "reasons": list(v.reasons)}
+                         for v in a.rejected],
+            "feasible": [{"node": s.node, "total": s.total,
+                          "plugins": {p: _plugin_entry(s, p) for p in sorted(s.plugins)}}
+                         for s in a.feasible],
+            "suggestions": list(a.suggestions),
+        } for a in ex.attempts],
+    }
+
+
+def explain(ex: Explanation, output: str) -> str:
+    """--explain in ``--output``'s form: text for table, else the document."""
+    if output == "json":
+        return json.dumps(explain_doc(ex), indent=2) + "\n"
+    if output == "yaml":
+        return yaml.safe_dump(explain_doc(ex), sort_keys=False, width=10_000)
+    return explain_text(ex)
 
 
 def _same_place(p: PodResult, q: PodResult) -> bool:

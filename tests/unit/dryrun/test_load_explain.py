@@ -208,3 +208,35 @@ def test_cli_now_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert idle.split()[2] == "45s"
     assert main([*base, "--now", "soon"]) == 2
     assert "--now 'soon': not an RFC 3339 time" in capsys.readouterr().err
+
+
+def test_explain_json_carries_the_figures_age_and_fallback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    snap = tmp_path / "snap.json"
+    doc = as_list(_items())
+    doc["metadata"]["annotations"] = {CAPTURED_AT: CAPTURED}
+    snap.write_text(msgspec.json.encode(doc).decode())
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(CONFIG)
+    assert main(["dry-run", "--snapshot", str(snap), "--config", str(cfg), "--explain", POD,
+                 "-o", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "DryRunExplanation" and out["pod"] == POD
+    assert out["loadSources"] == [{
+        "source": "KubernetesMetricsServer",
+        "origin": "the snapshot's NodeMetrics (3 nodes), ages at the capture time "
+                  "2026-12-04T01:00:00Z",
+        "checkedAt": "2026-12-04T01:00:00.000000Z", "freshNodes": 2, "staleNodes": 2,
+        "error": None}]
+    feasible = {f["node"]: f["plugins"] for f in out["attempts"][0]["feasible"]}
+    idle = feasible["idle"]["TargetLoadPacking"]
+    assert idle["sampleAgeSeconds"] == 15.0 and idle["fallback"] is None
+    assert idle["figures"]["measured cpu %"] == 5.0 and idle["weight"] == 3
+    bare = feasible["bare"]["LoadVariationRiskBalancing"]
+    assert bare["sampleAgeSeconds"] is None
+    assert bare["fallback"] == "no load sample: scored by requests"
+    assert set(feasible["idle"]) == {"TargetLoadPacking", "LoadVariationRiskBalancing",
+                                     "LowRiskOverCommitment"}
+    assert feasible["idle"]["LowRiskOverCommitment"]["raw"] == 50
