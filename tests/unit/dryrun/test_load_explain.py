@@ -240,3 +240,55 @@ def test_explain_json_carries_the_figures_age_and_fallback(
     assert set(feasible["idle"]) == {"TargetLoadPacking", "LoadVariationRiskBalancing",
                                      "LowRiskOverCommitment"}
     assert feasible["idle"]["LowRiskOverCommitment"]["raw"] == 50
+
+
+def test_a_failed_live_sample_scores_by_requests_and_says_why() -> None:
+    """live_load's sources fetch once; a failure leaves every node scored by requests, and the
+    explanation names the error (here a source that fails as an unreachable one does)."""
+    from pyscheduler.dryrun.load import FrozenClock, LoadInput
+    from pyscheduler.loadmetrics.types import NodeSample, SourceError
+
+    class Down:
+        async def fetch(self) -> dict[str, NodeSample]:
+            raise SourceError("GET /apis/metrics.k8s.io/v1beta1/nodes: 503 Service Unavailable")
+
+        async def close(self) -> None:
+            pass
+
+    state = _snapshot(_items())
+    config = parse_config(CONFIG, plugins=REGISTRY)
+    load = LoadInput(lambda spec: Down(), FrozenClock(T), "one sample of each configured source")
+    sim = asyncio.run(simulate(state, config, REGISTRY, DryRunOptions(explain=POD, load=load),
+                               analyzer=ex.analyze))
+    (rep,) = sim.load
+    assert rep.fresh == 0 and rep.stale == 4 and "503" in rep.error
+    text = render.explain_text(_explanation(sim))
+    assert "(the sample failed: GET /apis/metrics.k8s.io/v1beta1/nodes: 503" in text
+    d = _details(_explanation(sim))
+    assert {x["TargetLoadPacking"].fallback for x in d.values()} == {
+        "no load sample: scored by requests"}
+
+
+def test_a_live_source_is_fetched_once_for_every_run_of_the_dry_run() -> None:
+    """--compare-config runs the engine twice: both runs must see the one sample."""
+    from pyscheduler.dryrun.load import _OnceSource
+    from pyscheduler.loadmetrics.types import NodeSample
+
+    class Counting:
+        def __init__(self) -> None:
+            self.fetches = self.closes = 0
+
+        async def fetch(self) -> dict[str, NodeSample]:
+            self.fetches += 1
+            return {"a": NodeSample(1.0, 2.0, timestamp=float(self.fetches))}
+
+        async def close(self) -> None:
+            self.closes += 1
+
+    async def twice() -> tuple[Counting, list[float]]:
+        src = Counting()
+        once = _OnceSource(src)
+        return src, [(await once.fetch())["a"].timestamp for _ in range(2)]
+
+    src, stamps = asyncio.run(twice())
+    assert stamps == [1.0, 1.0] and src.fetches == 1 and src.closes == 1
