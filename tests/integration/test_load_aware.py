@@ -260,12 +260,13 @@ def _new_pods(prefix: str, n: int) -> list[dict[str, Any]]:
             for i in range(n)]
 
 
-def _dry_run(args: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
+def _dry_run(args: list[str], tmp: Path, config: str = CONFIG
+             ) -> subprocess.CompletedProcess[str]:
     """``pyscheduler`` as a user runs it, with this module's profile."""
     import sys
 
     cfg = tmp / "config.yaml"
-    cfg.write_text(CONFIG)
+    cfg.write_text(config)
     return subprocess.run([sys.executable, "-m", "pyscheduler", *args, "--config", str(cfg)],
                           capture_output=True, text=True, timeout=300)
 
@@ -415,7 +416,8 @@ def prometheus(plane: ControlPlane, skewed_cluster: tuple[str, dict[str, int]]) 
 
 
 async def test_the_prometheus_source_reads_real_prometheus_and_avoids_hot_nodes(
-        plane: ControlPlane, skewed_cluster: tuple[str, dict[str, int]], prometheus: str) -> None:
+        plane: ControlPlane, skewed_cluster: tuple[str, dict[str, int]], prometheus: str,
+        tmp_path: Path) -> None:
     ns, _ = skewed_cluster
     config = CONFIG.replace(PROFILE, PROFILE + "-prom").replace(
         "type: KubernetesMetricsServer", f"type: Prometheus\n        address: {prometheus}")
@@ -441,3 +443,14 @@ async def test_the_prometheus_source_reads_real_prometheus_and_avoids_hot_nodes(
             lambda: (lambda d: d if len(d) == 2 and all(d.values()) else None)(
                 _placed(plane, ns, "prom-")), timeout=60, what="prom- pods bound")
         assert set(placed.values()) <= set(IDLE), placed
+
+    # The dry run reads the same Prometheus, as the args say, once.
+    probe = tmp_path / "probe.yaml"
+    probe.write_text(json.dumps(pod_manifest("probe-0", scheduler_name=PROFILE + "-prom",
+                                             cpu="500m", memory="256Mi")))
+    live = await asyncio.to_thread(
+        _dry_run, ["dry-run", "--kubeconfig", str(plane.admin_kubeconfig), "--pod", str(probe),
+                   "--explain", "default/probe-0"], tmp_path, config)
+    assert live.returncode == 0, live.stderr
+    assert f"load source Prometheus:{prometheus}: one sample" in live.stdout, live.stdout
+    _assert_load_figures(live.stdout, max_age=30)
