@@ -10,7 +10,9 @@ Contract:
 * Exit codes: 0 every evaluated pod fits, 1 some do not, 2 usage or input errors. An input
   error is one line on stderr, "pyscheduler: <what>: <problem>", never a traceback.
 * ``snapshot`` lists what the profile reads and writes one List document (YAML, or JSON when
-  the file name ends in .json; ``-`` is stdout), managedFields stripped.
+  the file name ends in .json; ``-`` is stdout), managedFields stripped, with one NodeMetrics
+  per node from the profile's load sources (if its plugins read any) and the capture time in
+  ``metadata.annotations["pyscheduler.dev/captured-at"]``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,9 @@ def register(sub: Any, add_subcommand: Any) -> None:
     dr.add_argument("--output", "-o", choices=("table", "json", "yaml"), default="table")
     dr.add_argument("--seed", type=int, default=0,
                     help="seed for breaking ties between equally good nodes (run: random)")
+    dr.add_argument("--now", default=None, metavar="RFC3339",
+                    help="with --snapshot: the time load samples' ages and staleness are "
+                         "judged at (default: the snapshot's capture time)")
     dr.set_defaults(handler=dry_run_main)
     sn = add_subcommand(sub, "snapshot", help="write what the profile reads from a live cluster")
     _add_source_args(sn)
@@ -179,6 +184,7 @@ async def _dry_run(args: argparse.Namespace) -> int:
     from pyscheduler.dryrun import render
     from pyscheduler.dryrun.engine import DryRunOptions
     from pyscheduler.dryrun.live import load_live
+    from pyscheduler.dryrun.load import live_load, offline_load
     from pyscheduler.dryrun.selector import parse_selector
     from pyscheduler.dryrun.snapshot import load_state, read_file
 
@@ -191,6 +197,7 @@ async def _dry_run(args: argparse.Namespace) -> int:
             raise InputError(f"--selector: {err}") from err
     if args.explain and args.explain.count("/") != 1:
         raise InputError(f"--explain {args.explain!r}: expected NAMESPACE/NAME")
+    now = _now(args)
     tty = sys.stderr.isatty()
     client = None if args.snapshot else await _client(args)
     try:
@@ -204,19 +211,23 @@ async def _dry_run(args: argparse.Namespace) -> int:
             print("listing the cluster's state...", end="", file=sys.stderr, flush=True)
         if client is not None:
             state = await load_live(client, config)
+            load = live_load(client)
         else:
             state = load_state(read_file(args.snapshot), args.snapshot)
+            load = offline_load(state, now)
+        opts = DryRunOptions(namespace=args.namespace, selector=selector,
+                             explain=args.explain,
+                             extra_pods=_extra_pods(args.pod, config, state),
+                             progress=_progress if tty else None, seed=args.seed, load=load)
+        # Live, the load sources are sampled (through the client) once the nodes are known.
+        sim = await _simulate(state, config, registry, opts)
+        sim2 = await _simulate(state, other, registry, opts) if other is not None else None
     finally:
         if client is not None:
             await client.close()
-    opts = DryRunOptions(namespace=args.namespace, selector=selector, explain=args.explain,
-                         extra_pods=_extra_pods(args.pod, config, state),
-                         progress=_progress if tty else None, seed=args.seed)
-    sim = await _simulate(state, config, registry, opts)
     if tty:
         print(file=sys.stderr)
-    if other is not None:
-        sim2 = await _simulate(state, other, registry, opts)
+    if sim2 is not None:
         sys.stdout.write(render.compare(sim.result, sim2.result, args.output))
         return EXIT_FIT if sim.result.all_fit else EXIT_UNFIT
     if args.explain:
@@ -225,8 +236,8 @@ async def _dry_run(args: argparse.Namespace) -> int:
             raise InputError(f"--explain {args.explain}: not a pending pod of the profile's "
                              f"schedulerNames here (or filtered out by --namespace/--selector)")
         fwk_weights = _weights(config, target.profile)
-        sys.stdout.write(render.explain_text(ex.build(args.explain, sim.attempts, fwk_weights,
-                                                      target)))
+        sys.stdout.write(render.explain(ex.build(args.explain, sim.attempts, fwk_weights,
+                                                 target, sim.load), args.output))
         return EXIT_FIT if target.node is not None else EXIT_UNFIT
     sys.stdout.write(render.render(sim.result, args.output))
     return EXIT_FIT if sim.result.all_fit else EXIT_UNFIT
@@ -236,12 +247,26 @@ async def _simulate(state: ClusterState, config: SchedulerConfig, registry: Regi
                     opts: DryRunOptions) -> Simulation:
     from pyscheduler.dryrun import explain as ex
     from pyscheduler.dryrun.engine import simulate
-    from pyscheduler.dryrun.snapshot import ClusterState as CS
 
     # Each run gets its own copy of the lists (the engine narrows the pods it keeps).
-    copy = CS(dict(state.objects), list(state.priority_classes), dict(state.skipped))
-    return await simulate(copy, config, registry, opts,
+    return await simulate(state.copy(), config, registry, opts,
                           analyzer=ex.analyze if opts.explain else None)
+
+
+def _now(args: argparse.Namespace) -> float | None:
+    """``--now`` as epoch seconds (offline only: live, ages are the live sample's own)."""
+    if args.now is None:
+        return None
+    if not args.snapshot:
+        raise InputError("--now needs --snapshot: live, load samples are aged at the time "
+                         "they are taken")
+    from pyscheduler.model.meta import rfc3339_seconds
+
+    try:
+        return rfc3339_seconds(args.now)
+    except ValueError:
+        raise InputError(f"--now {args.now!r}: not an RFC 3339 time "
+                         f"(e.g. 2026-12-04T01:00:00Z)") from None
 
 
 def _weights(config: SchedulerConfig, profile: str) -> dict[str, int]:
@@ -253,18 +278,31 @@ def _weights(config: SchedulerConfig, profile: str) -> dict[str, int]:
 
 async def _snapshot(args: argparse.Namespace) -> int:
     import json
+    import time
 
     import yaml
 
     from pyscheduler.dryrun.live import dump, resources_for
+    from pyscheduler.dryrun.load import load_specs, sample_live
+    from pyscheduler.dryrun.snapshot import CAPTURED_AT
+    from pyscheduler.loadmetrics.nodemetrics import node_metrics_object
+    from pyscheduler.model.meta import format_rfc3339
 
     registry = _registry()
     client = await _client(args)
     try:
         config = await _config(args, registry, client)
         doc = await dump(client, resources_for(config))
+        # The load sample the profile's load-aware plugins would score by, as NodeMetrics.
+        samples, failures = await sample_live(client, load_specs(config))
+        captured = time.time()
     finally:
         await client.close()
+    for line in failures:
+        print(f"pyscheduler: warning: {line}; the snapshot has no NodeMetrics from it",
+              file=sys.stderr)
+    doc["items"].extend(node_metrics_object(node, s) for node, s in sorted(samples.items()))
+    doc["metadata"]["annotations"] = {CAPTURED_AT: format_rfc3339(captured, micro=True)}
     text = (json.dumps(doc, indent=1) + "\n" if args.output.endswith(".json")
             else yaml.safe_dump(doc, sort_keys=False))
     _write(args.output, text)

@@ -14,6 +14,10 @@ Contract:
 * Which pods: pending pods (no nodeName, not terminal) whose schedulerName names a profile,
   narrowed by ``namespace`` / ``selector``; pending pods outside them are left out of the
   simulation. ``extra_pods`` (``--pod``) are added as pending pods.
+* Load-aware plugins score against one load sample (``options.load``, dryrun/load.py): each
+  of their sources is polled once after the informers synced, before the first pod; without
+  ``options.load`` they have no data and score every node by requests. ``Simulation.load``
+  says, per source, what the sample was and how many nodes it left stale.
 * The result lists the evaluated pods in the order they were first attempted (queue order),
   then the pods never attempted (held by PreEnqueue, e.g. scheduling gates), with the status
   message their PreEnqueue plugin gives.
@@ -30,11 +34,13 @@ from typing import Any
 import msgspec
 
 from pyscheduler.config import SchedulerConfig
+from pyscheduler.dryrun.load import FrozenClock, LoadInput
 from pyscheduler.dryrun.memory import MemoryCluster, MemoryInformerSource, memory_writers
 from pyscheduler.dryrun.result import DryRunResult, PodResult
 from pyscheduler.dryrun.snapshot import ClusterState
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.types import PodInfo
+from pyscheduler.loadmetrics.monitor import LoadMonitor
 from pyscheduler.model.pod import LabelSelector, Pod, is_terminal
 from pyscheduler.model.selectors import compile_label_selector
 from pyscheduler.scheduler.schedule_one import AttemptTrace
@@ -62,6 +68,7 @@ class DryRunOptions:
     extra_pods: list[Pod] = field(default_factory=list)
     progress: Callable[[int, int], None] | None = None
     seed: int | None = 0
+    load: LoadInput | None = None
 
 
 # (app, framework, pod info, trace) -> the explain analysis of a failed attempt; called right
@@ -76,9 +83,22 @@ class Attempt:
 
 
 @dataclass(slots=True)
+class LoadReport:
+    """One load source of the run, as polled once: where from, when, what it left stale."""
+
+    source: str
+    origin: str
+    checked_at: float
+    fresh: int
+    stale: int
+    error: str = ""
+
+
+@dataclass(slots=True)
 class Simulation:
     result: DryRunResult
     attempts: list[Attempt]  # of the explained pod
+    load: list[LoadReport] = field(default_factory=list)
 
 
 def _pending(pod: Pod) -> bool:
@@ -134,17 +154,29 @@ async def simulate(state: ClusterState, config: SchedulerConfig,
             explained.append(Attempt(trace))
         return trace
 
+    load = options.load or LoadInput(lambda spec: None, FrozenClock(0.0), "no load source")
     app = SchedulerApp(None, config, registry=registry, informers=source,
                        writers=memory_writers(cluster), clock=clock, tracer=tracer,
-                       seed=options.seed)
+                       seed=options.seed, load_sources=load.source_for, load_clock=load.clock)
     # A dry run says where pending pods would go; evicting bound members on a wall-clock timer
     # (partly bound groups past their timeout) is live scheduling only.
     app.scheduler.partial_groups = None
     await app.start_informers()
     await source.shutdown()
+    # The monitors judge the nodes the snapshot has (a sample of a node it lacks is dropped).
+    app.cache.update_snapshot()
+    reports = [await _sample(mon, load.origin) for mon in app.load_metrics.monitors]
     cluster.attach({"pods": app.pods, "nodes": app.nodes, **app.extra_informers})
     await _drive(app, cluster, clock, tries, explained, analyzer, options, len(evaluated))
-    return Simulation(_results(app, cluster, evaluated, order, last), explained)
+    return Simulation(_results(app, cluster, evaluated, order, last), explained, reports)
+
+
+async def _sample(mon: LoadMonitor, origin: str) -> LoadReport:
+    """Poll ``mon`` once (the nodes are known now) and say what it got."""
+    await mon.poll_once()
+    view = mon.view()
+    return LoadReport(mon.spec.label, origin, view.checked_at, len(view.fresh),
+                      len(view.stale), mon.last_error)
 
 
 async def _settle(app: Any, cluster: MemoryCluster) -> None:

@@ -5,7 +5,10 @@ Contract:
   score breakdown switched on): every node with the first filter plugin that rejected it and
   that plugin's reasons (PreFilter rejections and nodes a PreFilter narrowed away are shown as
   such); the feasible nodes with each score plugin's raw and normalized score, its weight and
-  the weighted total, best first.
+  the weighted total, best first; and, for score plugins that implement ``ScoreExplainer``
+  (the load-aware ones), the figures each node's score came from, the age of the load sample
+  behind them, or why the node was scored by requests instead. ``Explanation.load`` lists the
+  run's load sources (dryrun/engine.LoadReport).
 * For a failed attempt, ``analyze`` runs right after it (the copy unchanged): each rejected
   node is re-checked with *every* filter (``Framework.run_each_filter``); a node that only one
   plugin rejects gives a suggestion, in that plugin's words when it implements
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import FilterExplainer
+from pyscheduler.framework.interfaces import FilterExplainer, ScoreDetail
 from pyscheduler.framework.status import Code
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.preemption.evaluator import Evaluator
@@ -45,6 +48,8 @@ class NodeScore:
     total: int
     # plugin -> (raw, normalized, weight)
     plugins: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    # plugin -> what it scored this node from (ScoreExplainer plugins only)
+    details: dict[str, ScoreDetail] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -62,6 +67,7 @@ class Explanation:
     pod: str
     attempts: list[AttemptView] = field(default_factory=list)
     result: Any = None  # result.PodResult
+    load: list[Any] = field(default_factory=list)  # engine.LoadReport, one per load source
 
 
 def _names(nodes: list[str]) -> str:
@@ -121,9 +127,9 @@ def analyze(app: Any, fwk: Any, pod_info: PodInfo, trace: AttemptTrace) -> list[
 
 
 def build(pod_key: str, attempts: list[Any], fwk_weights: dict[str, int],
-          result: Any) -> Explanation:
+          result: Any, load: list[Any] | None = None) -> Explanation:
     """The Explanation of the recorded attempts of one pod."""
-    ex = Explanation(pod_key, result=result)
+    ex = Explanation(pod_key, result=result, load=list(load or []))
     for i, att in enumerate(attempts, 1):
         trace: AttemptTrace = att.trace
         view = AttemptView(i, "")
@@ -163,6 +169,10 @@ def _scores(trace: AttemptTrace, weights: dict[str, int]) -> list[NodeScore]:
         ns = NodeScore(node, int(total))
         for plugin, (raw, norm) in trace.plugin_scores.items():
             ns.plugins[plugin] = (int(raw[i]), int(norm[i]), weights.get(plugin, 1))
+        for plugin, by_node in trace.score_details.items():
+            detail = by_node.get(node)
+            if detail is not None:
+                ns.details[plugin] = detail
         rows.append(ns)
     rows.sort(key=lambda s: (-s.total, s.node))
     return rows

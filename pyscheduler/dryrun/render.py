@@ -1,5 +1,5 @@
-"""Output of a dry run: a table (default), JSON or YAML (docs/DRY_RUN.md), --explain text, and
-the --compare-config difference.
+"""Output of a dry run: a table (default), JSON or YAML (docs/DRY_RUN.md), --explain as text or
+as a DryRunExplanation document, and the --compare-config difference.
 
 Contract: output is deterministic for a given result (no timestamps, pods in result order,
 JSON keys in schema order), so golden tests can compare it byte for byte. Unplaced pods show
@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from pyscheduler.dryrun.explain import Explanation
+from pyscheduler.dryrun.explain import AttemptView, Explanation, NodeScore
 from pyscheduler.dryrun.result import API_VERSION, DryRunResult, PodResult
+from pyscheduler.model.meta import format_rfc3339
 
 NONE = "<none>"
 
@@ -59,6 +60,43 @@ def render(result: DryRunResult, output: str) -> str:
     return table(result)
 
 
+def _value(v: float | int | str) -> str:
+    if isinstance(v, float):
+        return f"{v:.1f}"
+    return str(v)
+
+
+def _age(seconds: float | None) -> str:
+    return NONE if seconds is None else f"{seconds:.0f}s"
+
+
+def _load_sources(ex: Explanation) -> list[str]:
+    out = []
+    for rep in ex.load:
+        line = (f"  load source {rep.source}: {rep.origin}; {rep.fresh} nodes with a fresh "
+                f"sample, {rep.stale} scored by requests")
+        if rep.error:
+            line += f" (the sample failed: {rep.error})"
+        out.append(line)
+    return out
+
+
+def _load_figures(a: AttemptView) -> list[str]:
+    rows = []
+    for s in a.feasible:
+        for plugin, d in sorted(s.details.items()):
+            figures = ", ".join(f"{k} {_value(v)}" for k, v in d.figures.items())
+            if d.fallback:
+                figures = f"{d.fallback}; {figures}" if figures else d.fallback
+            rows.append([s.node, plugin, _age(d.sample_age_seconds), figures])
+    if not rows:
+        return []
+    lines = ["  Figures behind the scores (SAMPLE AGE: of the load sample used):"]
+    lines.extend("    " + line for line in
+                 _table(["NODE", "PLUGIN", "SAMPLE AGE", "FIGURES"], rows).splitlines())
+    return lines
+
+
 def explain_text(ex: Explanation) -> str:
     """--explain as text."""
     out = [f"Pod {ex.pod}"]
@@ -67,6 +105,7 @@ def explain_text(ex: Explanation) -> str:
         out.append(f"  result: {'node ' + r.node if r.node else 'stays pending'}"
                    + (f", score {r.score}" if r.score is not None else "")
                    + (f", victims {_victims(r)}" if r.victims else ""))
+    out.extend(_load_sources(ex))
     if not ex.attempts:
         out.append("  never attempted" + (f": {r.message}" if r is not None and r.message
                                           else ""))
@@ -94,10 +133,56 @@ def explain_text(ex: Explanation) -> str:
             out.extend("    " + line for line in _table(header, rows).splitlines())
             if plugins:
                 out.append("    (each plugin: raw -> normalized x weight)")
+            out.extend(_load_figures(a))
         if a.suggestions:
             out.append("  Smallest changes that would make it fit:")
             out.extend(f"    - {s}" for s in a.suggestions)
     return "\n".join(out) + "\n"
+
+
+EXPLANATION_KIND = "DryRunExplanation"
+
+
+def _plugin_entry(s: NodeScore, plugin: str) -> dict[str, Any]:
+    raw, norm, weight = s.plugins[plugin]
+    entry: dict[str, Any] = {"raw": raw, "normalized": norm, "weight": weight}
+    d = s.details.get(plugin)
+    if d is not None:
+        entry["figures"] = dict(d.figures)
+        entry["sampleAgeSeconds"] = (None if d.sample_age_seconds is None
+                                     else round(d.sample_age_seconds, 3))
+        entry["fallback"] = d.fallback or None
+    return entry
+
+
+def explain_doc(ex: Explanation) -> dict[str, Any]:
+    """--explain as the versioned DryRunExplanation document (docs/DRY_RUN.md)."""
+    return {
+        "apiVersion": API_VERSION, "kind": EXPLANATION_KIND, "pod": ex.pod,
+        "result": ex.result.to_dict() if ex.result is not None else None,
+        "loadSources": [{"source": r.source, "origin": r.origin,
+                         "checkedAt": format_rfc3339(r.checked_at, micro=True),
+                         "freshNodes": r.fresh, "staleNodes": r.stale,
+                         "error": r.error or None} for r in ex.load],
+        "attempts": [{
+            "number": a.number, "outcome": a.outcome, "note": a.note or None,
+            "rejected": [{"node": v.node, "plugin": v.plugin, "reasons": list(v.reasons)}
+                         for v in a.rejected],
+            "feasible": [{"node": s.node, "total": s.total,
+                          "plugins": {p: _plugin_entry(s, p) for p in sorted(s.plugins)}}
+                         for s in a.feasible],
+            "suggestions": list(a.suggestions),
+        } for a in ex.attempts],
+    }
+
+
+def explain(ex: Explanation, output: str) -> str:
+    """--explain in ``--output``'s form: text for table, else the document."""
+    if output == "json":
+        return json.dumps(explain_doc(ex), indent=2) + "\n"
+    if output == "yaml":
+        return yaml.safe_dump(explain_doc(ex), sort_keys=False, width=10_000)
+    return explain_text(ex)
 
 
 def _same_place(p: PodResult, q: PodResult) -> bool:

@@ -9,6 +9,12 @@ Contract:
   resolving ``--pod`` specs). Other kinds (Deployments, Events, ...) are skipped and counted.
 * ``spec.priority`` and ``spec.overhead`` are taken as written: the apiserver resolved them
   when the pods were created, and a snapshot records that.
+* NodeMetrics objects (metrics.k8s.io/v1beta1, what ``kubectl get nodes.metrics.k8s.io -o
+  yaml`` prints; items of a NodeMetricsList may omit their kind) are the load sample of the
+  load-aware plugins: ``node_metrics`` maps node name -> NodeSample (a later object of the same
+  node wins). ``captured_at`` is the time the snapshot was taken, from the List's
+  ``metadata.annotations["pyscheduler.dev/captured-at"]`` (RFC 3339, written by ``pyscheduler
+  snapshot``), None when absent.
 * Any problem raises ``InputError`` with one line naming the file, the object (its position
   and ``Kind ns/name``) and what is wrong: bad YAML/JSON, an object without ``kind``, a field of
   the wrong type, an unparsable resource quantity; with ``strict`` (``--pod`` specs) also a
@@ -25,11 +31,16 @@ import msgspec
 import yaml
 
 from pyscheduler.dryrun.podspec import bad_quantity, unknown_field
+from pyscheduler.loadmetrics.nodemetrics import sample_of
+from pyscheduler.loadmetrics.types import NodeSample
+from pyscheduler.model.meta import rfc3339_seconds
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.scheduler.watched import WATCHED
 
 PRIORITY_CLASSES = "priorityclasses"
+NODE_METRICS_KIND = "NodeMetrics"
+CAPTURED_AT = "pyscheduler.dev/captured-at"
 
 
 class InputError(Exception):
@@ -54,6 +65,8 @@ class ClusterState:
     objects: dict[str, list[Any]] = field(default_factory=dict)
     priority_classes: list[dict[str, Any]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    node_metrics: dict[str, NodeSample] = field(default_factory=dict)
+    captured_at: float | None = None
 
     def add(self, other: ClusterState) -> None:
         """Merge ``other`` in."""
@@ -62,6 +75,14 @@ class ClusterState:
         self.priority_classes.extend(other.priority_classes)
         for k, n in other.skipped.items():
             self.skipped[k] = self.skipped.get(k, 0) + n
+        self.node_metrics.update(other.node_metrics)
+        if other.captured_at is not None:
+            self.captured_at = other.captured_at
+
+    def copy(self) -> ClusterState:
+        """A copy whose lists and maps can be changed without changing this one's."""
+        return ClusterState(dict(self.objects), list(self.priority_classes),
+                            dict(self.skipped), dict(self.node_metrics), self.captured_at)
 
 
 def _documents(data: bytes, source: str) -> list[Any]:
@@ -89,7 +110,11 @@ def _items(docs: list[Any], source: str) -> Iterator[tuple[str, dict[str, Any]]]
             items = doc.get("items") or []
             if not isinstance(items, list):
                 raise InputError(f"{source}: {where}: items must be a list")
+            # metrics.k8s.io lists (as the API serves them) leave their items' kind out.
+            item_kind = "" if doc["kind"] == "List" else str(doc["kind"]).removesuffix("List")
             for i, item in enumerate(items):
+                if item_kind and isinstance(item, dict) and "kind" not in item:
+                    item = {**item, "kind": item_kind}
                 yield f"{where} items[{i}]", item
         else:
             yield where, doc
@@ -149,10 +174,37 @@ def decode_object(doc: Any, where: str, source: str, *,
         raise InputError(f"{label}: {_validation_message(err)}") from err
 
 
+def _captured_at(docs: list[Any], source: str) -> float | None:
+    for doc in docs:
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        notes = meta.get("annotations") if isinstance(meta, dict) else None
+        text = notes.get(CAPTURED_AT) if isinstance(notes, dict) else None
+        if text is None:
+            continue
+        try:
+            return rfc3339_seconds(str(text))
+        except ValueError:
+            raise InputError(f"{source}: metadata.annotations[{CAPTURED_AT}]: not an RFC 3339 "
+                             f"time: {text!r}") from None
+    return None
+
+
 def load_state(data: bytes, source: str, *, strict: bool = False) -> ClusterState:
     """Decode a snapshot (or ``--pod`` specs with ``strict``); InputError on any problem."""
     state = ClusterState()
-    for where, doc in _items(_documents(data, source), source):
+    docs = _documents(data, source)
+    state.captured_at = _captured_at(docs, source)
+    for where, doc in _items(docs, source):
+        if isinstance(doc, dict) and doc.get("kind") == NODE_METRICS_KIND and not strict:
+            name = (doc.get("metadata") or {}).get("name") if isinstance(
+                doc.get("metadata"), dict) else None
+            if not name:
+                raise InputError(f"{source}: {where} ({describe(doc)}): missing metadata.name")
+            try:
+                state.node_metrics[str(name)] = sample_of(doc)
+            except ValueError as err:
+                raise InputError(f"{source}: {where} ({describe(doc)}): {err}") from err
+            continue
         decoded = decode_object(doc, where, source, strict=strict)
         if decoded is None:
             kind = str(doc.get("kind"))

@@ -205,6 +205,28 @@ class BatchScorePlugin(ScorePlugin, Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ScoreDetail:
+    """What a score plugin computed one node's raw score from (the dry run's --explain):
+    ``figures`` in the plugin's terms and display order, the age of the measured data they
+    came from (None: none was used), and why the node was scored without it, if it was."""
+
+    figures: dict[str, float | int | str]
+    sample_age_seconds: float | None = None
+    fallback: str = ""
+
+
+@runtime_checkable
+class ScoreExplainer(Plugin, Protocol):
+    """Optional, for score plugins: the figures behind one node's score, computed as
+    ``score`` computes them, in the same cycle. Plugins without it show their scores only."""
+
+    def explain_score(self, state: CycleState, pod: PodInfo,
+                      node_info: NodeInfo) -> ScoreDetail:
+        """The figures ``score`` used for this node."""
+        ...
+
+
 @runtime_checkable
 class NormalizeScorePlugin(Plugin, Protocol):
     def normalize_score(self, state: CycleState, pod: PodInfo, scores: I64) -> None:

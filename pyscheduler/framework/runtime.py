@@ -65,6 +65,8 @@ from pyscheduler.framework.interfaces import (
     PreScorePlugin,
     QueueSortPlugin,
     ReservePlugin,
+    ScoreDetail,
+    ScoreExplainer,
     ScorePlugin,
     StatusClient,
     VolumeClient,
@@ -880,9 +882,11 @@ class Framework:
         return status
 
     def run_score(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
-                  rows: I64, breakdown: dict[str, tuple[I64, I64]] | None = None) -> I64:
+                  rows: I64, breakdown: dict[str, tuple[I64, I64]] | None = None,
+                  details: dict[str, dict[str, ScoreDetail]] | None = None) -> I64:
         """Weighted total score per feasible row; with ``breakdown``, also each plugin's raw
-        and normalized scores per row (the dry run's --explain)."""
+        and normalized scores per row, and with ``details`` what each ScoreExplainer plugin
+        scored each node from, by node name (both for the dry run's --explain)."""
         start = time.perf_counter()
         total = np.zeros(len(rows), dtype=np.int64)
         infos = snapshot.node_infos
@@ -906,6 +910,9 @@ class Framework:
                 self._plugin_duration(state, "ScoreExtensionNormalize", p.name, t0, None)
             if breakdown is not None:
                 breakdown[p.name] = (before, raw.copy())
+            if details is not None and isinstance(p, ScoreExplainer):
+                details[p.name] = {infos[r].name: p.explain_score(state, pod, infos[r])
+                                   for r in rows}
             total += raw * self.weights.get(p.name, 1)
         self._observe("Score", start, None)
         return total

@@ -8,15 +8,20 @@ Contract:
 * Samples are kept per node (the last ``historySize`` distinct ones: a sample whose time did
   not advance is the source repeating itself and is not added again). A node's load is its
   latest sample's usage, with the std over the kept samples.
-* Freshness is decided at each poll (``refresh``), whether or not the poll succeeded: a node of
-  the cluster (``node_names()``) is *stale* when it has no sample, its latest is older than
-  ``stale_after``, or it lacks cpu or memory. Each node's change between fresh and stale is
-  logged once; the count is the gauge ``pyscheduler_load_metrics_stale_nodes{source}``. A
-  failed poll keeps the samples it had (they age out) and is logged once per change between
-  failing and succeeding.
+* Freshness is decided at each poll (``refresh``), whether or not the poll succeeded, and again
+  whenever ``view()`` is read after the view's ``expires_at`` (the moment its oldest fresh
+  sample passes ``stale_after``): a node of the cluster (``node_names()``) is *stale* when it
+  has no sample, its latest is older than ``stale_after``, or it lacks cpu or memory. So a
+  sample is never scored with past the threshold, whatever the poll interval. Each node's
+  change between fresh and stale is logged once; the count is the gauge
+  ``pyscheduler_load_metrics_stale_nodes{source}``. A failed poll keeps the samples it had
+  (they age out) and is logged once per change between failing and succeeding; its error is
+  kept in ``last_error``.
 * ``LoadMetricsHub`` gives one monitor per distinct ``LoadSourceSpec``, so plugins in several
   profiles asking for the same source share one poller; monitors asked for after ``start()``
-  start at once.
+  start at once. ``retain(specs)`` stops and forgets the monitors of every other spec (a
+  configuration reload whose plugins no longer ask for them); ``recording()`` collects the
+  specs asked for while a configuration's frameworks are built.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import math
 import time
 import types
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import structlog
@@ -89,10 +94,14 @@ class LoadMonitor:
         self._history: dict[str, deque[NodeSample]] = {}
         self._view: LoadView = EMPTY_VIEW
         self._failing = False
+        self.last_error = ""
         self._gauge = LOAD_METRICS_STALE_NODES.labels(source=spec.label)
 
     def view(self) -> LoadView:
-        """The current immutable view (read it once per cycle)."""
+        """The current immutable view (read it once per cycle); re-judged first when its
+        oldest fresh sample has passed ``stale_after`` since the last poll."""
+        if self._clock() > self._view.expires_at:
+            self.refresh()
         return self._view
 
     async def poll_once(self) -> None:
@@ -105,12 +114,14 @@ class LoadMonitor:
                     log.warning("load metrics poll failing; samples age out",
                                 source=self.spec.label, error=str(err))
                 self._failing = True
+                self.last_error = str(err)
                 LOAD_METRICS_POLLS.labels(source=self.spec.label, result="error").inc()
             else:
                 LOAD_METRICS_POLLS.labels(source=self.spec.label, result="success").inc()
                 if self._failing:
                     log.info("load metrics poll succeeds again", source=self.spec.label)
                 self._failing = False
+                self.last_error = ""
                 self.merge(samples)
         self.refresh()
 
@@ -135,7 +146,10 @@ class LoadMonitor:
         limit = self.spec.stale_after
         fresh: dict[str, NodeLoad] = {}
         ages: dict[str, float] = {}
+        latest: dict[str, float] = {}
+        oldest = math.inf
         for node, hist in self._history.items():
+            latest[node] = hist[-1].timestamp
             age = now - hist[-1].timestamp
             ages[node] = age
             if age <= limit:
@@ -144,6 +158,7 @@ class LoadMonitor:
                 # "Cpu metric not found in node metrics" was a silent minimum score).
                 if load.cpu is not None and load.memory is not None:
                     fresh[node] = load
+                    oldest = min(oldest, load.timestamp)
         stale = frozenset(names - fresh.keys())
         before = self._view
         for node in sorted(stale - before.stale):
@@ -155,7 +170,9 @@ class LoadMonitor:
         for node in sorted(before.stale & fresh.keys()):
             log.info("node load metrics fresh again", node=node, source=self.spec.label)
         self._view = LoadView(fresh=types.MappingProxyType(fresh), stale=stale,
-                              checked_at=now, generation=before.generation + 1)
+                              checked_at=now, generation=before.generation + 1,
+                              expires_at=oldest + limit,
+                              latest=types.MappingProxyType(latest))
         self._gauge.set(len(stale))
 
     async def run(self) -> None:
@@ -179,29 +196,78 @@ class LoadMetricsHub:
     """One LoadMonitor per distinct source spec, started and stopped together."""
 
     def __init__(self, client: ApiClient | None, node_names: Callable[[], Iterable[str]],
-                 clock: Callable[[], float] = time.time) -> None:
-        """A hub whose metrics.k8s.io sources read through ``client``."""
+                 clock: Callable[[], float] = time.time,
+                 sources: Callable[[LoadSourceSpec], MetricsSource | None] | None = None
+                 ) -> None:
+        """A hub whose metrics.k8s.io sources read through ``client``; ``sources`` replaces
+        the source each spec names (the dry run's one fixed sample)."""
         self._client = client
         self._node_names = node_names
         self._clock = clock
+        self._sources = sources
         self._monitors: dict[LoadSourceSpec, LoadMonitor] = {}
         self._tasks: dict[LoadSourceSpec, asyncio.Task[None]] = {}
         self._running = False
+        self._recorded: set[LoadSourceSpec] | None = None
+
+    def _new_source(self, spec: LoadSourceSpec) -> MetricsSource | None:
+        if self._sources is not None:
+            return self._sources(spec)
+        # Imported here: the sources need aiohttp and the Kubernetes client, which the
+        # offline dry run (whose hub has no client and creates no source) never loads.
+        from pyscheduler.loadmetrics.sources import new_source
+
+        return new_source(spec, self._client)
 
     def monitor(self, spec: LoadSourceSpec) -> LoadMonitor:
         """The monitor of ``spec``, created (and started, if the hub runs) on first use."""
+        if self._recorded is not None:
+            self._recorded.add(spec)
         mon = self._monitors.get(spec)
         if mon is None:
-            # Imported here: the sources need aiohttp and the Kubernetes client, which the
-            # offline dry run (whose hub has no client and creates no source) never loads.
-            from pyscheduler.loadmetrics.sources import new_source
-
-            mon = LoadMonitor(spec, new_source(spec, self._client), self._node_names,
-                              self._clock)
+            mon = LoadMonitor(spec, self._new_source(spec), self._node_names, self._clock)
             self._monitors[spec] = mon
             if self._running:
                 self._start(spec, mon)
         return mon
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[set[LoadSourceSpec]]:
+        """Collect the specs asked for inside the block (a configuration's build)."""
+        outer, self._recorded = self._recorded, set()
+        try:
+            yield self._recorded
+        finally:
+            self._recorded = outer
+
+    @property
+    def specs(self) -> set[LoadSourceSpec]:
+        """The specs with a monitor."""
+        return set(self._monitors)
+
+    @property
+    def running_pollers(self) -> int:
+        """Polling tasks not finished (one per monitor while the hub runs)."""
+        return sum(1 for t in self._tasks.values() if not t.done())
+
+    async def retain(self, specs: Collection[LoadSourceSpec]) -> None:
+        """Stop, close and forget the monitors of every spec not in ``specs``."""
+        gone = [spec for spec in self._monitors if spec not in specs]
+        tasks = [t for t in (self._tasks.pop(spec, None) for spec in gone) if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        for spec in gone:
+            mon = self._monitors.pop(spec)
+            await mon.close()
+            if all(m.spec.label != spec.label for m in self._monitors.values()):
+                # Its gauge child would report the old count forever.
+                with contextlib.suppress(KeyError):
+                    LOAD_METRICS_STALE_NODES.remove(spec.label)
+            log.info("load metrics poller stopped: no plugin reads it any more",
+                     source=spec.label)
 
     @property
     def monitors(self) -> list[LoadMonitor]:

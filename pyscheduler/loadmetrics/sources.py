@@ -22,10 +22,8 @@ from kubernetes_asyncio.client import ApiClient
 
 from pyscheduler.api.errors import ApiError
 from pyscheduler.api.raw import request_bytes
-from pyscheduler.config._decode import parse_duration
+from pyscheduler.loadmetrics.nodemetrics import decode_node_metrics
 from pyscheduler.loadmetrics.types import LoadSourceSpec, MetricsSource, NodeSample, SourceError
-from pyscheduler.model.meta import rfc3339_seconds
-from pyscheduler.model.quantity import parse_quantity
 
 log = structlog.get_logger(__name__)
 
@@ -34,45 +32,6 @@ PROMETHEUS_QUERY_PATH = "/api/v1/query"
 
 
 # ---- metrics.k8s.io ----------------------------------------------------------------------
-
-class _Meta(msgspec.Struct):
-    name: str = ""
-
-
-class _NodeMetrics(msgspec.Struct):
-    metadata: _Meta = msgspec.field(default_factory=_Meta)
-    timestamp: str = ""
-    window: str = ""
-    usage: dict[str, str] = {}
-
-
-class _NodeMetricsList(msgspec.Struct):
-    items: list[_NodeMetrics] = []
-
-
-_DECODER = msgspec.json.Decoder(_NodeMetricsList)
-def decode_node_metrics(body: bytes) -> dict[str, NodeSample]:
-    """A NodeMetricsList body as samples; SourceError if it is not one."""
-    try:
-        items = _DECODER.decode(body).items
-    except msgspec.DecodeError as err:
-        raise SourceError(f"undecodable NodeMetricsList: {err}") from err
-    out: dict[str, NodeSample] = {}
-    for item in items:
-        name = item.metadata.name
-        try:
-            cpu = item.usage.get("cpu")
-            mem = item.usage.get("memory")
-            out[name] = NodeSample(
-                cpu_milli=float(parse_quantity(cpu) * 1000) if cpu is not None else None,
-                memory_bytes=float(parse_quantity(mem)) if mem is not None else None,
-                timestamp=rfc3339_seconds(item.timestamp),
-                window=parse_duration(item.window) if item.window else 0.0,
-            )
-        except ValueError as err:
-            log.warning("skipping unparsable node metrics", node=name, error=str(err))
-    return out
-
 
 class NodeMetricsSource:
     """metrics-server's NodeMetrics through the API server's aggregator."""

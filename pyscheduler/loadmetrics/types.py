@@ -11,7 +11,9 @@ Contract:
   docs/LOAD_AWARE.md for how ours are obtained.
 * ``LoadView`` is swapped whole by the poller and never mutated: ``fresh`` holds the nodes
   whose data is usable at the last check, ``stale`` the cluster's nodes that have none (absent
-  or older than ``staleAfterSeconds``). A node in neither (added since the last check) has no
+  or older than ``staleAfterSeconds``). ``expires_at`` is when the oldest fresh sample passes
+  ``staleAfterSeconds``; the monitor re-checks a view read after it, so no sample is used
+  past the threshold. A node in neither (added since the last check) has no
   data either: plugins treat every node not in ``fresh`` alike (request-based fallback).
 * ``LoadSourceSpec`` is a plugin's metricProvider as the monitor needs it; equal specs share
   one poller (one per process, whatever the number of plugins and profiles using it).
@@ -22,7 +24,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 KUBERNETES_METRICS_SERVER = "KubernetesMetricsServer"
 PROMETHEUS = "Prometheus"
@@ -73,6 +75,10 @@ def _empty() -> Mapping[str, NodeLoad]:
     return types.MappingProxyType({})
 
 
+def _empty_times() -> Mapping[str, float]:
+    return types.MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class LoadView:
     """The poller's immutable answer: fresh loads by node name, and the stale node names."""
@@ -82,6 +88,11 @@ class LoadView:
     checked_at: float = 0.0
     # Bumped by the poller with each new view: consumers cache per-view work under it.
     generation: int = 0
+    # When the first fresh node's sample passes staleAfterSeconds: a read after this moment
+    # re-judges freshness at once instead of waiting for the next poll.
+    expires_at: float = float("inf")
+    # The latest sample's time of every node with one, fresh or not (why a node is stale).
+    latest: Mapping[str, float] = field(default_factory=_empty_times)
 
 
 EMPTY_VIEW = LoadView()
@@ -118,6 +129,15 @@ class LoadSourceSpec:
         return self.provider
 
 
+@runtime_checkable
+class LoadSourceArgs(Protocol):
+    """Plugin args that name a load source (the Trimaran plugins' metricProvider)."""
+
+    def source_spec(self) -> LoadSourceSpec:
+        """The LoadSourceSpec these args name."""
+        ...
+
+
 class SourceError(RuntimeError):
     """A poll whose whole answer is unusable (the previous samples stay in force)."""
 
@@ -132,3 +152,18 @@ class MetricsSource(Protocol):
     async def close(self) -> None:
         """Release connections (idempotent)."""
         ...
+
+
+class FixedSource:
+    """A source answering the same samples at every fetch (the dry run's one sample)."""
+
+    def __init__(self, samples: Mapping[str, NodeSample]) -> None:
+        """A source whose every answer is ``samples``."""
+        self._samples = dict(samples)
+
+    async def fetch(self) -> dict[str, NodeSample]:
+        """The fixed samples."""
+        return dict(self._samples)
+
+    async def close(self) -> None:
+        """Nothing to release."""

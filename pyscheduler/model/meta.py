@@ -10,7 +10,7 @@ because the same instance lives in the informer's indexer and in handler argumen
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -65,6 +65,13 @@ def object_key(meta: ObjectMeta) -> str:
 # Python's fromisoformat takes at most microseconds; the API (and metrics-server) may write
 # nanoseconds.
 _FRACTION = re.compile(r"\.(\d{6})\d+")
+
+
+def format_rfc3339(ts: float, *, micro: bool = False) -> str:
+    """``ts`` (epoch seconds) as the API writes a time: metav1.Time (whole seconds, UTC), or
+    metav1.MicroTime with ``micro``."""
+    dt = datetime.fromtimestamp(ts, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def rfc3339_seconds(text: str) -> float:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -40,7 +39,7 @@ import structlog
 from pyscheduler import metrics
 from pyscheduler.api.errors import NotFoundError
 from pyscheduler.framework.interfaces import PreemptionCandidate
-from pyscheduler.model.meta import object_key
+from pyscheduler.model.meta import format_rfc3339, object_key
 from pyscheduler.model.pod import Pod
 from pyscheduler.preemption.client import PreemptionClient
 from pyscheduler.preemption.evaluator import DISRUPTION_TARGET, REASON_PREEMPTION_BY_SCHEDULER
@@ -64,10 +63,6 @@ def preempted_note(preemptor: Pod, node_name: str) -> str:
     return f"Preempted by pod {preemptor.metadata.uid} on node {node_name}"
 
 
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def disruption_condition_patch(victim: Pod, scheduler_name: str,
                                now: float | None = None) -> dict[str, Any] | None:
     """The status patch adding DisruptionTarget, or None when the victim already carries it
@@ -81,7 +76,7 @@ def disruption_condition_patch(victim: Pod, scheduler_name: str,
     if old is not None and old.status == "True" and old.last_transition_time:
         transition = old.last_transition_time
     else:
-        transition = _rfc3339(time.time() if now is None else now)
+        transition = format_rfc3339(time.time() if now is None else now)
     cond: dict[str, Any] = {
         "type": DISRUPTION_TARGET,
         "status": "True",

@@ -23,23 +23,21 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pyscheduler.backend.api_dispatcher import ApiDispatcher
+from pyscheduler.model.meta import format_rfc3339
 from pyscheduler.model.pod import Pod
 
 
 def micro_time(ts: float | None = None) -> str:
     """metav1.MicroTime's wire format."""
-    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_rfc3339(time.time() if ts is None else ts, micro=True)
 
 
 def rfc3339(ts: float | None = None) -> str:
     """metav1.Time's wire format (whole seconds, UTC)."""
-    dt = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_rfc3339(time.time() if ts is None else ts)
 
 
 @dataclass(slots=True)

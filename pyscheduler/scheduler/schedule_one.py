@@ -35,7 +35,7 @@ import structlog
 from pyscheduler import metrics
 from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import I64, PodNominator
+from pyscheduler.framework.interfaces import I64, PodNominator, ScoreDetail
 from pyscheduler.framework.runtime import Diagnosis, FitError, Framework, PluginError
 from pyscheduler.framework.status import Code, Status
 from pyscheduler.framework.types import (
@@ -82,6 +82,8 @@ class AttemptTrace:
     # The feasible nodes that share the best total (the chosen one among them), always.
     top: list[str] = field(default_factory=list)
     plugin_scores: dict[str, tuple[I64, I64]] = field(default_factory=dict)
+    # plugin -> node -> what it scored the node from (ScoreExplainer plugins), with ``detail``.
+    score_details: dict[str, dict[str, ScoreDetail]] = field(default_factory=dict)
     error: str = ""
 
 
@@ -367,9 +369,10 @@ class Scheduler:
         st = fwk.run_pre_score(state, pod_info, snapshot, feasible)
         if st is not None:
             raise PluginError(st)
+        detail = trace is not None and trace.detail
         scores = fwk.run_score(state, pod_info, snapshot, feasible,
-                               trace.plugin_scores if trace is not None and trace.detail
-                               else None)
+                               trace.plugin_scores if trace is not None and detail else None,
+                               trace.score_details if trace is not None and detail else None)
         host = fwk.select_host(snapshot, feasible, scores)
         if trace is not None:
             trace.top = [snapshot.node_infos[int(r)].name

@@ -34,6 +34,7 @@ from pyscheduler.framework.waiting_pods import WaitingPodsMap
 from pyscheduler.informers.indexer import IndexFunc
 from pyscheduler.informers.shared_informer import SharedInformer
 from pyscheduler.loadmetrics.monitor import LoadMetricsHub
+from pyscheduler.loadmetrics.types import LoadSourceSpec, MetricsSource
 from pyscheduler.model.elasticquota import ELASTIC_QUOTAS
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
@@ -148,7 +149,9 @@ class SchedulerApp:
                  registry: Mapping[str, PluginSpec] | None = None,
                  informers: InformerSource | None = None, writers: Writers | None = None,
                  clock: Callable[[], float] | None = None,
-                 tracer: Tracer | None = None, seed: int | None = None) -> None:
+                 tracer: Tracer | None = None, seed: int | None = None,
+                 load_sources: Callable[[LoadSourceSpec], MetricsSource | None] | None = None,
+                 load_clock: Callable[[], float] | None = None) -> None:
         """Build everything, in one direction: API writers, cache and informers, the
         nominator, waiting pods and preemption executor, then one Framework per profile (each
         its plugins' Handle), then the queue and the scheduling loop. ``registry`` is the
@@ -158,7 +161,7 @@ class SchedulerApp:
         ``client``, ``writers.api_writers``); the dry run passes in-memory ones, and a fake
         ``clock`` for the queue's backoff, a ``tracer`` that records what each attempt saw and
         a ``seed`` for tie-breaking, so the very same engine runs, reproducibly, without
-        writing."""
+        writing; and ``load_sources`` / ``load_clock`` for its one load sample."""
         from pyscheduler.backend.queue.scheduling_queue import PriorityQueue
         from pyscheduler.scheduler.profile import build_frameworks
 
@@ -222,9 +225,10 @@ class SchedulerApp:
         self.preemption_executor = Executor(self.preemption_client, self.get_pod)
 
         # Node load pollers for load-aware plugins (issue 18): created as plugins ask for a
-        # source, polling from run() on; never started by the dry run, whose plugins then
-        # score every node by requests.
-        self.load_metrics = LoadMetricsHub(client, lambda: self.cache.snapshot.table.index)
+        # source, polling from run() on; never started by the dry run, which polls each once
+        # (dryrun/load.py).
+        self.load_metrics = LoadMetricsHub(client, lambda: self.cache.snapshot.table.index,
+                                           load_clock or time.time, load_sources)
 
         def options_for(profile: str) -> FrameworkOptions:
             return FrameworkOptions(
@@ -246,7 +250,11 @@ class SchedulerApp:
         # Kept for reload(): a new configuration's frameworks get the same Handle options.
         self._options_for = options_for
         self._registry = registry
-        self.frameworks: dict[str, Framework] = build_frameworks(config, options_for, registry)
+        with self.load_metrics.recording() as load_specs:
+            self.frameworks: dict[str, Framework] = build_frameworks(config, options_for,
+                                                                     registry)
+        # The load sources these frameworks read: reload() stops the pollers of the others.
+        self._load_specs = frozenset(load_specs)
         first = next(iter(self.frameworks.values()))
         pre_enqueue, events = _queue_plugins(self.frameworks)
         self.queue = PriorityQueue(
@@ -318,13 +326,19 @@ class SchedulerApp:
         # failure leaves the frameworks as they were (build_frameworks is all or none), and at
         # worst an informer nobody reads yet keeps running.
         await self._start_listers(config)
-        frameworks = build_frameworks(config, self._options_for, self._registry)
-        new_qs = {f.queue_sort.name for f in frameworks.values()}
-        old_qs = {f.queue_sort.name for f in self.frameworks.values()}
-        if new_qs != old_qs:
-            raise ConfigError([f"profiles[0].plugins.queueSort: Forbidden: changing the queue "
-                               f"sort plugin ({', '.join(sorted(old_qs))} to "
-                               f"{', '.join(sorted(new_qs))}) needs a restart"])
+        try:
+            with self.load_metrics.recording() as load_specs:
+                frameworks = build_frameworks(config, self._options_for, self._registry)
+            new_qs = {f.queue_sort.name for f in frameworks.values()}
+            old_qs = {f.queue_sort.name for f in self.frameworks.values()}
+            if new_qs != old_qs:
+                raise ConfigError([f"profiles[0].plugins.queueSort: Forbidden: changing the "
+                                   f"queue sort plugin ({', '.join(sorted(old_qs))} to "
+                                   f"{', '.join(sorted(new_qs))}) needs a restart"])
+        except BaseException:
+            # Pollers the refused build started (plugins ask for their source when built).
+            await self.load_metrics.retain(self._load_specs)
+            raise
         old_names, new_names = set(self.frameworks), set(frameworks)
         pre_enqueue, events = _queue_plugins(frameworks)
         # From here to the end nothing awaits: no cycle can see half of the swap.
@@ -351,6 +365,10 @@ class SchedulerApp:
                     picked += 1
             log.info("profiles added: their pending pods are queued", profiles=added,
                      pods_queued=picked)
+        # The old profiles' pollers that no new plugin reads (cycles still running on the old
+        # frameworks keep the last view they read).
+        self._load_specs = frozenset(load_specs)
+        await self.load_metrics.retain(self._load_specs)
         return ReloadSummary(added=tuple(added), removed=tuple(removed), queued=picked,
                              dropped=dropped)
 

@@ -17,6 +17,10 @@ Contract:
   is scored against the same poll.
 * ``rows`` is incremental: per-node sample figures are rebuilt when the view or the node set
   changes, the ``extra`` of a row only when its NodeInfo generation moved.
+* ``score_detail(figures, view, node, stale_after, values)`` is a plugin's ScoreDetail for
+  --explain: the sample's age against the view's check time, or, for a node scored by
+  requests, why ("no load sample", "load sample 130s old, over staleAfterSeconds 90", "load
+  sample lacks cpu or memory"), ending in ": scored by requests", as ``run`` logs it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import I64, BoolArr, LoadMetrics
+from pyscheduler.framework.interfaces import I64, BoolArr, LoadMetrics, ScoreDetail
 from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.loadmetrics.types import LoadView, NodeLoad
@@ -217,3 +221,31 @@ class LoadEstimator:
             mem_std=np.where(fresh, cache.mem_std[idx], 0.0),
             cap_cpu=cache.cap_cpu[idx],
         )
+
+
+FALLBACK = "scored by requests"
+
+
+def fallback_reason(view: LoadView, node: str, stale_after: float) -> str:
+    """Why ``node`` has no fresh load in ``view`` (it is then scored by requests)."""
+    ts = view.latest.get(node)
+    if ts is None:
+        return f"no load sample: {FALLBACK}"
+    age = max(0.0, view.checked_at - ts)
+    if age > stale_after:
+        return (f"load sample {age:.0f}s old, over staleAfterSeconds {stale_after:g}: "
+                f"{FALLBACK}")
+    return f"load sample lacks cpu or memory: {FALLBACK}"
+
+
+def score_detail(figures: NodeFigures, view: LoadView, node: str, stale_after: float,
+                 values: dict[str, float | int | str]) -> ScoreDetail:
+    """The ScoreDetail of one node's load-aware score (module contract)."""
+    if figures.fresh:
+        return ScoreDetail(values, figures.age(view.checked_at))
+    return ScoreDetail(values, None, fallback_reason(view, node, stale_after))
+
+
+def percent(part: float, whole: float) -> float:
+    """100 * part / whole, rounded to 0.1 (0 when whole is 0): for --explain figures."""
+    return round(100.0 * part / whole, 1) if whole else 0.0

@@ -18,14 +18,29 @@ import math
 import numpy as np
 
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import I64, MAX_NODE_SCORE, BatchScorePlugin, Handle
+from pyscheduler.framework.interfaces import (
+    I64,
+    MAX_NODE_SCORE,
+    BatchScorePlugin,
+    Handle,
+    ScoreDetail,
+    ScoreExplainer,
+)
 from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.snapshot import Snapshot
 from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.quantity import CPU, MEMORY
 from pyscheduler.plugins.trimaran.args import LoadVariationRiskBalancingArgs
-from pyscheduler.plugins.trimaran.load import F64, CycleLoad, LoadEstimator, NodeFigures, cycle_load
+from pyscheduler.plugins.trimaran.load import (
+    F64,
+    CycleLoad,
+    LoadEstimator,
+    NodeFigures,
+    cycle_load,
+    percent,
+    score_detail,
+)
 from pyscheduler.plugins.trimaran.resources import burst_estimate, effective
 from pyscheduler.plugins.trimaran.rounding import go_round, go_round_array
 
@@ -34,11 +49,11 @@ STATE_KEY = "Score" + NAME
 MEGA_FACTOR = 1.0 / 1024.0 / 1024.0
 
 
-def compute_score(capacity: float, req: float, used_avg: float, used_std: float,
-                  margin: float, sensitivity: float) -> float:
-    """Upstream computeScore for one resource: (1 - risk) * 100, unrounded."""
+def risk_parts(capacity: float, req: float, used_avg: float, used_std: float,
+               margin: float, sensitivity: float) -> tuple[float, float, float] | None:
+    """(mu, sigma after margin and sensitivity, risk) of one resource; None when C <= 0."""
     if capacity <= 0:
-        return 0.0
+        return None
     req = max(req, 0.0)
     used_avg = max(min(used_avg, capacity), 0.0)
     used_std = max(min(used_std, capacity), 0.0)
@@ -48,8 +63,16 @@ def compute_score(capacity: float, req: float, used_avg: float, used_std: float,
         sigma = sigma ** _exponent(sensitivity)
     sigma *= margin
     sigma = max(min(sigma, 1.0), 0.0)
-    risk = (mu + sigma) / 2
-    return (1.0 - risk) * float(MAX_NODE_SCORE)
+    return mu, sigma, (mu + sigma) / 2
+
+
+def compute_score(capacity: float, req: float, used_avg: float, used_std: float,
+                  margin: float, sensitivity: float) -> float:
+    """Upstream computeScore for one resource: (1 - risk) * 100, unrounded."""
+    parts = risk_parts(capacity, req, used_avg, used_std, margin, sensitivity)
+    if parts is None:
+        return 0.0
+    return (1.0 - parts[2]) * float(MAX_NODE_SCORE)
 
 
 def compute_scores(capacity: F64, req: float, used_avg: F64, used_std: F64,
@@ -100,15 +123,34 @@ class LoadVariationRiskBalancing:
         """The load figures ``score`` uses for this node (the dry run's explanation)."""
         return self.estimator.node(node_info, self._cycle(state, pod).view)
 
+    def _resources(self, cl: CycleLoad, f: NodeFigures, node_info: NodeInfo) -> tuple[
+            tuple[float, float, float, float], tuple[float, float, float, float]]:
+        """(capacity, pod request, used, std) of cpu and of memory (MiB), as scored."""
+        return ((float(node_info.allocatable.get(CPU, 0)), cl.pod[0], f.cpu_used, f.cpu_std),
+                (float(node_info.allocatable.get(MEMORY, 0)) * MEGA_FACTOR,
+                 cl.pod[1] * MEGA_FACTOR, f.mem_used * MEGA_FACTOR, f.mem_std * MEGA_FACTOR))
+
+    def explain_score(self, state: CycleState, pod: PodInfo,
+                      node_info: NodeInfo) -> ScoreDetail:
+        """Per resource the mean (with the pod), the std and the risk ``score`` used, in %."""
+        cl = self._cycle(state, pod)
+        f = self.estimator.node(node_info, cl.view)
+        values: dict[str, float | int | str] = {}
+        for res, (cap, req, used, std) in zip((CPU, MEMORY), self._resources(cl, f, node_info),
+                                              strict=True):
+            parts = risk_parts(cap, req, used, std, self.margin, self.sensitivity)
+            mu, _, risk = parts if parts is not None else (0.0, 0.0, 1.0)
+            values[f"{res} mean %"] = round(100 * mu, 1)
+            values[f"{res} std %"] = percent(max(min(std, cap), 0.0), cap)
+            values[f"{res} risk %"] = round(100 * risk, 1)
+        return score_detail(f, cl.view, node_info.name, self.monitor.spec.stale_after, values)
+
     def score(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> int:
         """The risk-balancing score of one node."""
         cl = self._cycle(state, pod)
         f = self.estimator.node(node_info, cl.view)
-        cpu = compute_score(float(node_info.allocatable.get(CPU, 0)), cl.pod[0],
-                            f.cpu_used, f.cpu_std, self.margin, self.sensitivity)
-        mem = compute_score(float(node_info.allocatable.get(MEMORY, 0)) * MEGA_FACTOR,
-                            cl.pod[1] * MEGA_FACTOR, f.mem_used * MEGA_FACTOR,
-                            f.mem_std * MEGA_FACTOR, self.margin, self.sensitivity)
+        cpu, mem = (compute_score(cap, req, used, std, self.margin, self.sensitivity)
+                    for cap, req, used, std in self._resources(cl, f, node_info))
         return go_round(min(mem, cpu))
 
     def score_nodes(self, state: CycleState, pod: PodInfo, snapshot: Snapshot,
@@ -137,6 +179,6 @@ def new(args: LoadVariationRiskBalancingArgs | None,
 SPEC = PluginSpec(NAME, new, LoadVariationRiskBalancingArgs)
 
 
-def _check(p: LoadVariationRiskBalancing) -> BatchScorePlugin:
-    """Compile-time conformance: mypy checks the plugin against the Protocol."""
-    return p
+def _check(p: LoadVariationRiskBalancing) -> tuple[BatchScorePlugin, ScoreExplainer]:
+    """Compile-time conformance: mypy checks the plugin against each Protocol."""
+    return p, p

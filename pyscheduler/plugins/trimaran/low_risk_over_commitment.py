@@ -27,6 +27,8 @@ from pyscheduler.framework.interfaces import (
     MAX_NODE_SCORE,
     Handle,
     PreScorePlugin,
+    ScoreDetail,
+    ScoreExplainer,
     ScorePlugin,
 )
 from pyscheduler.framework.node_info import NodeInfo
@@ -38,7 +40,7 @@ from pyscheduler.loadmetrics.types import LoadView
 from pyscheduler.model.quantity import CPU, MEMORY
 from pyscheduler.plugins.trimaran.args import LowRiskOverCommitmentArgs
 from pyscheduler.plugins.trimaran.beta import compute_probability, max_variance
-from pyscheduler.plugins.trimaran.load import LoadEstimator, NodeFigures
+from pyscheduler.plugins.trimaran.load import LoadEstimator, NodeFigures, percent, score_detail
 from pyscheduler.plugins.trimaran.resources import burst_estimate, requests_and_limits
 from pyscheduler.plugins.trimaran.rounding import go_round
 
@@ -61,6 +63,14 @@ class RequestsAndLimits:
 def compute_risk(rl: RequestsAndLimits, weight: float, smoothing_window_size: int,
                  used_avg: float | None, used_std: float) -> float:
     """Upstream computeRisk for one resource; ``used_avg`` None: no measured load."""
+    risk_limit, risk_load = risk_parts(rl, smoothing_window_size, used_avg, used_std)
+    total = weight * risk_limit + (1 - weight) * risk_load
+    return min(max(total, 0.0), 1.0)
+
+
+def risk_parts(rl: RequestsAndLimits, smoothing_window_size: int, used_avg: float | None,
+               used_std: float) -> tuple[float, float]:
+    """(riskLimit, riskLoad) of one resource, before weighting."""
     risk_limit = risk_load = 0.0
     if rl.limit > rl.capacity:
         risk_limit = float(rl.limit - rl.capacity) / float(rl.limit - rl.request)
@@ -81,8 +91,7 @@ def compute_risk(rl: RequestsAndLimits, weight: float, smoothing_window_size: in
                 if limit_prob > 0:
                     alloc_prob = min(max(alloc_prob / limit_prob, 0.0), 1.0)
         risk_load = 1 - alloc_prob
-    total = weight * risk_limit + (1 - weight) * risk_load
-    return min(max(total, 0.0), 1.0)
+    return risk_limit, risk_load
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,30 @@ class LowRiskOverCommitment:
         """The load figures ``score`` uses for this node (the dry run's explanation)."""
         return self.estimator.node(node_info, self._pod_resources(state, pod).view)
 
+    def explain_score(self, state: CycleState, pod: PodInfo,
+                      node_info: NodeInfo) -> ScoreDetail:
+        """Per resource the limit risk, the load risk and their weighted risk, in %, and
+        the measured mean and std behind the load risk."""
+        pr = self._pod_resources(state, pod)
+        f = self.estimator.node(node_info, pr.view)
+        w = self.args.smoothing_window_size
+        values: dict[str, float | int | str] = {}
+        for res, rl, used, std in zip((CPU, MEMORY), self.requests_and_limits(node_info, pr),
+                                      (f.cpu_used, f.mem_used), (f.cpu_std, f.mem_std),
+                                      strict=True):
+            if f.fresh:
+                values[f"{res} used %"] = percent(used, rl.capacity)
+                values[f"{res} std %"] = percent(std, rl.capacity)
+            limit, load = risk_parts(rl, w, used if f.fresh else None, std)
+            values[f"{res} limit risk %"] = round(100 * limit, 1)
+            values[f"{res} load risk %"] = round(100 * load, 1)
+            values[f"{res} risk %"] = round(
+                100 * compute_risk(rl, self.args.weight(res), w, used if f.fresh else None,
+                                   std), 1)
+        if not any(pr.requests) and not any(pr.limits):
+            values["best-effort pod"] = "scored 0 everywhere"
+        return score_detail(f, pr.view, node_info.name, self.monitor.spec.stale_after, values)
+
     def score(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> int:
         """(1 - the larger of the cpu and memory risks) * 100."""
         pr = self._pod_resources(state, pod)
@@ -179,6 +212,6 @@ def new(args: LowRiskOverCommitmentArgs | None, handle: Handle) -> LowRiskOverCo
 SPEC = PluginSpec(NAME, new, LowRiskOverCommitmentArgs)
 
 
-def _check(p: LowRiskOverCommitment) -> tuple[PreScorePlugin, ScorePlugin]:
+def _check(p: LowRiskOverCommitment) -> tuple[PreScorePlugin, ScorePlugin, ScoreExplainer]:
     """Compile-time conformance: mypy checks the plugin against each Protocol."""
-    return p, p
+    return p, p, p

@@ -18,7 +18,13 @@ from __future__ import annotations
 import numpy as np
 
 from pyscheduler.framework.cycle_state import CycleState
-from pyscheduler.framework.interfaces import I64, BatchScorePlugin, Handle
+from pyscheduler.framework.interfaces import (
+    I64,
+    BatchScorePlugin,
+    Handle,
+    ScoreDetail,
+    ScoreExplainer,
+)
 from pyscheduler.framework.node_info import NodeInfo
 from pyscheduler.framework.registry import PluginSpec
 from pyscheduler.framework.snapshot import Snapshot
@@ -33,6 +39,8 @@ from pyscheduler.plugins.trimaran.load import (
     NodeFigures,
     capacity_cpu,
     cycle_load,
+    percent,
+    score_detail,
 )
 from pyscheduler.plugins.trimaran.rounding import go_round, go_round_array
 
@@ -100,6 +108,23 @@ class TargetLoadPacking:
         """The load figures ``score`` uses for this node (the dry run's explanation)."""
         return self.estimator.node(node_info, self._cycle(state, pod).view)
 
+    def explain_score(self, state: CycleState, pod: PodInfo,
+                      node_info: NodeInfo) -> ScoreDetail:
+        """The cpu figures ``score`` used for this node, as % of its cpu capacity."""
+        cl = self._cycle(state, pod)
+        f = self.estimator.node(node_info, cl.view)
+        cap = float(capacity_cpu(node_info.node))
+        values: dict[str, float | int | str] = {}
+        if f.fresh:
+            values["measured cpu %"] = percent(f.cpu_used - f.cpu_extra, cap)
+            values["unsampled pods cpu %"] = percent(f.cpu_extra, cap)
+        else:
+            values["requested cpu %"] = percent(f.cpu_used, cap)
+        values["pod predicted cpu %"] = percent(cl.pod[0], cap)
+        values["predicted %"] = percent(f.cpu_used + cl.pod[0], cap)
+        values["target %"] = self.target
+        return score_detail(f, cl.view, node_info.name, self.monitor.spec.stale_after, values)
+
     def score(self, state: CycleState, pod: PodInfo, node_info: NodeInfo) -> int:
         """The target-packing score of one node."""
         cl = self._cycle(state, pod)
@@ -130,6 +155,6 @@ def new(args: TargetLoadPackingArgs | None, handle: Handle) -> TargetLoadPacking
 SPEC = PluginSpec(NAME, new, TargetLoadPackingArgs)
 
 
-def _check(p: TargetLoadPacking) -> BatchScorePlugin:
-    """Compile-time conformance: mypy checks the plugin against the Protocol."""
-    return p
+def _check(p: TargetLoadPacking) -> tuple[BatchScorePlugin, ScoreExplainer]:
+    """Compile-time conformance: mypy checks the plugin against each Protocol."""
+    return p, p

@@ -136,3 +136,54 @@ def test_a_framework_without_a_load_pipeline_hands_out_a_monitor_without_data() 
     hub = LoadMetricsHub(None, lambda: [])
     fwk2, _ = new_framework("p", {}, {}, FrameworkOptions(load_metrics=hub))
     assert fwk2.load_metrics(LoadSourceSpec()) is hub.monitor(LoadSourceSpec())
+
+
+async def test_staleness_is_judged_when_the_view_is_read_not_only_at_the_next_poll() -> None:
+    # Polls every hour, stale after 15 s: without the read-time check the sample would be
+    # scored with for up to an hour.
+    spec = LoadSourceSpec(poll_interval_seconds=3600, stale_after_seconds=15, address="t5")
+    mon, src, clock = _monitor(["a", "b"], spec)
+    src.answer = {"a": NodeSample(500.0, 1e9, timestamp=995.0),
+                  "b": NodeSample(500.0, 1e9, timestamp=999.0)}
+    await mon.poll_once()
+    first = mon.view()
+    assert set(first.fresh) == {"a", "b"} and first.expires_at == 995.0 + 15
+    clock.now = 1010.0  # a is 15 s old: still usable
+    assert mon.view() is first
+    clock.now = 1010.5
+    with structlog.testing.capture_logs() as logs:
+        view = mon.view()
+    assert set(view.fresh) == {"b"} and view.stale == {"a"}
+    assert view.generation == first.generation + 1 and view.expires_at == 999.0 + 15
+    assert _gauge(spec.label) == 1
+    assert [e["node"] for e in logs if e["event"].startswith("node load metrics stale")] == ["a"]
+    assert mon.view() is view  # judged once: the next read before b expires changes nothing
+    clock.now = 1014.5
+    assert mon.view().stale == {"a", "b"} and mon.view().expires_at == float("inf")
+
+
+async def test_a_failed_poll_keeps_its_error() -> None:
+    mon, src, _ = _monitor(["a"], LoadSourceSpec(address="t6"))
+    src.answer = None
+    await mon.poll_once()
+    assert mon.last_error == "down"
+    src.answer = {}
+    await mon.poll_once()
+    assert mon.last_error == ""
+
+
+async def test_hub_retain_stops_the_pollers_of_specs_no_longer_read() -> None:
+    hub = LoadMetricsHub(None, lambda: ["a"])
+    keep, drop = (LoadSourceSpec(poll_interval_seconds=3600, address="t7"),
+                  LoadSourceSpec(poll_interval_seconds=3600, address="t8"))
+    with hub.recording() as asked:
+        hub.monitor(keep)
+        hub.monitor(drop)
+    assert asked == {keep, drop}
+    hub.start()
+    await asyncio.sleep(0)
+    assert hub.running_pollers == 2
+    await hub.retain({keep})
+    assert hub.running_pollers == 1 and hub.specs == {keep}
+    await hub.stop()
+    assert hub.running_pollers == 0

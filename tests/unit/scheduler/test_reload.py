@@ -190,3 +190,43 @@ async def test_latest_change_wins_while_one_is_applied(app: SchedulerApp) -> Non
     reloader.submit(ConfigChange("test", ONLY_B))
     await reloader.wait_idle()
     assert set(app.frameworks) == {"b"}
+
+
+def _load_aware(interval: int) -> str:
+    return ONE + f"""  plugins:
+    score:
+      enabled:
+      - name: TargetLoadPacking
+      - name: LoadVariationRiskBalancing
+  pluginConfig:
+  - name: TargetLoadPacking
+    args:
+      metricProvider: {{type: KubernetesMetricsServer, pollIntervalSeconds: {interval}}}
+  - name: LoadVariationRiskBalancing
+    args:
+      metricProvider: {{type: KubernetesMetricsServer, pollIntervalSeconds: {interval}}}
+"""
+
+
+async def test_a_reload_stops_the_pollers_no_new_plugin_reads() -> None:
+    reg = default_registry()
+    client = ApiClient(Configuration(host="http://127.0.0.1:9"))
+    app = SchedulerApp(client, parse_config(_load_aware(3600), plugins=reg), registry=reg)
+    hub = app.load_metrics
+    try:
+        hub.start()
+        assert hub.running_pollers == 1  # two plugins, one source
+        for interval in (1800, 900, 900):
+            await app.reload(parse_config(_load_aware(interval), plugins=reg))
+            assert hub.running_pollers == 1
+            assert [s.poll_interval_seconds for s in hub.specs] == [float(interval)]
+        # A refused reload (restart-only field) leaves the running poller alone.
+        text = _load_aware(60).replace("leaderElect: false", "leaderElect: true")
+        with pytest.raises(ConfigError):
+            await app.reload(parse_config(text, plugins=reg))
+        assert hub.running_pollers == 1
+        await app.reload(parse_config(ONE, plugins=reg))
+        assert hub.running_pollers == 0 and not hub.specs
+    finally:
+        await hub.stop()
+        await client.close()
