@@ -14,6 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 Counts = dict[str, dict[str, int]]
+# What readers take: a Counts, or a DomainCounts naming its values on first use.
+CountsView = Mapping[str, Mapping[str, int]]
 # One node's contribution: (topology key, topology value, delta) entries.
 Entries = tuple[tuple[str, str, int], ...]
 
@@ -39,11 +41,11 @@ def add_entries(counts: Counts, entries: Entries, sign: int) -> None:
         add_count(counts, key, value, sign * delta)
 
 
-def copy_counts(counts: Counts) -> Counts:
+def copy_counts(counts: CountsView) -> Counts:
     return {k: dict(vs) for k, vs in counts.items()}
 
 
-def count_of(counts: Counts, key: str, value: str) -> int:
+def count_of(counts: CountsView, key: str, value: str) -> int:
     values = counts.get(key)
     return 0 if values is None else values.get(value, 0)
 
@@ -73,6 +75,9 @@ class DomainCounts(Mapping[str, dict[str, int]]):
                              strict=True))
             self._built[key] = built
         return built
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._luts  # without naming the key's values
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._luts)

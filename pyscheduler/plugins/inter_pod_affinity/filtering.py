@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from pyscheduler.framework.types import PodInfo
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins.inter_pod_affinity.counts import (
     Counts,
+    CountsView,
     Entries,
     add_count,
     copy_counts,
@@ -133,9 +134,11 @@ class PreFilterState:
     # the incoming pod's required terms, namespaceSelector resolved
     affinity_terms: tuple[AffinityTerm, ...]
     anti_terms: tuple[AffinityTerm, ...]
-    existing_anti: Counts
-    affinity: Counts
-    anti: Counts
+    # Read-only views until the first AddPod/RemovePod (_own): PreFilter's counts are named
+    # lazily (DomainCounts), since the batch filter reads only the lookup tables.
+    existing_anti: CountsView
+    affinity: CountsView
+    anti: CountsView
     # the pod matches all of its own affinity terms (first-pod-of-a-group rule)
     self_match: bool
     # PreFilter's per-domain counts as lookup tables over label codes, for the batch filter:
@@ -153,35 +156,37 @@ class PreFilterState:
                               self.existing_anti, self.affinity, self.anti, self.self_match,
                               self.luts, self.lut_columns)
 
-    def _own(self) -> None:
+    def _own(self) -> tuple[Counts, Counts, Counts]:
         if not self.owned:
             self.existing_anti = copy_counts(self.existing_anti)
             self.affinity = copy_counts(self.affinity)
             self.anti = copy_counts(self.anti)
             self.owned = True
         self.luts = {}
+        return (cast(Counts, self.existing_anti), cast(Counts, self.affinity),
+                cast(Counts, self.anti))
 
     def update_with_pod(self, other: PodInfo, node_info: NodeInfo, sign: int) -> None:
         """Count (sign=+1) or uncount (-1) one pod on one node (upstream updateWithPod)."""
-        self._own()
+        existing_anti, affinity, anti = self._own()
         labels = node_info.labels
         me = self.pod.pod
         for t in terms_of(other).required_anti:
             if t.matches(me, self.ns_labels):
                 value = labels.get(t.topology_key)
                 if value is not None:
-                    add_count(self.existing_anti, t.topology_key, value, sign)
+                    add_count(existing_anti, t.topology_key, value, sign)
         p = other.pod
         if pod_matches_all(self.affinity_terms, p):
             for t in self.affinity_terms:
                 value = labels.get(t.topology_key)
                 if value is not None:
-                    add_count(self.affinity, t.topology_key, value, sign)
+                    add_count(affinity, t.topology_key, value, sign)
         for t in self.anti_terms:
             if t.matches(p, None):
                 value = labels.get(t.topology_key)
                 if value is not None:
-                    add_count(self.anti, t.topology_key, value, sign)
+                    add_count(anti, t.topology_key, value, sign)
 
 
 def missing_state() -> Status:
@@ -267,14 +272,17 @@ class _RowCounts:
         if got is not None:
             return got
         s = self.state
-        values = getattr(s, name).get(key)
-        if not values:
+        counts: CountsView = getattr(s, name)
+        # A key present has a non-zero count somewhere (Counts and DomainCounts drop empty
+        # keys); membership does not name a DomainCounts' values, and the table does not
+        # need them while it matches the snapshot's label column.
+        if key not in counts:
             got = np.zeros(len(self.rows), dtype=np.int64)
         else:
             kc = self.snapshot.label_codes(key)
             lut = s.luts.get(cache_key)
             if lut is None or s.lut_columns.get(key) is not kc.column:
-                lut = lut_of(values, kc)
+                lut = lut_of(counts[key], kc)
             got = lut[kc.codes[self.rows]]
         self._cache[cache_key] = got
         return got

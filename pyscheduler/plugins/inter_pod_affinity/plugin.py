@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -74,7 +74,13 @@ from pyscheduler.framework.types import (
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
 from pyscheduler.plugins import validation as v
-from pyscheduler.plugins.inter_pod_affinity.counts import Counts, DomainCounts, add_entries
+from pyscheduler.plugins.inter_pod_affinity.counts import (
+    Counts,
+    CountsView,
+    DomainCounts,
+    add_entries,
+    copy_counts,
+)
 from pyscheduler.plugins.inter_pod_affinity.filtering import (
     AFFINITY,
     ANTI,
@@ -136,7 +142,7 @@ class InterPodAffinityArgs(msgspec.Struct, rename="camel", omit_defaults=True):
 class Domains:
     """Per-domain counts, and the same as lookup tables over the snapshot's label codes."""
 
-    counts: Counts = field(default_factory=dict)
+    counts: CountsView = field(default_factory=dict)
     luts: dict[str, I64] = field(default_factory=dict)
     columns: dict[str, object] = field(default_factory=dict)
 
@@ -178,15 +184,11 @@ class InterPodAffinity:
             prev = out.luts.get(key)
             out.luts[key] = dom if prev is None else prev + dom
             out.columns[key] = kc.column
-        if not named:
-            return out
-        for key, dom in out.luts.items():
-            nz = np.flatnonzero(dom)
-            if len(nz):
-                values = snapshot.label_codes(key).values
-                # the absent code was zeroed above, so every value here is a label value
-                names = cast(list[str], [values[c] for c in nz.tolist()])
-                out.counts[key] = dict(zip(names, dom[nz].tolist(), strict=True))
+        if named:
+            # Named on first use: the batch filter reads only the tables, and naming every
+            # hostname domain each cycle cost more than the fold.
+            out.counts = DomainCounts(out.luts, {key: snapshot.label_codes(key).values
+                                                 for key in out.luts})
         return out
 
     # ---- counts ---------------------------------------------------------------------------
@@ -232,8 +234,9 @@ class InterPodAffinity:
 
     def incoming_counts(self, snapshot: Snapshot, affinity: tuple[AffinityTerm, ...],
                         anti: tuple[AffinityTerm, ...]) -> tuple[Counts, Counts]:
+        """incoming_domains' counts, as plain Counts."""
         a, b = self.incoming_domains(snapshot, affinity, anti)
-        return a.counts, b.counts
+        return copy_counts(a.counts), copy_counts(b.counts)
 
     def topology_scores(self, snapshot: Snapshot, pod: Pod, ns_labels: dict[str, str],
                         preferred: tuple[WeightedTerm, ...],
