@@ -475,6 +475,11 @@ class SchedulerApp:
         if self.quota_status is not None:
             side_tasks.append(asyncio.create_task(self.quota_status.run(),
                                                   name="elasticquota-status"))
+        if self.scheduler.partial_groups is not None:
+            # Group state, not failed cycles, drives the clocks of partly bound groups (a
+            # reload may enable a gang plugin, so it runs whatever the profiles are now).
+            side_tasks.append(asyncio.create_task(self.scheduler.partial_groups.run(
+                lambda: self.scheduler.frameworks, self.pods.indexer), name="partial-groups"))
         stopper = asyncio.create_task(stop.wait())
         aborter = asyncio.create_task(self._aborted.wait())
         await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)

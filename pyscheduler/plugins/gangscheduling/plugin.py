@@ -30,7 +30,7 @@ API):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from pyscheduler.framework.interfaces import (
     GangPlugin,
     GangPolicy,
     Handle,
+    PartialClock,
     PermitPlugin,
     PreEnqueuePlugin,
     PreFilterExtensions,
@@ -62,6 +63,7 @@ from pyscheduler.framework.types import (
     Resource,
 )
 from pyscheduler.model import podgroup as pg
+from pyscheduler.model.meta import rfc3339_seconds
 from pyscheduler.model.pod import Pod
 from pyscheduler.model.quantity import PODS, format_quantity, to_int
 from pyscheduler.model.resources import pod_requests
@@ -79,6 +81,8 @@ MSG_SIBLINGS = ("pre-filter pod {pod} cannot find enough sibling pods, current p
                 "{n}, minMember of group: {min}")
 MSG_RESOURCE_GAP = "PodGroup {group}: resource gap: map[{gap}]"
 CONDITION_INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
+# scheduler-plugins PodGroup phases that say the group reached minMember.
+COMPLETE_PHASES = frozenset({"Scheduled", "Running", "Finished", "Failed"})
 
 
 class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
@@ -202,6 +206,35 @@ class Gang:
         self.handle.status_client.patch_status(
             path, {"status": {"conditions": [*others, condition]}})
 
+    def partial_clock(self, policy: GangPolicy) -> PartialClock:
+        """From the API: upstream's group counts as partly bound until it was initially
+        scheduled (the gang constraint is upstream's for initial scheduling); a
+        scheduler-plugins group while its status says Pending or Scheduling and no member
+        finished. The clock runs from the later of the group's ``scheduleStartTime`` and its
+        earliest bound member's bind (PodScheduled's lastTransitionTime)."""
+        _, _, key = policy.key.partition("/")
+        namespace, _, name = key.partition("/")
+        group = self._group(pg.GroupRef(self.api, namespace, name))
+        if group is None:
+            return PartialClock(settled=True)
+        start: float | None = None
+        if self.api == pg.UPSTREAM:
+            if any(c.type == CONDITION_INITIALLY_SCHEDULED and c.status == "True"
+                   for c in group.status.conditions):
+                return PartialClock(settled=True)
+        else:
+            st = group.status
+            # Finished members: past scheduling. A phase beyond Scheduling: the status
+            # controller has not seen the group fall short yet, and will write a new
+            # scheduleStartTime when it does.
+            if st.succeeded or st.failed or st.phase in COMPLETE_PHASES:
+                return PartialClock(settled=True)
+            start = _seconds(st.schedule_start_time)
+        bound = earliest_bind(policy.members)
+        if bound is not None:
+            start = bound if start is None else max(start, bound)
+        return PartialClock(settled=False, start=start)
+
     # ---- PreEnqueue ---------------------------------------------------------------------
     def pre_enqueue(self, pod: Pod) -> Status | None:
         """Hold a member until its group exists and has at least min_count members."""
@@ -311,6 +344,30 @@ class Gang:
         if before is None or after is None:
             return QueueingHint.SKIP
         return QueueingHint.QUEUE if after < before else QueueingHint.SKIP
+
+
+def _seconds(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return rfc3339_seconds(text)
+    except ValueError:
+        return None  # a malformed time is no time: the clock runs from when we saw it
+
+
+def earliest_bind(members: Sequence[Pod]) -> float | None:
+    """Epoch seconds of the earliest bind among bound ``members``: their PodScheduled True
+    condition's lastTransitionTime, which the API server sets on binding; None if none says."""
+    out: float | None = None
+    for p in members:
+        if not p.spec.node_name:
+            continue
+        for c in p.status.conditions:
+            if c.type == "PodScheduled" and c.status == "True":
+                t = _seconds(c.last_transition_time)
+                if t is not None and (out is None or t < out):
+                    out = t
+    return out
 
 
 def cluster_resource_gap(snapshot: Snapshot, wanted: dict[str, int],
