@@ -6,7 +6,8 @@ queueing-hint evaluation ``hints.py``.
 Contract:
 * Every pending pod the queue knows of is in exactly one place, keyed by UID:
   - activeQ: a heap ordered by the profile's QueueSort ``less``; ``pop()`` takes its head;
-  - backoffQ: pods waiting out their backoff (``backoff.py``), ordered by backoff expiry;
+  - backoffQ: pods waiting out their backoff (``backoff.py``; at least the failure's
+    ``min_backoff``, a failed pod group's podGroupBackoffSeconds), ordered by backoff expiry;
   - the unschedulable pool: pods whose last attempt was rejected and that wait for a cluster
     event their rejector plugins say may help; pods rejected by PreEnqueue (scheduling gates)
     sit here too, marked ``gated``, and only events registered by their gating plugin (or an
@@ -442,6 +443,7 @@ class PriorityQueue:
             # The scheduler reports this attempt's rejectors afresh on failure.
             queued.unschedulable_plugins = set()
             queued.pending_plugins = set()
+            queued.min_backoff = 0.0
             self._cycle += 1
             self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
             return queued
@@ -467,6 +469,7 @@ class PriorityQueue:
         queued.attempts += 1
         queued.unschedulable_plugins = set()
         queued.pending_plugins = set()
+        queued.min_backoff = 0.0
         self._cycle += 1
         self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
         return queued
@@ -671,8 +674,8 @@ class PriorityQueue:
         return self._expiry(queued) > self._clock()
 
     def _expiry(self, queued: QueuedPodInfo) -> float:
-        return backoff_expiry(queued.timestamp, queued.attempts, self._initial_backoff,
-                              self._max_backoff)
+        return max(backoff_expiry(queued.timestamp, queued.attempts, self._initial_backoff,
+                                  self._max_backoff), queued.timestamp + queued.min_backoff)
 
     def _add_to_active(self, queued: QueuedPodInfo, event: str) -> None:
         if self._active.add_or_update(queued):

@@ -88,8 +88,8 @@ COMPLETE_PHASES = frozenset({"Scheduled", "Running", "Finished", "Failed"})
 class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
                        forbid_unknown_fields=True):
     """scheduler-plugins' CoschedulingArgs (v1): the Permit wait when the PodGroup sets no
-    scheduleTimeoutSeconds, and the group backoff (accepted; a failed group backs off by its
-    members' pod backoff here)."""
+    scheduleTimeoutSeconds, and how long a group that failed is held back
+    (podGroupBackoffSeconds; 0: by its members' pod backoff only)."""
 
     permit_waiting_time_seconds: int = 60
     pod_group_backoff_seconds: int = 0
@@ -113,11 +113,13 @@ class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
 class Gang:
     """One engine for both APIs; ``api`` picks where the group comes from."""
 
-    def __init__(self, name: str, api: str, handle: Handle, default_timeout: float) -> None:
+    def __init__(self, name: str, api: str, handle: Handle, default_timeout: float,
+                 backoff: float = 0.0) -> None:
         self.name = name
         self.api = api
         self.handle = handle
         self.default_timeout = default_timeout
+        self.backoff = backoff
         self._group_of: Callable[[Pod], pg.GroupRef | None] = (
             pg.upstream_group if api == pg.UPSTREAM else pg.coscheduling_group)
         self._lister_name = pg.POD_GROUPS if api == pg.UPSTREAM else pg.COSCHEDULING_POD_GROUPS
@@ -167,7 +169,8 @@ class Gang:
         kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
         return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
                           min_count=min_count, members=tuple(self._members(ref)),
-                          plugin=self.name, timeout=self._timeout(group))
+                          plugin=self.name, timeout=self._timeout(group),
+                          backoff=self.backoff)
 
     def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
         """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
@@ -459,7 +462,9 @@ def new_gang_scheduling(args: None, handle: Handle) -> Gang:
 def new_coscheduling(args: CoschedulingArgs | None, handle: Handle) -> Coscheduling:
     """scheduler-plugins' Coscheduling: scheduling.x-k8s.io/v1alpha1 PodGroups."""
     a = args or CoschedulingArgs()
-    return Coscheduling(COSCHEDULING, pg.COSCHEDULING, handle, float(a.permit_waiting_time_seconds))
+    return Coscheduling(COSCHEDULING, pg.COSCHEDULING, handle,
+                        float(a.permit_waiting_time_seconds),
+                        float(a.pod_group_backoff_seconds))
 
 
 GANG_SCHEDULING_SPEC = PluginSpec(GANG_SCHEDULING, new_gang_scheduling, None,

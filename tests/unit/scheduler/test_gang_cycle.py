@@ -65,10 +65,10 @@ def group(name: str, min_member: int) -> CoschedulingPodGroup:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, config: str = CONFIG) -> None:
         reg = default_registry()
         self.client = ApiClient(Configuration(host="http://127.0.0.1:9"))
-        self.app = SchedulerApp(self.client, parse_config(CONFIG, plugins=reg), registry=reg)
+        self.app = SchedulerApp(self.client, parse_config(config, plugins=reg), registry=reg)
         self.app.reporter = _NullReporter()  # type: ignore[assignment]
         self.app.scheduler.reporter = self.app.reporter  # type: ignore[assignment]
 
