@@ -46,7 +46,7 @@ from typing import Any, Protocol
 import structlog
 
 from pyscheduler import metrics
-from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
+from pyscheduler.backend.cache.cache import CacheError, SchedulerCache, TakenPod
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import GangPolicy, GroupPreemption, PodNominator
 from pyscheduler.framework.runtime import FitError, Framework, PluginError
@@ -170,18 +170,19 @@ class _Placer:
     fwk: Framework
     members: list[QueuedPodInfo]
     needed: int
-    _out: dict[str, PodInfo] = field(default_factory=dict)
+    # Pods taken out, each put back as it was counted (victims being bound stay assumed).
+    _out: dict[str, TakenPod] = field(default_factory=dict)
 
     def _take_out(self, removed: Sequence[PodInfo]) -> None:
         cache = self.sched.cache
         want = {v.uid: v for v in removed}
         for uid in [u for u in self._out if u not in want]:
-            cache.restore_pod(self._out.pop(uid))
+            cache.put_back(self._out.pop(uid))
         for uid, v in want.items():
             if uid not in self._out:
-                pi = cache.remove_pod(v.pod)
-                if pi is not None:
-                    self._out[uid] = pi
+                taken = cache.take_out(v.pod)
+                if taken is not None:
+                    self._out[uid] = taken
 
     def restore(self) -> None:
         """Put every pod taken out back in the cache."""
