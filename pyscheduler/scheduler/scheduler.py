@@ -258,6 +258,7 @@ class SchedulerApp:
             nominator=self.nominator,
             clock=clock or time.monotonic,
         )
+        self.queue.workload_events = any(f.gang_plugins for f in self.frameworks.values())
         self.scheduler = Scheduler(
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
             self.nominator, tracer,
@@ -332,6 +333,7 @@ class SchedulerApp:
         self.scheduler.frameworks = frameworks
         self.config = config
         self.queue.set_plugins(pre_enqueue, events)
+        self.queue.workload_events = any(f.gang_plugins for f in frameworks.values())
         removed = sorted(old_names - new_names)
         added = sorted(new_names - old_names)
         dropped = 0

@@ -65,6 +65,7 @@ from pyscheduler.backend.queue.backoff import (
 )
 from pyscheduler.backend.queue.events import (
     BACKOFF_COMPLETE,
+    EVENT_UNSCHEDULED_POD_ADD,
     EVENT_UNSCHEDULED_POD_UPDATE,
     FORCE_ACTIVATE,
     SCHEDULE_ATTEMPT_FAILURE,
@@ -177,6 +178,8 @@ class PriorityQueue:
         self._max_backoff = pod_max_backoff_seconds
         self._max_in_unschedulable = pod_max_in_unschedulable_pods_duration
         self._backoff_flush_interval = backoff_flush_interval
+        # Upstream's GenericWorkload gate for queue moves: set while a gang plugin is enabled.
+        self.workload_events = False
         self._unschedulable_flush_interval = unschedulable_flush_interval
         self._sleep = sleep
         self.nominator = nominator if nominator is not None else Nominator()
@@ -284,6 +287,15 @@ class PriorityQueue:
         queued = QueuedPodInfo(PodInfo.of(pod), timestamp=self._clock())
         if self._move_to_active(queued, _POD_ADD, nominate=True):
             self._wake()
+
+    def unscheduled_pod_added(self, pod: Pod) -> None:
+        """After ``add``: upstream addPodToSchedulingQueue with GenericWorkload on moves pool
+        pods on UnscheduledPodAdd, per their plugins' hints (a gang member arrived: its
+        siblings held at PreEnqueue go to activeQ with it). Only while ``workload_events`` (a
+        gang plugin is enabled), as upstream only with the gate on: PodTopologySpread and
+        InterPodAffinity register every pod event, and the pool would be scanned on each add."""
+        if self.workload_events:
+            self.move_all_to_active_or_backoff(EVENT_UNSCHEDULED_POD_ADD, None, pod)
 
     def update(self, old: Pod, new: Pod) -> None:
         """An unscheduled pod of this profile changed (informer update)."""

@@ -190,3 +190,26 @@ def test_members_wait_at_pre_enqueue_until_min_member_exist() -> None:
             await h.close()
 
     asyncio.run(go())
+
+
+def test_the_last_member_arriving_moves_its_siblings_held_at_pre_enqueue_to_active_q() -> None:
+    # Upstream's UnscheduledPodAdd move (GenericWorkload on): the siblings do not wait in the
+    # unschedulable pool for the group cycle to take them, where every cluster event would
+    # run the gang's hints over them.
+    async def go() -> None:
+        h = Harness()
+        try:
+            assert h.app.queue.workload_events
+            h.add_node(node("n0", 8))
+            h.add_group(group("g", 3))
+            pods = [member("g", i) for i in range(3)]
+            for p in pods[:2]:
+                h.add_pod(p)
+            assert [h.app.queue.where(p.metadata.uid) for p in pods[:2]] == [
+                "gated", "gated"]
+            h.add_pod(pods[2])
+            assert [h.app.queue.where(p.metadata.uid) for p in pods] == ["active"] * 3
+        finally:
+            await h.close()
+
+    asyncio.run(go())
