@@ -16,7 +16,8 @@ Contract:
   from ``run``, leader only) checks every group the pod informer indexes, so a group with no
   pending member left (the rest deleted) is found too; a failed group cycle checks its group
   at once (``observe``). ``check`` arms one timer per group, moved when the API's start
-  moves, and disarms it when the group is no longer partly bound. ``forget(key)``: the
+  moves, and disarms it when the group is no longer partly bound; it arms nothing while a
+  member's bind is in flight (the group is being completed). ``forget(key)``: the
   group was scheduled, and its clock stops.
 * When the timer fires, the group is read again from the informers (``fwk.gang_policy``). If it
   is gone, settled, no longer partial, or a member is assumed (a bind in flight), nothing
@@ -129,6 +130,8 @@ class PartialGroups:
         if clock is None or clock.settled:
             self.forget(key)
             return
+        if any(self.is_assumed(p.metadata.uid) for p in policy.members):
+            return  # binds in flight: being completed; the next sweep sees how they land
         now = self.clock()
         start = clock.start
         if start is None:

@@ -321,3 +321,20 @@ def test_upstream_clock_runs_from_the_earliest_bind_until_initially_scheduled() 
     # Upstream's gang constraint is on initial scheduling: a group that was scheduled whole
     # once is never evicted for members it lost later.
     assert clock([{**unschedulable, "status": "True", "reason": "Scheduled"}]).settled
+
+
+def test_no_clock_while_the_rest_of_the_group_is_being_bound() -> None:
+    async def go() -> None:
+        h = Harness()
+        try:
+            _half_bound(h, 6)  # room for the rest: the cycle places it; binds in flight
+            groups = _partial(h)
+            groups.client = Recorder()
+            h.run_cycles(lambda: None)
+            assert h.assumed_by_group() == {"g": 3}
+            assert groups.sweep(h.app.scheduler.frameworks, h.app.pods.indexer) == 0
+        finally:
+            groups.cancel()
+            await h.close()
+
+    asyncio.run(go())
