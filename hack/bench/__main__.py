@@ -39,8 +39,10 @@ def _csv(text: str) -> list[str]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m hack.bench", description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=("all", "e2e", "inproc"), default="all")
-    p.add_argument("--workloads", type=_csv, default=list(workloads.WORKLOADS),
-                   help="comma-separated; default: all of " + ", ".join(workloads.WORKLOADS))
+    p.add_argument("--workloads", type=_csv, default=list(workloads.DEFAULT_WORKLOADS),
+                   help="comma-separated; default: " + ", ".join(workloads.DEFAULT_WORKLOADS)
+                   + "; also: " + ", ".join(n for n in workloads.WORKLOADS
+                                            if n not in workloads.DEFAULT_WORKLOADS))
     p.add_argument("--sizes", type=lambda s: tuple(int(x) for x in _csv(s)),
                    default=workloads.DEFAULT_SIZES, help="node counts (end-to-end); default 500")
     p.add_argument("--scale", action="store_true", help="also run 1,000 and 5,000 nodes")

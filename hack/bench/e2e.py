@@ -8,6 +8,8 @@ Contract, per sized workload (:func:`run_workload`):
 2. Then each run (one QPS setting x one scheduler), in turn, on that same cluster:
    a. the scheduler is started; a warm-up pod is created and waited on until bound: the
       scheduler has synced and is scheduling, so start-up is not measured (it is reported);
+   a'. a gang workload's PodGroups are created (outside the measurement, as scheduler_perf's
+      createPodGroups); groups/s and the groups left partly bound are reported with pods/s;
    b. churn starts (if the workload has one), KWOK is paused (SIGSTOP, see below), the bind
       watcher (watcher.py) starts, the scheduler's CPU time is read, and the measured pods are
       created concurrently by an unthrottled admin client, their send times recorded;
@@ -45,7 +47,14 @@ import msgspec
 
 from envtest import ControlPlane, ControlPlaneOptions, fake_node
 from hack.bench import procstat
-from hack.bench.results import FAILED, NOT_APPLICABLE, OK, E2EResult, measure
+from hack.bench.results import (
+    FAILED,
+    NOT_APPLICABLE,
+    OK,
+    E2EResult,
+    group_throughput,
+    measure,
+)
 from hack.bench.schedulers import (
     BIND_CEILING,
     PYSCHEDULER,
@@ -58,6 +67,7 @@ from hack.bench.workloads import (
     CHURN_MIXED,
     CHURN_NS,
     CHURN_UNSCHEDULABLE,
+    GANG_APISERVER_ARGS,
     HIGH_PRIORITY,
     HIGH_PRIORITY_CLASS,
     INIT_NS,
@@ -69,7 +79,9 @@ from hack.bench.workloads import (
     NODE_PODS,
     WARMUP_NS,
     Workload,
+    gang_group_name,
     pod_default,
+    pod_group,
     pod_high_priority_large_cpu,
 )
 
@@ -158,6 +170,10 @@ def _pod_bodies(template: Callable[[str, str], dict[str, Any]], prefix: str, ns:
 
 def pods_path(ns: str) -> str:
     return f"/api/v1/namespaces/{ns}/pods"
+
+
+def pod_groups_path(ns: str) -> str:
+    return f"/apis/scheduling.k8s.io/v1beta1/namespaces/{ns}/podgroups"
 
 
 async def _wait_running(api: Api, ns: str, timeout: float) -> bool:
@@ -265,7 +281,7 @@ def run_workload(w: Workload, runs: list[tuple[float, int, str]], opts: E2EOptio
     todo: list[tuple[E2EResult, Path]] = []
     for qps, burst, scheduler in runs:
         res = E2EResult(w.name, w.nodes, w.init_pods, w.measure_pods, qps, burst, scheduler,
-                        mode="drain" if opts.drain else "create")
+                        mode="drain" if opts.drain else "create", gang_size=w.spec.gang_size)
         if scheduler == PYSCHEDULER or opts.match_profiles:
             res.disabled_plugins = missing_default_plugins()
         results.append(res)
@@ -278,7 +294,9 @@ def run_workload(w: Workload, runs: list[tuple[float, int, str]], opts: E2EOptio
         todo.append((res, run_dir))
     if not todo:
         return results
-    cp = ControlPlane.start(ControlPlaneOptions(assets_dir=opts.assets))
+    cp = ControlPlane.start(ControlPlaneOptions(
+        assets_dir=opts.assets,
+        apiserver_args=GANG_APISERVER_ARGS if w.spec.gang_size else {}))
     try:
         asyncio.run(_run_all(cp, w, todo, opts))
     except Exception as err:  # the cluster itself failed: every run not done yet fails
@@ -304,7 +322,8 @@ async def _run_all(cp: ControlPlane, w: Workload, todo: list[tuple[E2EResult, Pa
             try:
                 sched = start(res.scheduler, assets=opts.assets,
                               kubeconfig=cp.admin_kubeconfig, qps=res.qps, burst=res.burst,
-                              run_dir=run_dir, match_profiles=opts.match_profiles)
+                              run_dir=run_dir, match_profiles=opts.match_profiles,
+                              gang=bool(w.spec.gang_size))
                 try:
                     await _measure(cp, api, w, sched, res.qps, opts, res, churn, i)
                 finally:
@@ -328,7 +347,9 @@ def _resume_kwok(cp: ControlPlane) -> None:
 
 def _log_result(r: E2EResult, opts: E2EOptions) -> None:
     if r.status == OK:
-        opts.log(f"    -> {r.pods_per_s or 0:.1f} pods/s, p50 {r.p50_ms or 0:.0f} ms, "
+        groups = (f"{r.groups_per_s or 0:.2f} groups/s of {r.gang_size} "
+                  f"({r.partial_groups} partly bound), " if r.gang_size else "")
+        opts.log(f"    -> {groups}{r.pods_per_s or 0:.1f} pods/s, p50 {r.p50_ms or 0:.0f} ms, "
                  f"p99 {r.p99_ms or 0:.0f} ms, CPU {r.cpu_s or 0:.2f}s, "
                  f"RSS {r.peak_rss_mib or 0:.0f} MiB, created at "
                  f"{r.measure_pods / (r.create_s or 1):.0f}/s ({r.duration_s or 0:.0f}s)")
@@ -373,6 +394,8 @@ async def _reset(cp: ControlPlane, api: Api, w: Workload, init_bodies: dict[str,
     for ns in (MEASURE_NS, WARMUP_NS, CHURN_NS):
         # Grace period 0: removed from storage at once, whether anything runs them or not.
         await api.request("DELETE", pods_path(ns), params={"gracePeriodSeconds": "0"})
+    if w.spec.gang_size:
+        await api.request("DELETE", pod_groups_path(MEASURE_NS))
     deadline = time.monotonic() + 120.0
     for ns in (MEASURE_NS, WARMUP_NS, CHURN_NS):
         while time.monotonic() < deadline:
@@ -434,7 +457,14 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
             f"({'exited' if not sched.alive() else 'timeout'}); last log lines:\n{sched.tail()}"
         )
     res.startup_s = time.monotonic() - started
-    bodies = _pod_bodies(w.spec.measure_template, f"m{run_index}", MEASURE_NS, w.measure_pods)
+    prefix = f"m{run_index}"
+    bodies = _pod_bodies(w.spec.measure_template, prefix, MEASURE_NS, w.measure_pods)
+    size = w.spec.gang_size
+    if size:
+        groups = [gang_group_name(f"{prefix}-{j * size}", size) for j in range(w.groups)]
+        await api.create_many(pod_groups_path(MEASURE_NS), [
+            (g, _encode(pod_group(g, MEASURE_NS, size))) for g in groups],
+            opts.create_concurrency)
     deadline = time.monotonic() + _timeout(w, qps) * opts.timeout_scale
     watcher = BindWatcher(
         WatchTarget(cp.apiserver_url, str(cp.ca_file), str(cp.admin_cert_file),
@@ -504,6 +534,9 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
     res.bound = sum(1 for n in sent if n in bound)
     res.pods_per_s, res.p50_ms, res.p90_ms = lat.throughput, lat.p50_ms, lat.p90_ms
     res.p99_ms, res.max_ms = lat.p99_ms, lat.max_ms
+    if size:
+        res.groups_per_s, res.partial_groups = group_throughput(
+            starts if opts.drain else sent, bound, lambda n: gang_group_name(n, size))
     if res.bound < w.measure_pods:
         res.status = FAILED
         cause = "scheduler exited" if not sched.alive() else "timeout"

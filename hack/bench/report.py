@@ -144,6 +144,12 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 continue
             if len(by) == 1:
                 lines.append(f"{sub:{w}}")
+            gangs = [(n, by[n]) for n in (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING)
+                     if n in by and by[n].gang_size and by[n].status == OK]
+            if gangs:
+                lines.append(f"{'':{w}} groups of {gangs[0][1].gang_size}: " + ", ".join(
+                    f"{n} {_f(r.groups_per_s, 2)} groups/s ({r.partial_groups} left partial)"
+                    for n, r in gangs))
             spec = WORKLOADS.get(wl)
             if spec is not None and spec.note and f"{wl}: {spec.note}" not in notes:
                 notes.append(f"{wl}: {spec.note}")

@@ -9,7 +9,7 @@ identically for both schedulers). Percentiles interpolate linearly between ranks
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -59,6 +59,28 @@ def measure(sent: Mapping[str, float], bound: Mapping[str, tuple[float, str]]) -
     )
 
 
+def group_throughput(sent: Mapping[str, float], bound: Mapping[str, tuple[float, str]],
+                     group_of: Callable[[str], str]) -> tuple[float | None, int]:
+    """Pod groups placed per second and the groups left partly bound. A group is placed when
+    its last member is seen bound; the span is the same as ``measure``'s (first create to
+    last bound), so groups/s is pods/s over the group size when every group is whole."""
+    members: dict[str, list[str]] = {}
+    for name in sent:
+        members.setdefault(group_of(name), []).append(name)
+    done: list[float] = []
+    partial = 0
+    for names in members.values():
+        times = [bound[n][0] for n in names if n in bound]
+        if len(times) == len(names):
+            done.append(max(times))
+        elif times:
+            partial += 1
+    if not sent or not done:
+        return None, partial
+    span = max(done) - min(sent.values())
+    return (len(done) / span if span > 0 else None), partial
+
+
 @dataclass(slots=True)
 class E2EResult:
     """One end-to-end run: one workload size, one QPS setting, one scheduler."""
@@ -93,6 +115,11 @@ class E2EResult:
     loadavg_1m: float | None = None
     duration_s: float | None = None
     disabled_plugins: list[str] = field(default_factory=list)
+    # Gang workloads: members per group, groups placed whole per second, and the groups seen
+    # partly bound when the run ended (all-or-nothing means 0).
+    gang_size: int = 0
+    groups_per_s: float | None = None
+    partial_groups: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from envtest._process import Process, spawn
-from hack.bench.workloads import SCHEDULER_NAME
+from hack.bench.workloads import GANG_KUBE_SCHEDULER_GATES, GANG_PLUGIN, SCHEDULER_NAME
 
 KUBE_SCHEDULER = "kube-scheduler"
 PYSCHEDULER = "pyscheduler"
@@ -56,12 +56,17 @@ def _free_port() -> int:
         return port
 
 
-def scheduler_config(kubeconfig: Path, qps: float, burst: int, disabled: list[str]
-                     ) -> dict[str, Any]:
+def scheduler_config(kubeconfig: Path, qps: float, burst: int, disabled: list[str],
+                     enabled: tuple[str, ...] = ()) -> dict[str, Any]:
     """A KubeSchedulerConfiguration both schedulers accept."""
     profile: dict[str, Any] = {"schedulerName": SCHEDULER_NAME}
+    multi: dict[str, Any] = {}
+    if enabled:
+        multi["enabled"] = [{"name": n} for n in enabled]
     if disabled:
-        profile["plugins"] = {"multiPoint": {"disabled": [{"name": n} for n in disabled]}}
+        multi["disabled"] = [{"name": n} for n in disabled]
+    if multi:
+        profile["plugins"] = {"multiPoint": multi}
     return {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
@@ -95,12 +100,15 @@ class SchedulerProcess:
 
 
 def start(name: str, *, assets: Path, kubeconfig: Path, qps: float, burst: int,
-          run_dir: Path, match_profiles: bool = False) -> SchedulerProcess:
+          run_dir: Path, match_profiles: bool = False, gang: bool = False) -> SchedulerProcess:
     """Start kube-scheduler, pyscheduler or the bind ceiling; returns at once (readiness is
-    the caller's)."""
+    the caller's). ``gang``: upstream's gang scheduling on (kube-scheduler: the
+    GenericWorkload gate, which puts GangScheduling in its default profile; pyscheduler: the
+    plugin enabled by name, as it has no feature gates)."""
     missing = missing_default_plugins()
     disabled = missing if (name == PYSCHEDULER or match_profiles) else []
-    cfg = scheduler_config(kubeconfig, qps, burst, disabled)
+    enabled = (GANG_PLUGIN,) if gang and name == PYSCHEDULER else ()
+    cfg = scheduler_config(kubeconfig, qps, burst, disabled, enabled)
     config_path = run_dir / f"{name}-config.yaml"
     config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     log_path = run_dir / f"{name}.log"
@@ -112,6 +120,8 @@ def start(name: str, *, assets: Path, kubeconfig: Path, qps: float, burst: int,
             "--secure-port=0",
             "--v=1",
         ]
+        if gang:
+            argv.append(f"--feature-gates={GANG_KUBE_SCHEDULER_GATES}")
     elif name == PYSCHEDULER:
         # Fail here, with the loader's message, rather than in a child's log.
         from pyscheduler.config import load_config

@@ -8,7 +8,15 @@ from __future__ import annotations
 import pytest
 
 from hack.bench import report, workloads
-from hack.bench.results import FAILED, NOT_APPLICABLE, E2EResult, measure, percentile, ratio
+from hack.bench.results import (
+    FAILED,
+    NOT_APPLICABLE,
+    E2EResult,
+    group_throughput,
+    measure,
+    percentile,
+    ratio,
+)
 from hack.bench.schedulers import BIND_CEILING, KUBE_SCHEDULER, PYSCHEDULER, scheduler_config
 
 
@@ -46,10 +54,11 @@ def test_ratio() -> None:
 
 
 def test_default_plan_has_every_workload_and_the_target_row() -> None:
-    plan = workloads.plan(list(workloads.WORKLOADS), workloads.DEFAULT_SIZES,
+    plan = workloads.plan(list(workloads.DEFAULT_WORKLOADS), workloads.DEFAULT_SIZES,
                           extra=workloads.DEFAULT_EXTRA)
     labels = [w.label for w in plan]
-    assert labels[:len(workloads.WORKLOADS)] == [f"{n}/500Nodes" for n in workloads.WORKLOADS]
+    assert labels[:len(workloads.DEFAULT_WORKLOADS)] == [
+        f"{n}/500Nodes" for n in workloads.DEFAULT_WORKLOADS]
     assert labels[-1] == "SchedulingBasic/1000Nodes"
     basic = plan[0]
     assert (basic.init_pods, basic.measure_pods) == (500, 1000)
@@ -130,3 +139,62 @@ def test_table_shows_each_scheduler_as_a_fraction_of_the_bind_ceiling() -> None:
     assert ks.split()[-1] == "0.50"
     assert py.split()[-3:] == ["1.50", "0.50", "0.75"]
     assert ceiling.split()[-1] != "1.00"  # the ceiling is not a fraction of itself
+
+
+def test_gang_workloads_are_whole_groups_of_8_and_64_outside_the_default_run() -> None:
+    assert "SchedulingGang8" not in workloads.DEFAULT_WORKLOADS
+    assert "SchedulingGang64" not in workloads.DEFAULT_WORKLOADS
+    eight, sixty_four = workloads.plan(["SchedulingGang8", "SchedulingGang64"], (5000,))
+    # The row: 5,000 nodes, groups of 8 and 64; no init pods.
+    assert (eight.nodes, eight.init_pods, eight.measure_pods, eight.groups) == (5000, 0, 4096, 512)
+    assert (sixty_four.measure_pods, sixty_four.groups) == (4096, 64)
+    for w in (eight, sixty_four):
+        assert w.spec.requires == (workloads.GANG_PLUGIN,)
+    # Overrides and scaling keep whole groups.
+    (w,) = workloads.plan(["SchedulingGang64"], (500,), measure_pods=100)
+    assert (w.measure_pods, w.groups) == (64, 1)
+    (w,) = workloads.plan(["SchedulingGang8"], (700,))
+    assert w.measure_pods % 8 == 0 and w.groups == w.measure_pods // 8
+
+
+def test_gang_members_name_their_upstream_pod_group() -> None:
+    template = workloads.WORKLOADS["SchedulingGang8"].measure_template
+    members = [template(f"m0-{i}", "sched-1") for i in (0, 7, 8)]
+    assert [m["spec"]["schedulingGroup"]["podGroupName"] for m in members] == [
+        "m0-gang-0", "m0-gang-0", "m0-gang-1"]
+    assert members[0]["spec"]["schedulerName"] == workloads.SCHEDULER_NAME
+    group = workloads.pod_group("m0-gang-0", "sched-1", 8)
+    assert group["apiVersion"] == "scheduling.k8s.io/v1beta1"
+    assert group["spec"] == {"schedulingPolicy": {"gang": {"minCount": 8}}}
+    # v1.37.2 has no GangScheduling feature gate (kube-scheduler refuses one).
+    assert workloads.GANG_KUBE_SCHEDULER_GATES == "GenericWorkload=true"
+    assert workloads.GANG_APISERVER_ARGS["runtime-config"] == "scheduling.k8s.io/v1beta1=true"
+
+
+def test_gang_profile_enables_gang_scheduling_in_pyscheduler() -> None:
+    import json
+
+    from pyscheduler.config import parse_config
+    from pyscheduler.plugins.registry import default_registry
+
+    cfg = scheduler_config(__import__("pathlib").Path("/dev/null"), 50, 100, [],
+                           (workloads.GANG_PLUGIN,))
+    parsed = parse_config(json.dumps(cfg), plugins=default_registry())
+    assert workloads.GANG_PLUGIN in parsed.profiles[0].specs
+
+
+def test_group_throughput_counts_whole_groups_and_partial_ones() -> None:
+    sent = {f"m0-{i}": 10.0 + i * 0.1 for i in range(6)}
+    bound = {"m0-0": (11.0, "n"), "m0-1": (12.0, "n"), "m0-2": (12.5, "n"),  # gang 0 whole
+             "m0-3": (13.0, "n")}                                             # gang 1 partial
+    per_s, partial = group_throughput(sent, bound, lambda n: workloads.gang_group_name(n, 3))
+    assert per_s == pytest.approx(1 / 2.5) and partial == 1
+    assert group_throughput({}, {}, str) == (None, 0)
+
+
+def test_table_shows_groups_per_second_for_gang_rows() -> None:
+    rows = [_r(KUBE_SCHEDULER, 80.0, gang_size=8, groups_per_s=10.0, partial_groups=0),
+            _r(PYSCHEDULER, 96.0, gang_size=8, groups_per_s=12.0, partial_groups=0)]
+    text = report.e2e_table(rows)
+    assert ("groups of 8: kube-scheduler 10.00 groups/s (0 left partial), pyscheduler 12.00 "
+            "groups/s (0 left partial)") in text

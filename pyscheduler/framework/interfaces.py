@@ -291,6 +291,23 @@ class GangPolicy:
     plugin: str
     # How long the group may stay partly bound (seconds; 0: no limit): the Permit timeout.
     timeout: float = 0.0
+    # After a failed group cycle, how long the group is held back (seconds; Coscheduling's
+    # podGroupBackoffSeconds; 0: only the members' own pod backoff).
+    backoff: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PartialClock:
+    """What the API says about a partly bound group's timeout clock
+    (scheduler/podgroup_timeout.py).
+
+    ``settled``: the group is not to be treated as partly bound now (it is past its scheduling,
+    or the API has not caught up with it yet). ``start``: epoch seconds the clock runs from;
+    None when the API does not say (it then runs from when this process first saw the group
+    partly bound)."""
+
+    settled: bool
+    start: float | None = None
 
 
 @runtime_checkable
@@ -306,6 +323,11 @@ class GangPlugin(Plugin, Protocol):
     def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
         """A pod group cycle for ``policy``'s group ended (upstream then writes the group's
         PodGroupInitiallyScheduled condition)."""
+        ...
+
+    def partial_clock(self, policy: GangPolicy) -> PartialClock:
+        """Whether ``policy``'s group counts as partly bound now, and since when (the API's
+        word: a restart must not restart the clock)."""
         ...
 
 

@@ -98,6 +98,9 @@ class QueuedPodInfo:
     # Moved out of the unschedulable pool by the 5-minute timeout, not by an event
     # (scheduler_pod_scheduled_after_flush_total counts such pods when they bind).
     flushed: bool = False
+    # The least backoff (seconds from the failure) the last failure owes, whatever the
+    # attempts: a failed pod group's podGroupBackoffSeconds. Reset when the pod is popped.
+    min_backoff: float = 0.0
 
     @property
     def pod(self) -> Pod:

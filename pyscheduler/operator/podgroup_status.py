@@ -11,6 +11,13 @@ Contract:
   succeeded >= minMember). Each is derived from the pods every time, never from the previous
   phase, so a group whose pods all run says Running even if an update was missed (the
   "stays Scheduling" reports, scheduler-plugins #578 and #446).
+* ``scheduleStartTime`` is when the group's current scheduling round started: set on leaving
+  Pending, and set again when a group that had reached minMember (Scheduled, Running) falls
+  short of it (a member lost). The clock of a partly bound group runs from it
+  (scheduler/podgroup_timeout.py), so it must say when the group last started to schedule.
+* ``occupiedBy`` (scheduler-plugins fillOccupiedObj): on leaving Pending, the owner references
+  of the first member (by name) as "namespace/ownerName", sorted, joined with ","; nothing
+  when that member has no owner. Kept once written.
 * ``running``, ``succeeded`` and ``failed`` count member pods by phase.
 * Writes go through the leader-fenced writer, only when something changed, at most once per
   ``interval`` per group.
@@ -58,11 +65,24 @@ def compute_status(group: pg.CoschedulingPodGroup, members: list[Pod],
     status: dict[str, Any] = {"phase": phase, "running": running, "succeeded": succeeded,
                               "failed": failed}
     start = group.status.schedule_start_time
-    if start is None and phase != PENDING:
+    if (start is None and phase != PENDING) or (
+            phase in (PENDING, SCHEDULING) and group.status.phase in (SCHEDULED, RUNNING)):
         start = now
     if start is not None:
         status["scheduleStartTime"] = start
+    occupied = group.status.occupied_by
+    if not occupied and phase != PENDING and members:
+        occupied = occupied_by(min(members, key=lambda p: p.metadata.name))
+    if occupied:
+        status["occupiedBy"] = occupied
     return status
+
+
+def occupied_by(pod: Pod) -> str:
+    """scheduler-plugins' occupiedBy for ``pod``: "namespace/ownerName" of each owner
+    reference, sorted, joined with ","; "" when it has none."""
+    return ",".join(sorted(f"{pod.metadata.namespace}/{ref.name}"
+                           for ref in pod.metadata.owner_references))
 
 
 class PodGroupStatusController:
@@ -93,6 +113,8 @@ class PodGroupStatusController:
                     "succeeded": group.status.succeeded, "failed": group.status.failed}
             if group.status.schedule_start_time is not None:
                 have["scheduleStartTime"] = group.status.schedule_start_time
+            if group.status.occupied_by:
+                have["occupiedBy"] = group.status.occupied_by
             if want == have:
                 self._written.pop(key, None)
                 continue

@@ -8,8 +8,10 @@ Contract:
   members of one pod group (label ``scheduling.x-k8s.io/pod-group`` or
   ``spec.schedulingGroup``, on any node) are one unit: they go together or stay together. A
   unit may go only if ``allowed`` allows every one of its pods (lower priority than every
-  preemptor, the courtesy rule) and none is still being bound (assumed, without nodeName).
-  The preemptors' own group is never a victim.
+  preemptor, the courtesy rule). Pods still being bound (assumed: counted on a node, no
+  nodeName yet) may go too, as upstream's victims may: each is on the node the cache counts
+  it on, and the executor rejects it if it waits at Permit, else deletes it (its bind then
+  fails). The preemptors' own group is never a victim.
 * ``spare_pod_groups(rule)`` is the victim rule of a single pod's preemption: members of a pod
   group are never its victims (it would have to take them alone).
 * The placement is the pod group cycle's own (``placer``: the profile's filters and scores
@@ -54,12 +56,18 @@ ERR_NOT_HELPFUL = "the quorum does not fit even with every lower-priority pod pr
 @dataclass(slots=True)
 class _Unit:
     pods: list[PodInfo] = field(default_factory=list)
+    # victim UID -> the node the snapshot counts it on (an assumed pod has no nodeName yet)
+    node_of: dict[str, str] = field(default_factory=dict)
     eligible: bool = True
     violating: bool = False
 
+    def add(self, pi: PodInfo, node: str) -> None:
+        self.pods.append(pi)
+        self.node_of[pi.uid] = node
+
     @property
     def nodes(self) -> set[str]:
-        return {p.pod.spec.node_name for p in self.pods}
+        return set(self.node_of.values())
 
 
 @dataclass(slots=True)
@@ -67,12 +75,14 @@ class GroupVictims:
     victims: list[PodInfo]
     placement: dict[str, str]
     num_pdb_violations: int
+    # victim UID -> its node
+    node_of: dict[str, str] = field(default_factory=dict)
 
     def by_node(self) -> dict[str, list[PodInfo]]:
         """The victims per node, most important first on each."""
         out: dict[str, list[PodInfo]] = {}
         for v in self.victims:
-            out.setdefault(v.pod.spec.node_name, []).append(v)
+            out.setdefault(self.node_of[v.uid], []).append(v)
         return out
 
 
@@ -85,13 +95,15 @@ def victim_units(snapshot: Snapshot, own_key: str, allowed: VictimAllowed) -> li
             keys = group_index(pi.pod)
             if own_key in keys:
                 continue
-            ok = bool(pi.pod.spec.node_name) and allowed(ni, pi)
+            ok = allowed(ni, pi)
             if not keys:
                 if ok:
-                    singles.append(_Unit([pi]))
+                    single = _Unit()
+                    single.add(pi, ni.name)
+                    singles.append(single)
                 continue
             unit = groups.setdefault(keys[0], _Unit())
-            unit.pods.append(pi)
+            unit.add(pi, ni.name)
             unit.eligible = unit.eligible and ok
     return singles + [u for u in groups.values() if u.eligible]
 
@@ -165,12 +177,13 @@ def select_group_victims(snapshot: Snapshot, own_key: str, allowed: VictimAllowe
     victims = _removed(taken)
     sort_by_importance(victims, now)
     violations = sum(len(u.pods) for u in taken if u.violating)
-    return GroupVictims(victims, placement, violations), ""
+    node_of = {uid: node for u in taken for uid, node in u.node_of.items()}
+    return GroupVictims(victims, placement, violations, node_of), ""
 
 
 def describe(victims: GroupVictims) -> str:
     """The status message of a started group preemption."""
-    nodes = len({v.pod.spec.node_name for v in victims.victims})
+    nodes = len(set(victims.node_of.values()))
     return (f"found a potential placement for the group's {len(victims.placement)} members, "
             f"preempting {len(victims.victims)} victims on {nodes} node(s)")
 

@@ -177,6 +177,7 @@ class EventHandlers:
 
     def _pending_add(self, pod: Pod) -> None:
         self.queue.add(pod)
+        self.queue.unscheduled_pod_added(pod)
 
     def _pending_update(self, old: Pod, new: Pod) -> None:
         self.queue.update(old, new)

@@ -156,6 +156,9 @@ class Scheduler:
         self.binding_tasks: set[asyncio.Task[None]] = set()
         # Clocks of partly bound pod groups (set by the app; None: no eviction on timeout).
         self.partial_groups: PartialGroups | None = None
+        # Pod groups held back after a failure (podGroupBackoffSeconds): key -> monotonic
+        # time the hold ends (scheduler/schedule_one_podgroup.py).
+        self.group_backoff: dict[str, float] = {}
         self._stopping = False
 
     # ---- metric children (labels() is costly per call; the label sets are few) ------------

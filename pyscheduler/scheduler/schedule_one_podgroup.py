@@ -26,6 +26,12 @@ Contract:
   others' nominations are cleared; the message ends with the plugin's ("preemption: ...").
 * A group that cannot complete while some of its members are bound starts its clock in
   ``Scheduler.partial_groups`` (scheduler/podgroup_timeout.py); a scheduled group stops it.
+* Group backoff (``policy.backoff``, Coscheduling's podGroupBackoffSeconds; scheduler-plugins
+  BackoffPodGroup): a group that cannot complete, and has at least min_count members, is held
+  back that long (``Scheduler.group_backoff``; a backoff running is not extended). Its members
+  go to backoffQ for at least that long (``QueuedPodInfo.min_backoff``). A member popped before
+  it ends (activated, or an update) is not placed: every member fails at once with
+  scheduler-plugins' "podGroup ns/name failed recently" and waits out the rest.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from typing import Any, Protocol
 import structlog
 
 from pyscheduler import metrics
-from pyscheduler.backend.cache.cache import CacheError, SchedulerCache
+from pyscheduler.backend.cache.cache import CacheError, SchedulerCache, TakenPod
 from pyscheduler.framework.cycle_state import CycleState
 from pyscheduler.framework.interfaces import GangPolicy, GroupPreemption, PodNominator
 from pyscheduler.framework.runtime import FitError, Framework, PluginError
@@ -61,6 +67,7 @@ class Scheduler(Protocol):
     nominator: PodNominator | None
     binding_tasks: set[asyncio.Task[None]]
     partial_groups: PartialGroups | None
+    group_backoff: dict[str, float]
 
     def schedule_pod(self, fwk: Framework, state: CycleState, pod_info: PodInfo) -> Any: ...
     def _fail(self, fwk: Framework, queued: QueuedPodInfo, cycle: int, reason: str,
@@ -163,18 +170,19 @@ class _Placer:
     fwk: Framework
     members: list[QueuedPodInfo]
     needed: int
-    _out: dict[str, PodInfo] = field(default_factory=dict)
+    # Pods taken out, each put back as it was counted (victims being bound stay assumed).
+    _out: dict[str, TakenPod] = field(default_factory=dict)
 
     def _take_out(self, removed: Sequence[PodInfo]) -> None:
         cache = self.sched.cache
         want = {v.uid: v for v in removed}
         for uid in [u for u in self._out if u not in want]:
-            cache.restore_pod(self._out.pop(uid))
+            cache.put_back(self._out.pop(uid))
         for uid, v in want.items():
             if uid not in self._out:
-                pi = cache.remove_pod(v.pod)
-                if pi is not None:
-                    self._out[uid] = pi
+                taken = cache.take_out(v.pod)
+                if taken is not None:
+                    self._out[uid] = taken
 
     def restore(self) -> None:
         """Put every pod taken out back in the cache."""
@@ -270,6 +278,8 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
             sched.queue.done(queued.pod_info.uid)
         else:
             members.append(queued)
+    if _backing_off(sched, fwk, policy, members, start, cycle):
+        return
     placing = {q.uid for q in members}
     already = sum(1 for p in policy.members if p.metadata.uid not in placing and (
         p.spec.node_name or sched.cache.is_assumed(p.metadata.uid)))
@@ -288,6 +298,7 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
                         "unschedulable", _member_log(fwk, queued, policy))
         if sched.partial_groups is not None:
             sched.partial_groups.forget(policy.key)
+        sched.group_backoff.pop(policy.key, None)
         _observe("scheduled", fwk, start)
         _report(fwk, policy, True, "")
         bound.info("pod group scheduled", placed=len(placed), unplaced=len(rejected))
@@ -310,8 +321,12 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
             message = f"{message} {preemption.message}"
     # Every member waits on the same plugins: whatever could make the group fit.
     plugins.add(policy.plugin)
+    hold = 0.0
+    if outcome == "unschedulable":
+        hold = _back_off(sched, policy)
     for queued in members:
         queued.unschedulable_plugins = set(plugins) if outcome == "unschedulable" else set()
+        queued.min_backoff = hold
         nominated = _nominate(sched, queued, preemption)
         sched._fail(fwk, queued, cycle, reason, message, nominated, start, outcome,
                     _member_log(fwk, queued, policy))
@@ -322,6 +337,45 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
     _report(fwk, policy, False, message)
     bound.info("Unable to schedule pod group", reason=message, placeable=scheduled,
                nominated=len(preemption.nominations or {}) if preemption else 0)
+
+
+MSG_FAILED_RECENTLY = "podGroup {group} failed recently"
+
+
+def _back_off(sched: Scheduler, policy: GangPolicy) -> float:
+    """Hold a failed group back for ``policy.backoff`` seconds (scheduler-plugins: only when
+    at least min_count members exist, and a backoff running is not extended); the seconds
+    its members must wait from now."""
+    if policy.backoff <= 0 or len(policy.members) < policy.min_count:
+        return 0.0
+    now = time.monotonic()
+    for key in [k for k, until in sched.group_backoff.items() if until <= now]:
+        del sched.group_backoff[key]
+    until = sched.group_backoff.setdefault(policy.key, now + policy.backoff)
+    return until - now
+
+
+def _backing_off(sched: Scheduler, fwk: Framework, policy: GangPolicy,
+                 members: list[QueuedPodInfo], start: float, cycle: int) -> bool:
+    """A group still held back is not placed: its members fail at once, waiting out the
+    rest of the backoff (True)."""
+    until = sched.group_backoff.get(policy.key)
+    if until is None:
+        return False
+    left = until - time.monotonic()
+    if left <= 0:
+        del sched.group_backoff[policy.key]
+        return False
+    message = MSG_FAILED_RECENTLY.format(group=policy.key.partition("/")[2])
+    for queued in members:
+        queued.unschedulable_plugins = {policy.plugin}
+        queued.min_backoff = left
+        sched._fail(fwk, queued, cycle, REASON_UNSCHEDULABLE, message, None, start,
+                    "unschedulable", _member_log(fwk, queued, policy))
+    _observe("unschedulable", fwk, start)
+    log.debug("pod group held back after a failure", pod_group=policy.name,
+              left=round(left, 1), members=len(members))
+    return True
 
 
 def _nominate(sched: Scheduler, queued: QueuedPodInfo,

@@ -266,6 +266,7 @@ class SchedulerApp:
             nominator=self.nominator,
             clock=clock or time.monotonic,
         )
+        self.queue.workload_events = any(f.gang_plugins for f in self.frameworks.values())
         self.scheduler = Scheduler(
             self.cache, self.queue, self.frameworks, self.reporter, self.get_pod,
             self.nominator, tracer,
@@ -346,6 +347,7 @@ class SchedulerApp:
         self.scheduler.frameworks = frameworks
         self.config = config
         self.queue.set_plugins(pre_enqueue, events)
+        self.queue.workload_events = any(f.gang_plugins for f in frameworks.values())
         removed = sorted(old_names - new_names)
         added = sorted(new_names - old_names)
         dropped = 0
@@ -493,6 +495,11 @@ class SchedulerApp:
         if self.quota_status is not None:
             side_tasks.append(asyncio.create_task(self.quota_status.run(),
                                                   name="elasticquota-status"))
+        if self.scheduler.partial_groups is not None:
+            # Group state, not failed cycles, drives the clocks of partly bound groups (a
+            # reload may enable a gang plugin, so it runs whatever the profiles are now).
+            side_tasks.append(asyncio.create_task(self.scheduler.partial_groups.run(
+                lambda: self.scheduler.frameworks, self.pods.indexer), name="partial-groups"))
         stopper = asyncio.create_task(stop.wait())
         aborter = asyncio.create_task(self._aborted.wait())
         await asyncio.wait({stopper, aborter}, return_when=asyncio.FIRST_COMPLETED)

@@ -9,6 +9,7 @@ so the number of nodes is the number of members that fit.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -234,6 +235,79 @@ def test_group_left_half_bound_past_its_timeout_gives_its_bound_members_back(
                in e["note"] for e in events), events
     time.sleep(1.0)
     assert holding() == []  # nothing of the rest was bound either
+
+
+RESTART_TIMEOUT = 20  # the group's scheduleTimeoutSeconds in the kill -9 test
+# One bind every 2 s (the client's token bucket), so that a kill lands between the binds.
+SLOW_CONFIG = CONFIG.replace("leaderElection:", "clientConnection:\n  qps: 0.5\n  burst: 1\n"
+                             "leaderElection:")
+
+
+def _owned_by_a_replica_set(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for p in pods:
+        p["metadata"]["ownerReferences"] = [{
+            # Not a Job: KWOK's pod-complete stage would finish a Job's pods at once.
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "train", "controller": True,
+            "uid": "0b0c3f9e-0000-4000-8000-000000000016"}]
+    return pods
+
+
+def test_restart_mid_gang_kill_9_between_the_quorums_binds_leaves_no_partial_group(
+    crd: ControlPlane, kwok_nodes: Callable[..., list[str]], namespace: str, tmp_path: Path,
+    start_scheduler: Callable[[], SchedulerProcess],
+) -> None:
+    """A scheduler is killed with SIGKILL while it binds a group of 6 it placed whole (its
+    client sends one bind every 2 s), so only part of the group is bound. The room of the
+    members not bound is then taken, so the group cannot complete. The next scheduler finds
+    the group partly bound and counts its timeout from the API (the PodGroup's
+    scheduleStartTime and the members' binds), not from its own start: past it, the bound
+    members are deleted, one PodGroupTimeout event each, and the group holds nothing."""
+    cp = crd
+    nodes = kwok_nodes(6, cpu="1", memory="4Gi", pods=10)
+    pod_group(cp, namespace, "restart", 6, timeout=RESTART_TIMEOUT)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(SLOW_CONFIG)
+    first = SchedulerProcess(crd.scheduler_kubeconfig, tmp_path / "pyscheduler-killed.log",
+                             config=slow).start()
+    try:
+        create_pods(cp, namespace, _owned_by_a_replica_set(members("restart", 6)))
+        wait_until(lambda: bound_in(cp, namespace, "restart"), timeout=60,
+                   what="the first bind of the group", interval=0.05)
+        first.send_signal(signal.SIGKILL)
+        assert first.proc is not None
+        first.proc.wait(timeout=10)
+    finally:
+        first.stop()
+    bound = {p["metadata"]["name"]: p["spec"]["nodeName"]
+             for p in bound_in(cp, namespace, "restart")}
+    assert 0 < len(bound) < 6, bound  # the kill came between the quorum's binds
+    free = [n for n in nodes if n not in bound.values()]
+    create_pods(cp, namespace, [bound_pod(f"filler-{i}", n, scheduler_name="nobody")
+                                for i, n in enumerate(free)])
+    time.sleep(3.0)  # the new leader starts at least 3 s after the group became partial
+    second = start_scheduler()
+
+    def holding() -> list[str]:
+        return [p["metadata"]["name"] for p in bound_in(cp, namespace, "restart")
+                if not p["metadata"].get("deletionTimestamp")]
+
+    wait_until(lambda: holding() == [], timeout=RESTART_TIMEOUT + 60,
+               what="the bound members deleted")
+    events = wait_until(lambda: (lambda es: es if len(es) == len(bound) else None)(
+        [e for e in list_events(cp, namespace) if e["reason"] == "PodGroupTimeout"]),
+        timeout=30, what="a PodGroupTimeout event per bound member")
+    assert {e["regarding"]["name"] for e in events} == set(bound)
+    assert all(f"{len(bound)}/6 members bound after the group's timeout ({RESTART_TIMEOUT}s)"
+               in e["note"] for e in events), events
+    # The new process's clock was the API's: it had at most the timeout less the time since
+    # the group became partial (>= 3 s) left, never a full timeout of its own.
+    armed = [rec for rec in map(json.loads, filter(None, second.log_path.read_text()
+                                                   .splitlines()))
+             if str(rec.get("event", "")).startswith("pod group partly bound; evicting")]
+    assert armed, second.tail()
+    assert float(armed[0]["left"]) <= RESTART_TIMEOUT - 3.0, armed[0]
+    time.sleep(1.0)
+    assert holding() == []  # none of the rest was bound either
 
 
 def test_gang_preempts_across_nodes_and_takes_a_victim_gang_whole(

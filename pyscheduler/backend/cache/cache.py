@@ -39,6 +39,16 @@ class _PodState:
     binding_finished: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class TakenPod:
+    """A pod ``SchedulerCache.take_out`` removed: what ``put_back`` restores."""
+
+    info: PodInfo
+    node: str
+    assumed: bool
+    binding_finished: bool
+
+
 class CacheError(Exception):
     """An inconsistency the caller should log (never crash the scheduler on it)."""
 
@@ -178,14 +188,24 @@ class SchedulerCache:
         self._remove_from_node(uid, st.node)
         return st.info
 
-    def restore_pod(self, pi: PodInfo) -> None:
-        """Put back a PodInfo that ``remove_pod`` returned (a what-if being undone, e.g. group
-        preemption's): counted again, confirmed, on its pod's node. No-op if the UID is back."""
+    def take_out(self, pod: Pod) -> TakenPod | None:
+        """``remove_pod`` for a what-if (group preemption's): also keeps where and how the pod
+        was counted (assumed or not), for ``put_back``; None if the UID is not held."""
+        st = self._pods.get(pod.metadata.uid)
+        if st is None:
+            return None
+        taken = TakenPod(st.info, st.node, st.assumed, st.binding_finished)
+        self.remove_pod(pod)
+        return taken
+
+    def put_back(self, taken: TakenPod) -> None:
+        """Count a pod ``take_out`` removed again, exactly as it was (a what-if being undone).
+        No-op if the UID is back."""
+        pi = taken.info
         if pi.uid in self._pods:
             return
-        node = pi.pod.spec.node_name
-        self._add_to_node(pi, node)
-        self._pods[pi.uid] = _PodState(pi, node, assumed=False)
+        self._add_to_node(pi, taken.node)
+        self._pods[pi.uid] = _PodState(pi, taken.node, taken.assumed, taken.binding_finished)
 
     def get_pod(self, uid: str) -> PodInfo | None:
         """The PodInfo counted for this UID (assumed or confirmed), or None."""

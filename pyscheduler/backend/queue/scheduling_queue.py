@@ -6,7 +6,8 @@ queueing-hint evaluation ``hints.py``.
 Contract:
 * Every pending pod the queue knows of is in exactly one place, keyed by UID:
   - activeQ: a heap ordered by the profile's QueueSort ``less``; ``pop()`` takes its head;
-  - backoffQ: pods waiting out their backoff (``backoff.py``), ordered by backoff expiry;
+  - backoffQ: pods waiting out their backoff (``backoff.py``; at least the failure's
+    ``min_backoff``, a failed pod group's podGroupBackoffSeconds), ordered by backoff expiry;
   - the unschedulable pool: pods whose last attempt was rejected and that wait for a cluster
     event their rejector plugins say may help; pods rejected by PreEnqueue (scheduling gates)
     sit here too, marked ``gated``, and only events registered by their gating plugin (or an
@@ -64,6 +65,7 @@ from pyscheduler.backend.queue.backoff import (
 )
 from pyscheduler.backend.queue.events import (
     BACKOFF_COMPLETE,
+    EVENT_UNSCHEDULED_POD_ADD,
     EVENT_UNSCHEDULED_POD_UPDATE,
     FORCE_ACTIVATE,
     SCHEDULE_ATTEMPT_FAILURE,
@@ -176,6 +178,8 @@ class PriorityQueue:
         self._max_backoff = pod_max_backoff_seconds
         self._max_in_unschedulable = pod_max_in_unschedulable_pods_duration
         self._backoff_flush_interval = backoff_flush_interval
+        # Upstream's GenericWorkload gate for queue moves: set while a gang plugin is enabled.
+        self.workload_events = False
         self._unschedulable_flush_interval = unschedulable_flush_interval
         self._sleep = sleep
         self.nominator = nominator if nominator is not None else Nominator()
@@ -283,6 +287,15 @@ class PriorityQueue:
         queued = QueuedPodInfo(PodInfo.of(pod), timestamp=self._clock())
         if self._move_to_active(queued, _POD_ADD, nominate=True):
             self._wake()
+
+    def unscheduled_pod_added(self, pod: Pod) -> None:
+        """After ``add``: upstream addPodToSchedulingQueue with GenericWorkload on moves pool
+        pods on UnscheduledPodAdd, per their plugins' hints (a gang member arrived: its
+        siblings held at PreEnqueue go to activeQ with it). Only while ``workload_events`` (a
+        gang plugin is enabled), as upstream only with the gate on: PodTopologySpread and
+        InterPodAffinity register every pod event, and the pool would be scanned on each add."""
+        if self.workload_events:
+            self.move_all_to_active_or_backoff(EVENT_UNSCHEDULED_POD_ADD, None, pod)
 
     def update(self, old: Pod, new: Pod) -> None:
         """An unscheduled pod of this profile changed (informer update)."""
@@ -442,6 +455,7 @@ class PriorityQueue:
             # The scheduler reports this attempt's rejectors afresh on failure.
             queued.unschedulable_plugins = set()
             queued.pending_plugins = set()
+            queued.min_backoff = 0.0
             self._cycle += 1
             self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
             return queued
@@ -467,6 +481,7 @@ class PriorityQueue:
         queued.attempts += 1
         queued.unschedulable_plugins = set()
         queued.pending_plugins = set()
+        queued.min_backoff = 0.0
         self._cycle += 1
         self._in_flight.start(queued.uid, queued.pod_info, self._cycle)
         return queued
@@ -671,8 +686,8 @@ class PriorityQueue:
         return self._expiry(queued) > self._clock()
 
     def _expiry(self, queued: QueuedPodInfo) -> float:
-        return backoff_expiry(queued.timestamp, queued.attempts, self._initial_backoff,
-                              self._max_backoff)
+        return max(backoff_expiry(queued.timestamp, queued.attempts, self._initial_backoff,
+                                  self._max_backoff), queued.timestamp + queued.min_backoff)
 
     def _add_to_active(self, queued: QueuedPodInfo, event: str) -> None:
         if self._active.add_or_update(queued):

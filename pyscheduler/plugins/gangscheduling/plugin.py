@@ -30,7 +30,7 @@ API):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from pyscheduler.framework.interfaces import (
     GangPlugin,
     GangPolicy,
     Handle,
+    PartialClock,
     PermitPlugin,
     PreEnqueuePlugin,
     PreFilterExtensions,
@@ -62,6 +63,7 @@ from pyscheduler.framework.types import (
     Resource,
 )
 from pyscheduler.model import podgroup as pg
+from pyscheduler.model.meta import rfc3339_seconds
 from pyscheduler.model.pod import Pod
 from pyscheduler.model.quantity import PODS, format_quantity, to_int
 from pyscheduler.model.resources import pod_requests
@@ -79,13 +81,15 @@ MSG_SIBLINGS = ("pre-filter pod {pod} cannot find enough sibling pods, current p
                 "{n}, minMember of group: {min}")
 MSG_RESOURCE_GAP = "PodGroup {group}: resource gap: map[{gap}]"
 CONDITION_INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
+# scheduler-plugins PodGroup phases that say the group reached minMember.
+COMPLETE_PHASES = frozenset({"Scheduled", "Running", "Finished", "Failed"})
 
 
 class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
                        forbid_unknown_fields=True):
     """scheduler-plugins' CoschedulingArgs (v1): the Permit wait when the PodGroup sets no
-    scheduleTimeoutSeconds, and the group backoff (accepted; a failed group backs off by its
-    members' pod backoff here)."""
+    scheduleTimeoutSeconds, and how long a group that failed is held back
+    (podGroupBackoffSeconds; 0: by its members' pod backoff only)."""
 
     permit_waiting_time_seconds: int = 60
     pod_group_backoff_seconds: int = 0
@@ -109,11 +113,13 @@ class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
 class Gang:
     """One engine for both APIs; ``api`` picks where the group comes from."""
 
-    def __init__(self, name: str, api: str, handle: Handle, default_timeout: float) -> None:
+    def __init__(self, name: str, api: str, handle: Handle, default_timeout: float,
+                 backoff: float = 0.0) -> None:
         self.name = name
         self.api = api
         self.handle = handle
         self.default_timeout = default_timeout
+        self.backoff = backoff
         self._group_of: Callable[[Pod], pg.GroupRef | None] = (
             pg.upstream_group if api == pg.UPSTREAM else pg.coscheduling_group)
         self._lister_name = pg.POD_GROUPS if api == pg.UPSTREAM else pg.COSCHEDULING_POD_GROUPS
@@ -163,7 +169,8 @@ class Gang:
         kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
         return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
                           min_count=min_count, members=tuple(self._members(ref)),
-                          plugin=self.name, timeout=self._timeout(group))
+                          plugin=self.name, timeout=self._timeout(group),
+                          backoff=self.backoff)
 
     def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
         """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
@@ -201,6 +208,35 @@ class Gang:
                 "/status")
         self.handle.status_client.patch_status(
             path, {"status": {"conditions": [*others, condition]}})
+
+    def partial_clock(self, policy: GangPolicy) -> PartialClock:
+        """From the API: upstream's group counts as partly bound until it was initially
+        scheduled (the gang constraint is upstream's for initial scheduling); a
+        scheduler-plugins group while its status says Pending or Scheduling and no member
+        finished. The clock runs from the later of the group's ``scheduleStartTime`` and its
+        earliest bound member's bind (PodScheduled's lastTransitionTime)."""
+        _, _, key = policy.key.partition("/")
+        namespace, _, name = key.partition("/")
+        group = self._group(pg.GroupRef(self.api, namespace, name))
+        if group is None:
+            return PartialClock(settled=True)
+        start: float | None = None
+        if self.api == pg.UPSTREAM:
+            if any(c.type == CONDITION_INITIALLY_SCHEDULED and c.status == "True"
+                   for c in group.status.conditions):
+                return PartialClock(settled=True)
+        else:
+            st = group.status
+            # Finished members: past scheduling. A phase beyond Scheduling: the status
+            # controller has not seen the group fall short yet, and will write a new
+            # scheduleStartTime when it does.
+            if st.succeeded or st.failed or st.phase in COMPLETE_PHASES:
+                return PartialClock(settled=True)
+            start = _seconds(st.schedule_start_time)
+        bound = earliest_bind(policy.members)
+        if bound is not None:
+            start = bound if start is None else max(start, bound)
+        return PartialClock(settled=False, start=start)
 
     # ---- PreEnqueue ---------------------------------------------------------------------
     def pre_enqueue(self, pod: Pod) -> Status | None:
@@ -313,6 +349,30 @@ class Gang:
         return QueueingHint.QUEUE if after < before else QueueingHint.SKIP
 
 
+def _seconds(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return rfc3339_seconds(text)
+    except ValueError:
+        return None  # a malformed time is no time: the clock runs from when we saw it
+
+
+def earliest_bind(members: Sequence[Pod]) -> float | None:
+    """Epoch seconds of the earliest bind among bound ``members``: their PodScheduled True
+    condition's lastTransitionTime, which the API server sets on binding; None if none says."""
+    out: float | None = None
+    for p in members:
+        if not p.spec.node_name:
+            continue
+        for c in p.status.conditions:
+            if c.type == "PodScheduled" and c.status == "True":
+                t = _seconds(c.last_transition_time)
+                if t is not None and (out is None or t < out):
+                    out = t
+    return out
+
+
 def cluster_resource_gap(snapshot: Snapshot, wanted: dict[str, int],
                          own: dict[str, int]) -> dict[str, int]:
     """scheduler-plugins CheckClusterResource: what of ``wanted`` the free capacity (every
@@ -402,7 +462,9 @@ def new_gang_scheduling(args: None, handle: Handle) -> Gang:
 def new_coscheduling(args: CoschedulingArgs | None, handle: Handle) -> Coscheduling:
     """scheduler-plugins' Coscheduling: scheduling.x-k8s.io/v1alpha1 PodGroups."""
     a = args or CoschedulingArgs()
-    return Coscheduling(COSCHEDULING, pg.COSCHEDULING, handle, float(a.permit_waiting_time_seconds))
+    return Coscheduling(COSCHEDULING, pg.COSCHEDULING, handle,
+                        float(a.permit_waiting_time_seconds),
+                        float(a.pod_group_backoff_seconds))
 
 
 GANG_SCHEDULING_SPEC = PluginSpec(GANG_SCHEDULING, new_gang_scheduling, None,

@@ -65,10 +65,10 @@ def group(name: str, min_member: int) -> CoschedulingPodGroup:
 
 
 class Harness:
-    def __init__(self) -> None:
+    def __init__(self, config: str = CONFIG) -> None:
         reg = default_registry()
         self.client = ApiClient(Configuration(host="http://127.0.0.1:9"))
-        self.app = SchedulerApp(self.client, parse_config(CONFIG, plugins=reg), registry=reg)
+        self.app = SchedulerApp(self.client, parse_config(config, plugins=reg), registry=reg)
         self.app.reporter = _NullReporter()  # type: ignore[assignment]
         self.app.scheduler.reporter = self.app.reporter  # type: ignore[assignment]
 
@@ -186,6 +186,29 @@ def test_members_wait_at_pre_enqueue_until_min_member_exist() -> None:
             h.add_pod(member("g", 2))
             h.run_cycles(lambda: None)
             assert h.assumed_by_group() == {"g": 3}
+        finally:
+            await h.close()
+
+    asyncio.run(go())
+
+
+def test_the_last_member_arriving_moves_its_siblings_held_at_pre_enqueue_to_active_q() -> None:
+    # Upstream's UnscheduledPodAdd move (GenericWorkload on): the siblings do not wait in the
+    # unschedulable pool for the group cycle to take them, where every cluster event would
+    # run the gang's hints over them.
+    async def go() -> None:
+        h = Harness()
+        try:
+            assert h.app.queue.workload_events
+            h.add_node(node("n0", 8))
+            h.add_group(group("g", 3))
+            pods = [member("g", i) for i in range(3)]
+            for p in pods[:2]:
+                h.add_pod(p)
+            assert [h.app.queue.where(p.metadata.uid) for p in pods[:2]] == [
+                "gated", "gated"]
+            h.add_pod(pods[2])
+            assert [h.app.queue.where(p.metadata.uid) for p in pods] == ["active"] * 3
         finally:
             await h.close()
 

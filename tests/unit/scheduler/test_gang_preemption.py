@@ -322,3 +322,40 @@ def test_group_preemption_leaves_the_cache_as_it_found_it() -> None:
             await h.close()
 
     asyncio.run(go())
+
+
+def test_pods_still_being_bound_are_victims_too_and_stay_assumed_in_what_ifs() -> None:
+    # The low gang and a single low pod were placed by this scheduler; their binds have not
+    # landed (assumed, no nodeName). A high gang needs their room: they are victims (on the
+    # nodes the cache counts them on), the gang whole, and every what-if puts them back as
+    # they were, still assumed.
+    async def go() -> None:
+        h = PreemptionHarness()
+        try:
+            for i in range(4):
+                h.add_node(node(f"n{i}", 1))
+            h.add_group(group("low", 3))
+            for i in range(3):
+                h.add_pod(pod(f"low-{i}", "1", 0, pod_group="low"))
+            h.add_pod(pod("single", "1", 0))
+            h.run_cycles(lambda: None)
+            assumed = [p.metadata.uid for p in h.app.pods.indexer.list()]
+            assert len(assumed) == 4
+            assert all(h.app.cache.is_assumed(uid) for uid in assumed)
+            before = h.app.cache.dump()
+            h.add_group(group("hi", 4))
+            for i in range(4):
+                h.add_pod(pod(f"hi-{i}", "1", 100, pod_group="hi"))
+            h.run_cycles(lambda: None)
+            assert h.victims() == ["low-0", "low-1", "low-2", "single"]
+            placed = {name: node for node, names, _ in h.evicted for name in names}
+            cached = {p.metadata.name: h.app.cache.pod_node(p.metadata.uid)
+                      for p in h.app.pods.indexer.list() if p.metadata.uid in assumed}
+            assert placed == cached
+            assert all(h.app.cache.is_assumed(uid) for uid in assumed)
+            assert h.app.cache.dump() == before
+            assert len(h.nominations()) == 4
+        finally:
+            await h.close()
+
+    asyncio.run(go())

@@ -56,6 +56,38 @@ def test_schedule_start_time_is_set_once() -> None:
         "2026-01-01T00:00:00Z")
 
 
+def test_schedule_start_time_restarts_when_a_scheduled_group_falls_short() -> None:
+    # The clock of a partly bound group runs from it: a group that lost a member after it
+    # ran starts a new scheduling round now, not at its first one.
+    was_running = group(2, phase="Running", scheduleStartTime="2026-01-01T00:00:00Z")
+    st = compute_status(was_running, [pod(0, "Running", "n")], NOW)
+    assert (st["phase"], st["scheduleStartTime"]) == ("Pending", NOW)
+    still = group(2, phase="Scheduling", scheduleStartTime="2026-01-01T00:00:00Z")
+    st = compute_status(still, [pod(0, "Running", "n"), pod(1)], NOW)
+    assert st["scheduleStartTime"] == "2026-01-01T00:00:00Z"
+
+
+def with_owners(i: int, *owners: str) -> Pod:
+    return msgspec.convert({
+        "metadata": {"name": f"p{i}", "namespace": "ns", "uid": f"u{i}",
+                     "labels": {"scheduling.x-k8s.io/pod-group": "g"},
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": o,
+                                          "uid": o} for o in owners]},
+        "spec": {}, "status": {"phase": "Pending"}}, Pod)
+
+
+def test_occupied_by_names_the_first_members_owners_as_scheduler_plugins_writes_it() -> None:
+    # scheduler-plugins fillOccupiedObj: "namespace/ownerName" per owner, sorted, ","-joined,
+    # written on leaving Pending.
+    assert "occupiedBy" not in compute_status(group(2), [with_owners(0, "b", "a")], NOW)
+    st = compute_status(group(2), [with_owners(1, "z"), with_owners(0, "train-b", "train-a")],
+                        NOW)
+    assert st["occupiedBy"] == "ns/train-a,ns/train-b"
+    assert "occupiedBy" not in compute_status(group(2), [pod(0), pod(1)], NOW)
+    kept = group(2, phase="Scheduling", occupiedBy="ns/old")
+    assert compute_status(kept, [with_owners(0, "new"), pod(1)], NOW)["occupiedBy"] == "ns/old"
+
+
 class Store:
     def __init__(self, objs: list[Any]) -> None:
         self.objs = objs
