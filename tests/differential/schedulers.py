@@ -21,7 +21,7 @@ import concurrent.futures
 import json
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,13 +46,19 @@ def missing_defaults(registered: set[str]) -> list[str]:
     return [name for name, _ in DEFAULT_MULTI_POINT if name not in registered]
 
 
-def _profile(prefix: str, key: str, disabled: list[str]) -> dict[str, Any]:
+def _profile(prefix: str, key: str, disabled: list[str],
+             enabled: Sequence[str] = ()) -> dict[str, Any]:
     prof: dict[str, Any] = {"schedulerName": f"{prefix}{key}"}
     config = [pc for pc in PROFILES[key] if pc["name"] not in disabled]
     if config:
         prof["pluginConfig"] = config
+    multi: dict[str, Any] = {}
+    if enabled:
+        multi["enabled"] = [{"name": n} for n in enabled]
     if disabled:
-        prof["plugins"] = {"multiPoint": {"disabled": [{"name": n} for n in disabled]}}
+        multi["disabled"] = [{"name": n} for n in disabled]
+    if multi:
+        prof["plugins"] = {"multiPoint": multi}
     return prof
 
 
@@ -67,13 +73,15 @@ def kube_scheduler_config(kubeconfig: Path) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def pyscheduler_config(registered: set[str]) -> str:
+def pyscheduler_config(registered: set[str], enabled: Sequence[str] = ()) -> str:
+    """pyscheduler's configuration; ``enabled``: plugins every profile adds (pyscheduler has no
+    feature gates, so what a gate adds to upstream's default profile is enabled by name)."""
     disabled = missing_defaults(registered)
     doc = {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
         "leaderElection": {"leaderElect": False},
-        "profiles": [_profile(PY_PREFIX, key, disabled) for key in PROFILES],
+        "profiles": [_profile(PY_PREFIX, key, disabled, enabled) for key in PROFILES],
         # pyscheduler's preemption courtesy (only its own profiles' pods are victims) is a
         # documented departure; upstream's rule, which the comparison needs, is ["*"].
         "pyscheduler": {"preemption": {"allowedSchedulerNames": ["*"]}},
@@ -86,7 +94,8 @@ class SchedulerDied(RuntimeError):
 
 
 class KubeScheduler:
-    def __init__(self, cp: ControlPlane, binary: Path, work: Path) -> None:
+    def __init__(self, cp: ControlPlane, binary: Path, work: Path,
+                 feature_gates: str = "") -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.config_path = work / "kube-scheduler.yaml"
         self.config_path.write_text(kube_scheduler_config(cp.admin_kubeconfig))
@@ -100,6 +109,8 @@ class KubeScheduler:
             "-v=1",
             "--vmodule=schedule_one=10,eventhandlers=3,default_preemption=5,preemption=2",
         ]
+        if feature_gates:
+            argv.append(f"--feature-gates={feature_gates}")
         self.process: Process = spawn("kube-scheduler", argv, self.log_path)
 
     def check_alive(self) -> None:
