@@ -269,6 +269,9 @@ class GangPolicy:
     plugin: str
     # How long the group may stay partly bound (seconds; 0: no limit): the Permit timeout.
     timeout: float = 0.0
+    # Why the group may not be scheduled at all (upstream validatePodGroup, e.g. a member's
+    # priority is not the group's): the cycle then fails every member with this error.
+    invalid: str = ""
 
 
 @runtime_checkable
@@ -281,8 +284,10 @@ class GangPlugin(Plugin, Protocol):
         """The gang constraint on ``pod``'s group, or None if it has none."""
         ...
 
-    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
-        """A pod group cycle for ``policy``'s group ended (upstream then writes the group's
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str, *,
+                        error: bool = False) -> None:
+        """A pod group cycle for ``policy``'s group ended, ``error`` when it failed with an
+        error rather than a misfit (upstream then writes the group's
         PodGroupInitiallyScheduled condition)."""
         ...
 
