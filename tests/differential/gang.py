@@ -10,7 +10,7 @@ Format::
       - name: gang-fits                    # as in scenario.py
         description: why it exists
         nodes: [...]                       # as in scenario.py
-        existing: [...]                    # as in scenario.py (bound pods)
+        existing: [...]                    # as in scenario.py (bound pods), plus group
         podGroups: {a: 4, b: {minCount: 2, priorityClassName: diff-high}}
                                            # PodGroup name -> gang minCount, or minCount and
                                            # priorityClassName (scheduling.k8s.io/v1beta1, in
@@ -24,7 +24,7 @@ Format::
           - pods: [{name: a-4, group: a, requests: {cpu: "1"}}]   # scenario.py pod + group
         expect: {"pod a-0": bound, "group a": "True Scheduled"}   # kube-scheduler, last step
         departures:                        # differences on purpose, both sides asserted
-          - {key: "1:message a-0", kube: "...", py: "...", why: "..."}
+          - {key: "1:message a-*", kube: "regex", py: "regex", why: "..."}
 
 After each step the runner waits until the cluster is *settled*: no pod nominated and still
 pending, and nothing in the observed outcome changed for SETTLE seconds (a pod that never binds
@@ -39,17 +39,20 @@ The outcome of a step is a flat mapping, ``"<step>:<what> <name>"`` -> value:
 * ``events <p>``: the distinct reasons of the events about it (Scheduled, FailedScheduling,
   Preempted, ...), sorted;
 * ``group <g>``: the PodGroupInitiallyScheduled condition, ``<status> <reason>``, or ``none``;
-* ``message <p>`` / ``groupmessage <g>``: the PodScheduled / PodGroup condition messages. They
-  are reported, not compared (the wording differs on purpose, docs/CONFIGURATION.md), unless a
-  departure names them, which asserts both.
+* ``message <p>`` / ``groupmessage <g>``: the PodScheduled / PodGroup condition messages
+  (scenario node names; namespaces stay the phase's own).
 
-Every other key must be equal on both sides. A departure's key is asserted against its
-``kube`` value for kube-scheduler and its ``py`` value for pyscheduler (a regular expression
-for messages, exact otherwise), so an expected difference is still checked on both sides.
+Every key must be equal on both sides, except those a departure names. A departure's key is a
+glob (``1:message b-*``); every key it matches is asserted against its ``kube`` value for
+kube-scheduler and its ``py`` value for pyscheduler (regular expressions, searched, for
+messages; exact otherwise), and it must match at least one key on each side. So a difference
+on purpose (the group messages' wording, docs/CONFIGURATION.md) is still checked on both
+sides, never skipped.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import re
 import time
@@ -105,7 +108,7 @@ SETTLE_TIMEOUT = 60.0
 POLL = 0.1
 SCENARIO_KEYS = {"name", "description", "nodes", "existing", "podGroups", "interchangeable",
                  "compareNodes", "steps", "expect", "departures"}
-REPORTED_ONLY = ("message", "groupmessage")
+REGEX_KEYS = ("message", "groupmessage")  # a departure's values are regular expressions
 GROUP_KEYS = {"minCount", "priorityClassName"}
 
 
@@ -187,7 +190,8 @@ def _members(raw: Any, where: str, groups: Mapping[str, Any]) -> list[dict[str, 
             for i in range(start, start + int(raw.get("count", 1)))]
 
 
-def _member_pod(raw: dict[str, Any], where: str, groups: Mapping[str, Any]) -> PodDef:
+def _member_pod(raw: dict[str, Any], where: str, groups: Mapping[str, Any],
+                nodes: list[str] | None = None, *, existing: bool = False) -> PodDef:
     raw = dict(raw)
     group = raw.pop("group", None)
     if group is not None:
@@ -196,7 +200,7 @@ def _member_pod(raw: dict[str, Any], where: str, groups: Mapping[str, Any]) -> P
         spec = dict(raw.get("spec") or {})
         spec["schedulingGroup"] = {"podGroupName": group}
         raw["spec"] = spec
-    return _pod(raw, where, {MAIN_NAMESPACE: {}}, [], existing=False)
+    return _pod(raw, where, {MAIN_NAMESPACE: {}}, nodes or [], existing=existing)
 
 
 def parse_gang_scenario(doc: Any, file: str, where: str,
@@ -212,14 +216,14 @@ def parse_gang_scenario(doc: Any, file: str, where: str,
     where = f"{where} {name}"
     nodes = [_node(n, where) for n in doc.get("nodes") or []]
     node_names = [n.name for n in nodes]
-    existing = [_pod(p, where, {MAIN_NAMESPACE: {}}, node_names, existing=True)
-                for p in doc.get("existing") or []]
     groups: dict[str, dict[str, Any]] = {}
     for k, v in (doc.get("podGroups") or {}).items():
         spec = dict(v) if isinstance(v, dict) else {"minCount": v}
         if not isinstance(spec.get("minCount"), int) or set(spec) - GROUP_KEYS:
             raise ScenarioError(f"{where}: podGroups.{k}: minCount and {sorted(GROUP_KEYS)}")
         groups[str(k)] = spec
+    existing = [_member_pod(p, where, groups, node_names, existing=True)
+                for p in doc.get("existing") or []]
     steps: list[list[PodDef]] = []
     for j, step in enumerate(doc.get("steps") or []):
         if not isinstance(step, dict) or set(step) - {"members", "pods"}:
@@ -259,6 +263,14 @@ class GangPhase(Phase):
         super().__init__(env, gsc.as_scenario(), which, tag)
         self.gsc = gsc
         self.created: list[PodDef] = []
+
+    def existing_scheduler(self, pod: PodDef) -> str | None:
+        """A bound member was bound by this phase's scheduler (as before a restart), unless
+        the scenario names another (upstream refuses a group of mixed schedulerNames)."""
+        spec = pod.raw.get("spec") or {}
+        if "schedulingGroup" in spec and "schedulerName" not in spec:
+            return self.scheduler_name
+        return None
 
     def setup(self) -> None:
         super().setup()
@@ -357,22 +369,24 @@ def _rename(outcome: Mapping[str, str], mapping: Mapping[str, str]) -> dict[str,
     return {pat.sub(lambda m: mapping[m.group(1)], k): v for k, v in outcome.items()}
 
 
-def _compared(outcome: Mapping[str, str], skip: set[str]) -> dict[str, str]:
-    return {k: v for k, v in outcome.items()
-            if k not in skip and k.split(":", 1)[1].split(" ", 1)[0] not in REPORTED_ONLY}
+def _departed(key: str, departures: list[Departure]) -> bool:
+    return any(fnmatch.fnmatchcase(key, d.key) for d in departures)
+
+
+def _compared(outcome: Mapping[str, str], departures: list[Departure]) -> dict[str, str]:
+    return {k: v for k, v in outcome.items() if not _departed(k, departures)}
 
 
 def best_renaming(gsc: GangScenario, kube: Mapping[str, str],
                   py: Mapping[str, str]) -> dict[str, str]:
     """The renaming of interchangeable groups that makes ours closest to upstream's."""
-    skip = {d.key for d in gsc.departures}
-    want = _compared(kube, skip)
+    want = _compared(kube, gsc.departures)
     best: tuple[int, dict[str, str]] = (-1, {})
     choices = [[dict(zip(s, perm, strict=True)) for perm in itertools.permutations(s)]
                for s in gsc.interchangeable]
     for combo in itertools.product(*choices) if choices else [()]:
         mapping = {k: v for m in combo for k, v in m.items() if k != v}
-        got = _compared(_rename(py, mapping), skip)
+        got = _compared(_rename(py, mapping), gsc.departures)
         score = sum(1 for k, v in want.items() if got.get(k) == v)
         if score > best[0]:
             best = (score, mapping)
@@ -380,7 +394,7 @@ def best_renaming(gsc: GangScenario, kube: Mapping[str, str],
 
 
 def _matches(key: str, want: str, got: str | None) -> bool:
-    if key.split(":", 1)[1].split(" ", 1)[0] in REPORTED_ONLY:
+    if key.split(":", 1)[1].split(" ", 1)[0] in REGEX_KEYS:
         return got is not None and re.search(want, got) is not None
     return got == want
 
@@ -388,17 +402,20 @@ def _matches(key: str, want: str, got: str | None) -> bool:
 def compare(gsc: GangScenario, kube: Mapping[str, str], py: Mapping[str, str]) -> list[str]:
     """Every difference that is not a declared departure, and every departure not met."""
     problems: list[str] = []
-    skip = {d.key for d in gsc.departures}
-    want, got = _compared(kube, skip), _compared(py, skip)
+    want, got = _compared(kube, gsc.departures), _compared(py, gsc.departures)
     for key in sorted(set(want) | set(got)):
         if want.get(key) != got.get(key):
             problems.append(f"{key}: kube-scheduler {want.get(key)!r}, pyscheduler "
                             f"{got.get(key)!r}")
     for d in gsc.departures:
         for side, value, outcome in (("kube-scheduler", d.kube, kube), ("pyscheduler", d.py, py)):
-            if not _matches(d.key, value, outcome.get(d.key)):
-                problems.append(f"departure {d.key}: {side} was {outcome.get(d.key)!r}, "
-                                f"the scenario says {value!r} ({d.why})")
+            keys = [k for k in outcome if fnmatch.fnmatchcase(k, d.key)]
+            if not keys:
+                problems.append(f"departure {d.key}: {side} has no such key ({d.why})")
+            for k in keys:
+                if not _matches(k, value, outcome[k]):
+                    problems.append(f"departure {k}: {side} was {outcome[k]!r}, the scenario "
+                                    f"says {value!r} ({d.why})")
     return problems
 
 
