@@ -362,11 +362,18 @@ class GangPhase(Phase):
 
 # ----------------------------------------------------------------------------- comparison
 def _rename(outcome: Mapping[str, str], mapping: Mapping[str, str]) -> dict[str, str]:
-    """``outcome`` with group names (and their members' ``<group>-`` prefixes) renamed."""
+    """``outcome`` with group names renamed: in keys (``group a``, members ``a-0``) and in
+    messages (``PodGroup ns/a:``, member names)."""
     if not mapping:
         return dict(outcome)
-    pat = re.compile(r"\b(" + "|".join(map(re.escape, mapping)) + r")(?=-|$)")
-    return {pat.sub(lambda m: mapping[m.group(1)], k): v for k, v in outcome.items()}
+    alt = "|".join(map(re.escape, mapping))
+    in_key = re.compile(rf"\b({alt})(?=-|$)")
+    in_text = re.compile(rf"(?<=/)({alt})(?=:)|\b({alt})(?=-\d)")
+
+    def sub(m: re.Match[str]) -> str:
+        return mapping[m.group(1) or m.group(2)]
+
+    return {in_key.sub(sub, k): in_text.sub(sub, v) for k, v in outcome.items()}
 
 
 def _departed(key: str, departures: list[Departure]) -> bool:
