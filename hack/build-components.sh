@@ -157,8 +157,11 @@ build_scheduler_plugins() {
       awk '/^replace \($/{on=1} on{print} on&&/^\)$/{on=0} /^replace [^(]/{print}' "$modfile" \
         | sed 's#\(k8s.io/csi-translation-lib => k8s.io/csi-translation-lib\) v[0-9.]*#\1 '"${staging_version}"'#'
     } > "$dir/go.mod"
-    local pkg="k8s.io/component-base/version"
-    (cd "$dir" && go build -trimpath -ldflags "-s -w -X ${pkg}.gitVersion=${version}" \
+    # Its version is the Kubernetes release it is built on (the emulation-version check
+    # refuses anything else, e.g. "emulation version 0.34 is not between [1.31, 0.34.0]").
+    local k8s pkg="k8s.io/component-base/version"
+    k8s="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v1[.]/ {print $2; exit}' "$modfile")"
+    (cd "$dir" && go build -trimpath -ldflags "-s -w -X ${pkg}.gitVersion=${k8s}" \
        -o "$out.tmp" sigs.k8s.io/scheduler-plugins/cmd/scheduler)
     mv "$out.tmp" "$out"
   else

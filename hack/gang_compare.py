@@ -13,9 +13,10 @@ configuration), scheduler-plugins with its Coscheduling QueueSort as its manifes
 What is counted, per run: partial samples (0 < bound < minMember); for pyscheduler, partial
 occurrences (a partial sample while its /debug/cache did not hold the rest of the group: not a
 bind burst in flight); for scheduler-plugins, whose reservations are not observable, every
-partial sample counts, and its log gives the members it held at Permit ("Pod is waiting to be
-scheduled to node") and the waiting members it then rejected (a partial group released:
-PostFilter's "optimistic rejection", Unreserve's rejection, or the Permit timeout). And each
+partial sample counts, and its log (-v=3) gives its *partial holds*: a group that held members
+at Permit ("Pod is waiting to be scheduled to node") and then lost them (PostFilter's
+"optimistic rejection", Unreserve's rejection, or the Permit timeout) reserved capacity for a
+group that did not complete. And each
 group's seconds from creation to full placement. A measurement on a shared 2-core machine:
 the times are indicative only.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -79,9 +81,10 @@ profiles:
 """
 CASES = [(2, 1), (5, 2)]
 SIZE = 4
-WAITING = re.compile(r'"Pod is waiting to be scheduled to node" pod="([^"]+)"')
-REJECTED = re.compile(r'"(?:PostFilter rejects the pod|Unreserve rejects)".*?pod="([^"]+)"')
-TIMED_OUT = re.compile(r'rejected due to timeout after waiting')
+# scheduler-plugins' Permit and PostFilter/Unreserve log lines (-v=3), coscheduling.go.
+EVENT = re.compile(r'"(Pod is waiting to be scheduled to node|Permit allows|PostFilter rejects '
+                   r'the pod|Unreserve rejects)".*?pod="([^"]+)"')
+TIMED_OUT = re.compile(r"rejected due to timeout after waiting")
 
 
 def _reserved(proc: SchedulerProcess, namespace: str) -> dict[str, int]:
@@ -110,16 +113,35 @@ def _teardown(cp: ControlPlane, namespace: str, nodes: list[str]) -> None:
     cp.delete_nodes(nodes)
 
 
-def _log_counts(log: Path, offset: int, namespace: str) -> tuple[int, int, int]:
+def _log_counts(log: Path, offset: int, namespace: str) -> str:
+    """From scheduler-plugins' log: how often a group held members at Permit and then lost
+    them (a partial hold: capacity reserved for a group that did not complete), how many
+    member holds that was, the most members one failed hold had, and Permit timeouts."""
     text = log.read_text(errors="replace")[offset:]
-    waiting = {m for m in WAITING.findall(text) if m.startswith(f"{namespace}/")}
-    rejected = [m for m in REJECTED.findall(text) if m.startswith(f"{namespace}/")]
-    return len(waiting), len(rejected), len(TIMED_OUT.findall(text))
+    waiting: dict[str, set[str]] = {}
+    episodes = holds = most = 0
+    for what, pod in EVENT.findall(text):
+        if not pod.startswith(f"{namespace}/"):
+            continue
+        group = pod.split("/", 1)[1].rsplit("-", 1)[0]
+        held = waiting.setdefault(group, set())
+        if what.startswith("Pod is waiting"):
+            held.add(pod)
+        elif what == "Permit allows":
+            held.clear()
+        elif held:  # rejected while members were held: the group's partial hold ends
+            episodes += 1
+            holds += len(held)
+            most = max(most, len(held))
+            held.clear()
+    return (f"; partial holds at Permit: {episodes} (members held {holds}, at most {most} "
+            f"at once), {len(TIMED_OUT.findall(text))} Permit timeouts")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--keep-logs", type=Path, help="copy both schedulers' logs here")
     args = ap.parse_args(argv)
     assets = find_assets()
     sp_binary = assets / "kube-scheduler-plugins"
@@ -144,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             str(sp_binary), f"--config={sp_cfg}", "--secure-port=0", "-v=3"], sp_log)
         time.sleep(3.0)  # its informers sync
         try:
+            if not sp.alive():
+                print(f"scheduler-plugins exited:\n{sp.tail()}", file=sys.stderr)
+                return 1
             for rep in range(args.repeat):
                 for groups, fit in CASES:
                     for who in ("pyscheduler", "scheduler-plugins"):
@@ -162,15 +187,17 @@ def main(argv: list[str] | None = None) -> int:
                             timeout=4 * TIMEOUT + 30)
                         extra = ""
                         if who == "scheduler-plugins":
-                            w, r, t = _log_counts(sp_log, offset, ns)
-                            extra = (f"; held at Permit: {w} members, {r} waiting members "
-                                     f"rejected, {t} Permit timeouts")
+                            extra = _log_counts(sp_log, offset, ns)
                         rows.append((who, rep, groups, fit, run, extra))
                         print(f"[{rep}] {who:17} {run.summary()}{extra}", flush=True)
                         _teardown(cp, ns, nodes)
         finally:
             py.stop()
             sp.stop(timeout=10)
+            if args.keep_logs:
+                args.keep_logs.mkdir(parents=True, exist_ok=True)
+                for log in (work / "pyscheduler.log", sp_log):
+                    shutil.copy(log, args.keep_logs / log.name)
     print("\ntotals (scheduler, case: runs, groups placed whole, partial samples, partial "
           "occurrences, median seconds to full placement)")
     for who in ("pyscheduler", "scheduler-plugins"):
