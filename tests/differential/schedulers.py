@@ -147,6 +147,32 @@ def logged_errors(log_path: Path, pod_key: str) -> list[str]:
     return out
 
 
+class _LogSink:
+    """The one file structlog writes to in this process while in-process schedulers run.
+
+    structlog's configuration is global and its loggers cache their output on first use, so a
+    logger first used while one scheduler's log file was configured would keep writing to that
+    file after it is closed (the gated differential runs a second in-process pyscheduler). The
+    sink never closes: it writes to the newest running scheduler's file, else to stderr."""
+
+    def __init__(self) -> None:
+        self.targets: list[Any] = []
+
+    def write(self, text: str) -> int:
+        import sys
+
+        out = self.targets[-1] if self.targets else sys.stderr
+        return int(out.write(text))
+
+    def flush(self) -> None:
+        import sys
+
+        (self.targets[-1] if self.targets else sys.stderr).flush()
+
+
+_SINK = _LogSink()
+
+
 class PyScheduler:
     """pyscheduler's SchedulerApp on a thread of its own (see module doc)."""
 
@@ -167,10 +193,12 @@ class PyScheduler:
 
         from pyscheduler.cmd import logsetup as pslog
 
-        # Its log goes to a file of its own, not into whichever test's output is captured.
+        # Its log goes to a file of its own, not into whichever test's output is captured
+        # (through the shared sink: while two run, the newer one's file gets both).
         pslog.configure("info", json=True)
         self._log_file = self.log_path.open("a", buffering=1)
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=self._log_file))
+        _SINK.targets.append(self._log_file)
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=_SINK))
         self._thread.start()
         if not self._started.wait(timeout):
             raise SchedulerDied("pyscheduler did not sync its informers in time")
@@ -233,9 +261,6 @@ class PyScheduler:
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
         if self._log_file is not None:
-            import sys
-
-            import structlog
-
-            structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+            if self._log_file in _SINK.targets:
+                _SINK.targets.remove(self._log_file)
             self._log_file.close()
