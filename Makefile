@@ -9,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml tests/plugins_oot/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv assets scheduler-assets lint typecheck unit wheel-check integration differential differential-fuzz faults test demo bench bench-venv clean
+.PHONY: help venv assets scheduler-assets lint typecheck unit wheel-check integration differential differential-fuzz gang-compare faults test demo bench bench-venv clean
 
 help:
 	@echo "make test   - ruff, mypy, unit, wheel, integration, differential and fault tests (installs what it needs)"
@@ -61,6 +61,14 @@ differential-fuzz: $(STAMP) assets scheduler-assets
 	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" PYSCHEDULER_FUZZ_SEED=$(SEED) \
 		PYSCHEDULER_FUZZ_COUNT=$(COUNT) PYSCHEDULER_FUZZ_START=$(START) PYSCHEDULER_FUZZ_OUT=$(FUZZ_OUT) \
 		$(PY) -m pytest -q tests/differential/test_fuzz.py $(PYTEST_ARGS)
+
+# The competing-gangs workload under pyscheduler and under scheduler-plugins' own scheduler
+# (hack/gang_compare.py, docs/GANG.md): partial groups and time to full placement, side by side.
+# Builds scheduler-plugins (SCHEDULER_PLUGINS_VERSION in hack/versions.env) on first use.
+GANG_COMPARE_ARGS ?=
+gang-compare: $(STAMP) assets
+	@hack/build-components.sh scheduler-plugins >/dev/null
+	KUBEBUILDER_ASSETS="$$(hack/build-components.sh)" $(PY) hack/gang_compare.py $(GANG_COMPARE_ARGS)
 
 # Fault scenarios (tests/faults, docs/TESTING.md "Fault suite"): apiserver restarts, etcd
 # compaction, scheduler kills and stops, leader failover, races, 429s; every run checked against

@@ -8,6 +8,7 @@
 #   hack/build-components.sh kustomize        # kustomize, which renders manifests/ in tests
 #   hack/build-components.sh metrics-server   # metrics-server, the load-aware tests' pipeline
 #   hack/build-components.sh prometheus       # Prometheus, for the load-aware Prometheus source
+#   hack/build-components.sh scheduler-plugins  # scheduler-plugins' kube-scheduler (Coscheduling)
 #
 # Why a wrapper module: k8s.io/kubernetes replaces its staging modules with ./staging paths,
 # which `go install pkg@version` refuses. A small module of our own requires
@@ -129,6 +130,46 @@ build_go_tool() {
   ln -sfn "$dir/$name" "$assets/$name"
 }
 
+build_scheduler_plugins() {
+  # sigs.k8s.io/scheduler-plugins' go.mod replaces every k8s.io module with a published
+  # version, which `go install pkg@version` refuses: a wrapper module of our own requires it
+  # and copies those replaces from the tag's own go.mod. Its own versioned directory, linked
+  # into the assets directory as kube-scheduler-plugins (its binary is a kube-scheduler).
+  local version="$SCHEDULER_PLUGINS_VERSION"
+  local dir="$cache_root/tools/scheduler-plugins-${version}"
+  local out="$dir/kube-scheduler-plugins"
+  if [ ! -x "$out" ]; then
+    mkdir -p "$dir"
+    log "building scheduler-plugins ${version} (cold: several minutes on 2 cores)"
+    (cd "$dir" && rm -f go.mod go.sum && go mod init pyscheduler.local/scheduler-plugins-wrapper >/dev/null 2>&1)
+    local modfile
+    modfile="$(cd "$dir" && go mod download -json "sigs.k8s.io/scheduler-plugins@${version}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+    {
+      echo "module pyscheduler.local/scheduler-plugins-wrapper"
+      echo
+      awk '/^go [0-9]/{print; exit}' "$modfile"
+      echo
+      echo "require sigs.k8s.io/scheduler-plugins ${version}"
+      echo
+      # the tag's replace block and single-line replaces, as they are, except
+      # k8s.io/csi-translation-lib: the registry refuses its v0.34.7 (403), so the pinned
+      # Kubernetes release's is used; its API (in-tree volume plugin names) is unchanged.
+      awk '/^replace \($/{on=1} on{print} on&&/^\)$/{on=0} /^replace [^(]/{print}' "$modfile" \
+        | sed 's#\(k8s.io/csi-translation-lib => k8s.io/csi-translation-lib\) v[0-9.]*#\1 '"${staging_version}"'#'
+    } > "$dir/go.mod"
+    # Its version is the Kubernetes release it is built on (the emulation-version check
+    # refuses anything else, e.g. "emulation version 0.34 is not between [1.31, 0.34.0]").
+    local k8s pkg="k8s.io/component-base/version"
+    k8s="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v1[.]/ {print $2; exit}' "$modfile")"
+    (cd "$dir" && go build -trimpath -ldflags "-s -w -X ${pkg}.gitVersion=${k8s}" \
+       -o "$out.tmp" sigs.k8s.io/scheduler-plugins/cmd/scheduler)
+    mv "$out.tmp" "$out"
+  else
+    log "scheduler-plugins cached"
+  fi
+  ln -sfn "$out" "$assets/kube-scheduler-plugins"
+}
+
 for w in "${wanted[@]}"; do
   case "$w" in
     etcd) build_etcd ;;
@@ -144,6 +185,8 @@ for w in "${wanted[@]}"; do
     # static targets and query its HTTP API only.
     prometheus) build_go_tool prometheus "$PROMETHEUS_VERSION" \
                   github.com/prometheus/prometheus/cmd/prometheus remove_all_sd ;;
+    # scheduler-plugins' Coscheduling, for the competing-gangs comparison (issue 16).
+    scheduler-plugins) build_scheduler_plugins ;;
     *) log "unknown component: $w"; exit 2 ;;
   esac
 done

@@ -294,6 +294,9 @@ class GangPolicy:
     # After a failed group cycle, how long the group is held back (seconds; Coscheduling's
     # podGroupBackoffSeconds; 0: only the members' own pod backoff).
     backoff: float = 0.0
+    # Why the group may not be scheduled at all (upstream validatePodGroup, e.g. a member's
+    # priority is not the group's): the cycle then fails every member with this error.
+    invalid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,8 +323,10 @@ class GangPlugin(Plugin, Protocol):
         """The gang constraint on ``pod``'s group, or None if it has none."""
         ...
 
-    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
-        """A pod group cycle for ``policy``'s group ended (upstream then writes the group's
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str, *,
+                        error: bool = False) -> None:
+        """A pod group cycle for ``policy``'s group ended, ``error`` when it failed with an
+        error rather than a misfit (upstream then writes the group's
         PodGroupInitiallyScheduled condition)."""
         ...
 

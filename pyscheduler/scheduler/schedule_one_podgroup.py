@@ -24,6 +24,9 @@ Contract:
   put back when the plugin's call ends. If the plugin starts evicting
   victims, each member of the quorum is nominated to the node the what-if run gave it and the
   others' nominations are cleared; the message ends with the plugin's ("preemption: ...").
+* A group the gang plugin finds invalid (``GangPolicy.invalid``: upstream validatePodGroup,
+  e.g. a member whose priority is not the PodGroup's) is not tried: every member fails with
+  that message as a SchedulerError, and so does the group's condition.
 * A group that cannot complete while some of its members are bound starts its clock in
   ``Scheduler.partial_groups`` (scheduler/podgroup_timeout.py); a scheduled group stops it.
 * Group backoff (``policy.backoff``, Coscheduling's podGroupBackoffSeconds; scheduler-plugins
@@ -278,6 +281,17 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
             sched.queue.done(queued.pod_info.uid)
         else:
             members.append(queued)
+    if policy.invalid:
+        # Upstream handlePodGroupFailureBeforeScheduling: nothing is tried, every member
+        # fails with the validation error and backs off.
+        for queued in members:
+            queued.unschedulable_plugins = set()
+            sched._fail(fwk, queued, cycle, REASON_SCHEDULER_ERROR, policy.invalid, None,
+                        start, "error", _member_log(fwk, queued, policy))
+        _observe("error", fwk, start)
+        _report(fwk, policy, False, policy.invalid, error=True)
+        log.info("pod group refused", pod_group=policy.name, reason=policy.invalid)
+        return
     if _backing_off(sched, fwk, policy, members, start, cycle):
         return
     placing = {q.uid for q in members}
@@ -334,7 +348,7 @@ def schedule_pod_group(sched: Scheduler, fwk: Framework, first: QueuedPodInfo,
         bound_members = sum(1 for p in policy.members if p.spec.node_name)
         sched.partial_groups.observe(fwk, policy, first.pod_info.pod, bound_members)
     _observe(outcome, fwk, start)
-    _report(fwk, policy, False, message)
+    _report(fwk, policy, False, message, error=outcome == "error")
     bound.info("Unable to schedule pod group", reason=message, placeable=scheduled,
                nominated=len(preemption.nominations or {}) if preemption else 0)
 
@@ -425,11 +439,12 @@ def _submit(sched: Scheduler, fwk: Framework, policy: GangPolicy,
         task.add_done_callback(sched.binding_tasks.discard)
 
 
-def _report(fwk: Framework, policy: GangPolicy, scheduled: bool, message: str) -> None:
+def _report(fwk: Framework, policy: GangPolicy, scheduled: bool, message: str, *,
+            error: bool = False) -> None:
     for p in fwk.gang_plugins:
         if p.name == policy.plugin:
             try:
-                p.group_attempted(policy, scheduled, message)
+                p.group_attempted(policy, scheduled, message, error=error)
             except Exception:  # a status write must never fail the cycle
                 log.exception("recording the pod group's outcome failed", pod_group=policy.name)
 

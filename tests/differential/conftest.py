@@ -30,18 +30,20 @@ from envtest import ControlPlane, ControlPlaneOptions, find_assets
 from envtest.assets import BUILD_SCRIPT
 from pyscheduler.plugins.registry import default_registry as registry
 
+from .gang import GATES, GangReport, gated_files, load_gang_scenarios
 from .runner import Env, Report
 from .scenario import PRIORITY_CLASSES, RUNTIME_CLASSES
 from .schedulers import KubeScheduler, PyScheduler, pyscheduler_config
 
 _HERE = Path(__file__).parent
 _REPORTS: list[Report] = []
+_GANG_REPORTS: list[GangReport] = []
 _STARTED = time.monotonic()
 
 
 def _needs_cluster(item: pytest.Item) -> bool:
-    return _HERE in Path(str(item.path)).parents and "diff_env" in getattr(
-        item, "fixturenames", ())
+    return _HERE in Path(str(item.path)).parents and bool(
+        {"diff_env", "gang_env"} & set(getattr(item, "fixturenames", ())))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -111,14 +113,73 @@ def diff_env() -> Iterator[Env]:
 
 
 @pytest.fixture(scope="session")
+def gang_env() -> Iterator[Env]:
+    """A second control plane, and kube-scheduler and pyscheduler on it, with the gated files'
+    feature gates (gang.py). One for all gated files: they must ask for the same gates (a 2-core
+    machine holds two control planes, not more)."""
+    files = gated_files()
+    gates = sorted({g for sc in load_gang_scenarios() for g in sc.gates})
+    if not files or not gates:
+        raise RuntimeError("gang_env without gated scenario files")
+    setups = [GATES[g] for g in gates]
+    apiserver: dict[str, str] = {}
+    for setup in setups:
+        for flag, value in setup.apiserver.items():
+            apiserver[flag] = ",".join(filter(None, (apiserver.get(flag), value)))
+    keep = os.environ.get("PYSCHEDULER_ENVTEST_KEEP", "") not in ("", "0", "false")
+    binary = Path(os.environ.get("PYSCHEDULER_KUBE_SCHEDULER")
+                  or _kube_scheduler_binary(find_assets()))
+    registered = frozenset(registry())
+    enabled = [p for s in setups for p in s.py_plugins]
+    with ControlPlane.start(ControlPlaneOptions(keep=keep, apiserver_args=apiserver)) as cp:
+        work = cp.work_dir / "differential-gated"
+        work.mkdir()
+        _session_objects(cp)
+        kube = KubeScheduler(cp, binary, work,
+                             feature_gates=",".join(s.kube_scheduler for s in setups))
+        py = PyScheduler(cp.scheduler_kubeconfig, pyscheduler_config(set(registered), enabled),
+                         work / "pyscheduler.log")
+        try:
+            (work / "pyscheduler.yaml").write_text(py.config_text)
+            py.start()
+            yield Env(cp=cp, kube=kube, py=py, registered=registered, work=work)
+        finally:
+            py.stop()
+            kube.stop()
+            if keep:
+                print(f"\ngated differential work directory kept: {work}")
+
+
+@pytest.fixture(scope="session")
+def gang_reports() -> list[GangReport]:
+    return _GANG_REPORTS
+
+
+@pytest.fixture(scope="session")
 def diff_reports() -> list[Report]:
     return _REPORTS
 
 
+def _gang_summary(tr: pytest.TerminalReporter) -> None:
+    tr.section("differential, gated: pod groups under kube-scheduler's GangScheduling")
+    for r in _GANG_REPORTS:
+        verdict = f"{len(r.mismatches)} MISMATCH(ES)" if r.mismatches else "agree"
+        renamed = f" (our groups {r.renamed} play upstream's roles)" if r.renamed else ""
+        tr.write_line(f"{r.scenario}: {verdict}, {r.seconds:.1f}s{renamed}")
+        for i, (kube, py) in enumerate(zip(r.kube, r.py, strict=False), 1):
+            for key in sorted(kube):
+                if key.startswith(("pod ", "group ", "nodes ", "message ", "groupmessage ")):
+                    tr.write_line(f"  {i}:{key}: kube {kube[key]!r} / py {py.get(key)!r}")
+        for m in r.mismatches:
+            tr.write_line(f"  MISMATCH {m}")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    tr = terminalreporter
+    if _GANG_REPORTS:
+        _gang_summary(tr)
     if not _REPORTS:
         return
-    tr = terminalreporter
     ran = [r for r in _REPORTS if not r.missing and r.py]
     waiting = [r for r in _REPORTS if r.missing]
     bad = [r for r in _REPORTS if r.mismatches]

@@ -251,11 +251,15 @@ class Phase:
         for pod in self.sc.existing:
             created = cp.request(
                 "POST", f"/api/v1/namespaces/{self.names.ns(pod.namespace)}/pods",
-                render_pod(pod, self.names, scheduler_name=None))
+                render_pod(pod, self.names, scheduler_name=self.existing_scheduler(pod)))
             self.bound[pod.name] = (created["metadata"]["uid"], created["spec"]["nodeName"])
         for i, pod in enumerate(self.sc.existing):
             self.set_start_time(pod, start_offset(pod, i, incoming=False))
         self.wait_view()
+
+    def existing_scheduler(self, pod: PodDef) -> str | None:
+        """The schedulerName a bound pod is created with (None: the API's default)."""
+        return None
 
     def set_start_time(self, pod: PodDef, offset: int) -> None:
         """Once KWOK has the pod running, give it a start time both phases share.

@@ -21,7 +21,7 @@ import concurrent.futures
 import json
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,13 +46,19 @@ def missing_defaults(registered: set[str]) -> list[str]:
     return [name for name, _ in DEFAULT_MULTI_POINT if name not in registered]
 
 
-def _profile(prefix: str, key: str, disabled: list[str]) -> dict[str, Any]:
+def _profile(prefix: str, key: str, disabled: list[str],
+             enabled: Sequence[str] = ()) -> dict[str, Any]:
     prof: dict[str, Any] = {"schedulerName": f"{prefix}{key}"}
     config = [pc for pc in PROFILES[key] if pc["name"] not in disabled]
     if config:
         prof["pluginConfig"] = config
+    multi: dict[str, Any] = {}
+    if enabled:
+        multi["enabled"] = [{"name": n} for n in enabled]
     if disabled:
-        prof["plugins"] = {"multiPoint": {"disabled": [{"name": n} for n in disabled]}}
+        multi["disabled"] = [{"name": n} for n in disabled]
+    if multi:
+        prof["plugins"] = {"multiPoint": multi}
     return prof
 
 
@@ -67,13 +73,15 @@ def kube_scheduler_config(kubeconfig: Path) -> str:
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def pyscheduler_config(registered: set[str]) -> str:
+def pyscheduler_config(registered: set[str], enabled: Sequence[str] = ()) -> str:
+    """pyscheduler's configuration; ``enabled``: plugins every profile adds (pyscheduler has no
+    feature gates, so what a gate adds to upstream's default profile is enabled by name)."""
     disabled = missing_defaults(registered)
     doc = {
         "apiVersion": "kubescheduler.config.k8s.io/v1",
         "kind": "KubeSchedulerConfiguration",
         "leaderElection": {"leaderElect": False},
-        "profiles": [_profile(PY_PREFIX, key, disabled) for key in PROFILES],
+        "profiles": [_profile(PY_PREFIX, key, disabled, enabled) for key in PROFILES],
         # pyscheduler's preemption courtesy (only its own profiles' pods are victims) is a
         # documented departure; upstream's rule, which the comparison needs, is ["*"].
         "pyscheduler": {"preemption": {"allowedSchedulerNames": ["*"]}},
@@ -86,7 +94,8 @@ class SchedulerDied(RuntimeError):
 
 
 class KubeScheduler:
-    def __init__(self, cp: ControlPlane, binary: Path, work: Path) -> None:
+    def __init__(self, cp: ControlPlane, binary: Path, work: Path,
+                 feature_gates: str = "") -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.config_path = work / "kube-scheduler.yaml"
         self.config_path.write_text(kube_scheduler_config(cp.admin_kubeconfig))
@@ -100,6 +109,8 @@ class KubeScheduler:
             "-v=1",
             "--vmodule=schedule_one=10,eventhandlers=3,default_preemption=5,preemption=2",
         ]
+        if feature_gates:
+            argv.append(f"--feature-gates={feature_gates}")
         self.process: Process = spawn("kube-scheduler", argv, self.log_path)
 
     def check_alive(self) -> None:
@@ -136,6 +147,32 @@ def logged_errors(log_path: Path, pod_key: str) -> list[str]:
     return out
 
 
+class _LogSink:
+    """The one file structlog writes to in this process while in-process schedulers run.
+
+    structlog's configuration is global and its loggers cache their output on first use, so a
+    logger first used while one scheduler's log file was configured would keep writing to that
+    file after it is closed (the gated differential runs a second in-process pyscheduler). The
+    sink never closes: it writes to the newest running scheduler's file, else to stderr."""
+
+    def __init__(self) -> None:
+        self.targets: list[Any] = []
+
+    def write(self, text: str) -> int:
+        import sys
+
+        out = self.targets[-1] if self.targets else sys.stderr
+        return int(out.write(text))
+
+    def flush(self) -> None:
+        import sys
+
+        (self.targets[-1] if self.targets else sys.stderr).flush()
+
+
+_SINK = _LogSink()
+
+
 class PyScheduler:
     """pyscheduler's SchedulerApp on a thread of its own (see module doc)."""
 
@@ -156,10 +193,12 @@ class PyScheduler:
 
         from pyscheduler.cmd import logsetup as pslog
 
-        # Its log goes to a file of its own, not into whichever test's output is captured.
+        # Its log goes to a file of its own, not into whichever test's output is captured
+        # (through the shared sink: while two run, the newer one's file gets both).
         pslog.configure("info", json=True)
         self._log_file = self.log_path.open("a", buffering=1)
-        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=self._log_file))
+        _SINK.targets.append(self._log_file)
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=_SINK))
         self._thread.start()
         if not self._started.wait(timeout):
             raise SchedulerDied("pyscheduler did not sync its informers in time")
@@ -222,9 +261,6 @@ class PyScheduler:
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout)
         if self._log_file is not None:
-            import sys
-
-            import structlog
-
-            structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.stderr))
+            if self._log_file in _SINK.targets:
+                _SINK.targets.remove(self._log_file)
             self._log_file.close()

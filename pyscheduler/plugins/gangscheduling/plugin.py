@@ -64,7 +64,7 @@ from pyscheduler.framework.types import (
 )
 from pyscheduler.model import podgroup as pg
 from pyscheduler.model.meta import rfc3339_seconds
-from pyscheduler.model.pod import Pod
+from pyscheduler.model.pod import Pod, pod_priority
 from pyscheduler.model.quantity import PODS, format_quantity, to_int
 from pyscheduler.model.resources import pod_requests
 
@@ -83,6 +83,13 @@ MSG_RESOURCE_GAP = "PodGroup {group}: resource gap: map[{gap}]"
 CONDITION_INITIALLY_SCHEDULED = "PodGroupInitiallyScheduled"
 # scheduler-plugins PodGroup phases that say the group reached minMember.
 COMPLETE_PHASES = frozenset({"Scheduled", "Running", "Finished", "Failed"})
+# Upstream validatePodGroup (schedule_one_podgroup.go), PodGroupPreemptionPolicy off.
+MSG_SCHEDULER_NAME = ("all pods in a single pod group should have the same .spec.schedulerName "
+                      'set, got: "{pod}" and "{first}"')
+MSG_PRIORITY = ("all pods in a single pod group should have the same priority as the pod "
+                "group's priority, got {pod} and {group}")
+MSG_PREEMPTION_POLICY = ("all pods in a single pod group should have the same preemption "
+                         "policy, got {pod} and {first}")
 
 
 class CoschedulingArgs(msgspec.Struct, rename="camel", omit_defaults=True,
@@ -167,15 +174,43 @@ class Gang:
         if min_count is None:
             return None
         kind = "PodGroup" if self.api == pg.UPSTREAM else "PodGroup.scheduling.x-k8s.io"
+        members = self._members(ref)
         return GangPolicy(key=ref.index_key, name=f"{kind} {ref.key}",
-                          min_count=min_count, members=tuple(self._members(ref)),
+                          min_count=min_count, members=tuple(members),
                           plugin=self.name, timeout=self._timeout(group),
-                          backoff=self.backoff)
+                          backoff=self.backoff, invalid=self._invalid(group, members))
 
-    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str) -> None:
+    def _invalid(self, group: Any, members: list[Pod]) -> str:
+        """Upstream validatePodGroup for a scheduling.k8s.io PodGroup: all members share one
+        schedulerName, have the group's priority (spec.priority, 0 when unset) and share one
+        preemption policy; the first violation's message, or "". scheduler-plugins checks
+        none of this."""
+        if self.api != pg.UPSTREAM:
+            return ""
+        want = group.spec.priority or 0
+        first: str | None = None
+        scheduler: str | None = None
+        # Upstream checks the members being scheduled before the scheduled ones.
+        for p in sorted(members, key=lambda p: bool(p.spec.node_name)):
+            if scheduler is None:
+                scheduler = p.spec.scheduler_name
+            if p.spec.scheduler_name != scheduler:
+                return MSG_SCHEDULER_NAME.format(pod=p.spec.scheduler_name, first=scheduler)
+            if (prio := pod_priority(p)) != want:
+                return MSG_PRIORITY.format(pod=prio, group=want)
+            policy = p.spec.preemption_policy or "PreemptLowerPriority"
+            if first is None:
+                first = policy
+            elif policy != first:
+                return MSG_PREEMPTION_POLICY.format(pod=policy, first=first)
+        return ""
+
+    def group_attempted(self, policy: GangPolicy, scheduled: bool, message: str, *,
+                        error: bool = False) -> None:
         """Upstream updatePodGroupCondition: PodGroupInitiallyScheduled True (reason
-        Scheduled) or False (reason Unschedulable) on a scheduling.k8s.io PodGroup, never
-        regressing True to False, and nothing written when it already says so."""
+        Scheduled) or False (reason Unschedulable, or SchedulerError after an error) on a
+        scheduling.k8s.io PodGroup, never regressing True to False, and nothing written when
+        it already says so."""
         if self.api != pg.UPSTREAM:
             return
         _, _, key = policy.key.partition("/")
@@ -184,7 +219,7 @@ class Gang:
         if group is None:
             return
         status = "True" if scheduled else "False"
-        reason = "Scheduled" if scheduled else "Unschedulable"
+        reason = "Scheduled" if scheduled else ("SchedulerError" if error else "Unschedulable")
         existing = next((c for c in group.status.conditions
                          if c.type == CONDITION_INITIALLY_SCHEDULED), None)
         if existing is not None:
