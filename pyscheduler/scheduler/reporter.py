@@ -66,7 +66,9 @@ class EventReporter:
         self.hostname = hostname or socket.gethostname()
         self.series_window = series_window
         self.series_flush = series_flush
-        self._series: dict[tuple[str, str, str, str, str], _Series] = {}
+        # uid -> (controller, type, reason, note) -> its series: by pod, so that forgetting a
+        # deleted pod does not scan every pod's series.
+        self._series: dict[str, dict[tuple[str, str, str, str], _Series]] = {}
         # uid -> (reason, message, nominated) last written, to skip no-op status patches
         self._conditions: dict[str, tuple[str, str, str | None]] = {}
 
@@ -107,8 +109,7 @@ class EventReporter:
     def forget(self, uid: str) -> None:
         """The pod is gone: drop what we remember about it."""
         self._conditions.pop(uid, None)
-        for k in [k for k in self._series if k[1] == uid]:
-            del self._series[k]
+        self._series.pop(uid, None)
 
     # ---- events ---------------------------------------------------------------------------
     def recorder(self, profile: str) -> ProfileRecorder:
@@ -129,8 +130,9 @@ class EventReporter:
             controller = (related if related is not None else pod).spec.scheduler_name
         m = pod.metadata
         now = time.time()
-        key = (controller, m.uid, type_, reason, note)
-        s = self._series.get(key)
+        key = (controller, type_, reason, note)
+        pod_series = self._series.get(m.uid)
+        s = pod_series.get(key) if pod_series is not None else None
         if s is not None and now - s.last_seen < self.series_window:
             s.count += 1
             s.last_seen = now
@@ -159,7 +161,7 @@ class EventReporter:
             r = related.metadata
             body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": r.namespace,
                                "name": r.name, "uid": r.uid}
-        self._series[key] = _Series(name, m.namespace, 1, now, now, now)
+        self._series.setdefault(m.uid, {})[key] = _Series(name, m.namespace, 1, now, now, now)
         self.event_dispatcher.create_event(f"event/{name}", m.namespace, body)
 
     def object_event(self, regarding: dict[str, Any], type_: str, reason: str, action: str,
@@ -191,12 +193,16 @@ class EventReporter:
 
     def flush_all(self) -> None:
         """Write every pending series count (periodic, and at shutdown)."""
-        for s in list(self._series.values()):
-            if s.dirty:
-                self._flush(s)
+        for pod_series in list(self._series.values()):
+            for s in list(pod_series.values()):
+                if s.dirty:
+                    self._flush(s)
         horizon = time.time() - self.series_window
-        for k in [k for k, s in self._series.items() if s.last_seen < horizon]:
-            del self._series[k]
+        for uid, pod_series in list(self._series.items()):
+            for k in [k for k, s in pod_series.items() if s.last_seen < horizon]:
+                del pod_series[k]
+            if not pod_series:
+                del self._series[uid]
 
 
 class ProfileRecorder:
