@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 
 from envtest import ControlPlane, ControlPlaneOptions, find_assets
+from envtest.workload import SchedulerProcess
 
 _HERE = Path(__file__).parent
 
@@ -43,6 +44,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _is_integration(item):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failed test, attach the tail of each scheduler process's log to the report.
+
+    CI keeps only pytest's output; without this a failure there shows what the test saw but
+    never what the scheduler logged while it happened."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    seen: set[int] = set()
+    for name, value in getattr(item, "funcargs", {}).items():
+        if id(value) in seen:
+            continue  # one control plane reaches a test under several fixture names
+        seen.add(id(value))
+        if isinstance(value, SchedulerProcess) and value.log_path.exists():
+            lines = value.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            report.sections.append((f"{name}: last {len(lines)} lines of {value.log_path.name}",
+                                    "\n".join(lines)))
+        elif isinstance(value, ControlPlane):
+            kwok = value.log_path("kwok")  # fake nodes and pods: a test waiting on a phase
+            if kwok.exists():
+                lines = kwok.read_text(errors="replace").splitlines()[-KWOK_TAIL_LINES:]
+                report.sections.append((f"kwok: last {len(lines)} lines", "\n".join(lines)))
+
+
+LOG_TAIL_LINES = 150
+KWOK_TAIL_LINES = 40
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -199,18 +199,30 @@ async def test_used_matches_bound_pods_after_burst_deletions_and_restart(
         cp.request("DELETE", f"/api/v1/namespaces/{ns}/pods/p-{i}",
                    query={"gracePeriodSeconds": 0})
     async with running_app(cp) as app2:
+        plugin = app2.frameworks[PROFILE].plugins["CapacityScheduling"]
+        seen: dict[str, Any] = {}
+
         def settled() -> bool:
+            # The three figures are read together and must agree at one moment: the API's
+            # bound pods, the status the controller wrote, and the restarted scheduler's own
+            # figure, rebuilt from pods (not from status). Read apart, a bind landing between
+            # two reads would make them differ without anything being wrong; so the probe
+            # runs on the loop (blocking=False): the in-process scheduler is paused while it
+            # reads, and its cache is never read from another thread.
             pods = list_pods(cp, ns)
             want = milli_cpu(p for p in pods if p["spec"].get("nodeName"))
             used = quota_used(cp, ns).get("cpu")
-            return used is not None and to_int("cpu", str(used)) == want and len(pods) == 40
+            own = plugin.quota_infos(app2.cache.snapshot)[ns].used.get("cpu", 0)
+            seen.update(pods=len(pods), bound=want, status=used, scheduler=own)
+            return (used is not None and to_int("cpu", str(used)) == want == own
+                    and len(pods) == 40)
 
-        await await_until(settled, timeout=60, what="status.used == sum of bound requests")
-        # the restarted scheduler's own figures agree, rebuilt from pods, not from status
-        plugin = app2.frameworks[PROFILE].plugins["CapacityScheduling"]
-        infos = plugin.quota_infos(app2.cache.snapshot)
-        assert infos[ns].used.get("cpu", 0) == milli_cpu(bound(cp, ns).values())
-        assert infos[ns].used.get("cpu", 0) <= 20_000
+        try:
+            await await_until(settled, timeout=60, blocking=False,
+                              what="status.used == scheduler's used == sum of bound requests")
+        except pytest.fail.Exception:
+            pytest.fail(f"used figures never agreed; last seen (milli-cpu): {seen}")
+        assert seen["scheduler"] <= 20_000
 
 
 def _over_max(cp: ControlPlane, ns: str, p: dict[str, Any]) -> bool:

@@ -136,10 +136,23 @@ def test_group_of_8_on_room_for_6_binds_none_then_all(
     wait_until(lambda: len(bound_in(cp, namespace, "big")) == 8, timeout=60,
                what="all 8 members bound")
     print(f"\nall 8 bound {time.monotonic() - t0:.1f}s after room appeared")
-    # The status controller: KWOK runs bound pods, so the group ends up Running.
+    # The status controller: KWOK runs bound pods, so the group ends up Running. Two waits,
+    # so that a failure says whose part was missing: KWOK's (members not Running) or the
+    # controller's (members Running, the group's phase not).
+    wait_until(lambda: (lambda ph: ph if set(ph.values()) == {"Running"} else None)(
+        {p["metadata"]["name"]: p["status"].get("phase") for p in bound_in(cp, namespace, "big")}),
+        timeout=30, what="KWOK running all 8 members")
     path = f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups/big"
-    status = wait_until(lambda: (lambda st: st if st.get("phase") == "Running" else None)(
-        cp.request("GET", path).get("status", {})), timeout=30, what="PodGroup Running")
+    last: dict[str, Any] = {}
+
+    def group_running() -> dict[str, Any] | None:
+        last.update(cp.request("GET", path).get("status", {}))
+        return dict(last) if last.get("phase") == "Running" else None
+
+    try:
+        status = wait_until(group_running, timeout=30, what="PodGroup Running")
+    except pytest.fail.Exception:
+        pytest.fail(f"PodGroup not Running 30 s after its members ran; last status: {last}")
     assert status["running"] == 8 and status.get("scheduleStartTime"), status
 
 
