@@ -476,6 +476,7 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
     churn: asyncio.Task[None] | None = None
     kwok_pid = cp._kwok.pid if (opts.pause_kwok and cp._kwok is not None) else None
     apiserver_pid = cp._apiserver.pid  # read-only: its CPU, for context
+    etcd_pid = cp._etcd.pid
     sent: dict[str, float] = {}
     starts: dict[str, float] = {}
     held = False
@@ -500,12 +501,16 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
             os.kill(sched.pid, signal.SIGSTOP)
             held = True
         api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+        etcd_cpu0 = procstat.cpu_seconds(etcd_pid) if etcd_pid else None
+        ticks0 = procstat.machine_ticks()
         cpu0 = procstat.cpu_seconds(sched.pid)
         t_create = time.monotonic()
         await api.create_many(pods_path(MEASURE_NS), bodies, opts.create_concurrency, sent)
         res.create_s = time.monotonic() - t_create
         if held:
             api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+            etcd_cpu0 = procstat.cpu_seconds(etcd_pid) if etcd_pid else None
+            ticks0 = procstat.machine_ticks()
             released = time.monotonic()
             os.kill(sched.pid, signal.SIGCONT)
             held = False
@@ -514,6 +519,8 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
         bound = await asyncio.to_thread(watcher.result, None)
         cpu1 = procstat.cpu_seconds(sched.pid)
         api_cpu1 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
+        etcd_cpu1 = procstat.cpu_seconds(etcd_pid) if etcd_pid else None
+        res.machine_busy = procstat.busy_fraction(ticks0, procstat.machine_ticks())
         res.peak_rss_mib = procstat.peak_rss_mib(sched.pid)
         res.loadavg_1m = procstat.loadavg()
     finally:
@@ -530,6 +537,8 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
         res.cpu_s, res.cpu_total_s = cpu1 - cpu0, cpu1
     if api_cpu0 is not None and api_cpu1 is not None:
         res.apiserver_cpu_s = api_cpu1 - api_cpu0
+    if etcd_cpu0 is not None and etcd_cpu1 is not None:
+        res.etcd_cpu_s = etcd_cpu1 - etcd_cpu0
     lat = measure(starts if opts.drain else sent, bound)
     res.bound = sum(1 for n in sent if n in bound)
     res.pods_per_s, res.p50_ms, res.p90_ms = lat.throughput, lat.p50_ms, lat.p90_ms

@@ -150,6 +150,14 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 lines.append(f"{'':{w}} groups of {gangs[0][1].gang_size}: " + ", ".join(
                     f"{n} {_f(r.groups_per_s, 2)} groups/s ({r.partial_groups} left partial)"
                     for n, r in gangs))
+            cpu = [(n, by[n]) for n in (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING)
+                   if n in by and by[n].status == OK and by[n].machine_busy is not None]
+            if cpu:
+                lines.append(f"{'':{w}} CPU s in the timed phase (process, kube-apiserver, "
+                             "etcd; all cores busy): " + "; ".join(
+                                 f"{n} {_f(r.cpu_s, 1)}, {_f(r.apiserver_cpu_s, 1)}, "
+                                 f"{_f(r.etcd_cpu_s, 1)}; {_f((r.machine_busy or 0) * 100, 0)}%"
+                                 for n, r in cpu))
             spec = WORKLOADS.get(wl)
             if spec is not None and spec.note and f"{wl}: {spec.note}" not in notes:
                 notes.append(f"{wl}: {spec.note}")

@@ -112,6 +112,10 @@ class E2EResult:
     # How long creating the measured pods took (creation must not be the bottleneck).
     create_s: float | None = None
     apiserver_cpu_s: float | None = None
+    etcd_cpu_s: float | None = None
+    # Every core of the machine, over the measured phase: busy ticks / all ticks. Near 1, no
+    # core was left for anyone (the question behind "use the second core").
+    machine_busy: float | None = None
     loadavg_1m: float | None = None
     duration_s: float | None = None
     disabled_plugins: list[str] = field(default_factory=list)

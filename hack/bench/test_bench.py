@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from hack.bench import report, workloads
+from hack.bench import procstat, report, workloads
 from hack.bench.results import (
     FAILED,
     NOT_APPLICABLE,
@@ -198,3 +198,23 @@ def test_table_shows_groups_per_second_for_gang_rows() -> None:
     text = report.e2e_table(rows)
     assert ("groups of 8: kube-scheduler 10.00 groups/s (0 left partial), pyscheduler 12.00 "
             "groups/s (0 left partial)") in text
+
+
+def test_table_shows_where_the_cpu_went() -> None:
+    text = report.e2e_table([
+        _r(KUBE_SCHEDULER, 100.0, apiserver_cpu_s=3.0, etcd_cpu_s=0.5, machine_busy=0.97),
+        _r(PYSCHEDULER, 150.0, apiserver_cpu_s=2.5, etcd_cpu_s=0.4, machine_busy=0.61)])
+    line = next(ln for ln in text.splitlines() if "all cores busy" in ln)
+    assert f"{KUBE_SCHEDULER} 1.0, 3.0, 0.5; 97%" in line
+    assert f"{PYSCHEDULER} 1.0, 2.5, 0.4; 61%" in line
+
+
+def test_machine_ticks_count_busy_time_within_the_total() -> None:
+    t0 = procstat.machine_ticks()
+    sum(i * i for i in range(200_000))  # some busy time on this core
+    t1 = procstat.machine_ticks()
+    assert t0 is not None and t1 is not None and 0 <= t0[0] <= t0[1]
+    frac = procstat.busy_fraction(t0, t1)
+    assert frac is None or 0.0 <= frac <= 1.0  # None: no tick passed between the reads
+    assert procstat.busy_fraction((10, 100), (40, 200)) == 0.3
+    assert procstat.busy_fraction(None, t1) is None
