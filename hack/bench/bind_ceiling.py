@@ -12,6 +12,11 @@ reports each scheduler's throughput as a fraction of it (docs/BENCHMARKS.md).
 
 The bench starts it like the schedulers (a process, SIGSTOP/SIGCONT in drain mode, CPU from
 /proc) and judges it the same way: the warm-up pod must be bound, then every measured pod.
+
+With ``--events`` (the bench's ``bind-event-ceiling``) it also records the Normal
+``Scheduled`` event of each bound pod through pyscheduler's own writers (the reporter and its
+separate event dispatcher), as kube-scheduler and pyscheduler both do: the API server then
+takes every write a scheduler makes for a pod that fits, and nothing else.
 """
 
 from __future__ import annotations
@@ -28,16 +33,19 @@ from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
+from pyscheduler.scheduler.writers import api_writers
 
 
-async def run(kubeconfig: str, qps: float, burst: int) -> None:
-    """Bind until SIGTERM/SIGINT."""
+async def run(kubeconfig: str, qps: float, burst: int, events: bool = False) -> None:
+    """Bind (and with ``events`` record each Scheduled event) until SIGTERM/SIGINT."""
     client = await new_api_client(kubeconfig)
     factory = SharedInformerFactory(client)
     nodes = factory.informer_for(NODES, Node)
     pods = factory.informer_for(PODS, Pod, field_selector="spec.nodeName=")
-    dispatcher = ApiDispatcher(client, qps=qps, burst=burst)
-    dispatcher.start()
+    writers = api_writers(client, qps=qps, burst=burst)
+    dispatcher: ApiDispatcher = writers.dispatchers[0]
+    for d in writers.dispatchers:
+        d.start()
     pending: asyncio.Queue[Pod] = asyncio.Queue()
 
     def on_add(pod: Pod) -> None:
@@ -61,6 +69,8 @@ async def run(kubeconfig: str, qps: float, burst: int) -> None:
         m = pod.metadata
         try:
             await dispatcher.bind(m.namespace, m.name, m.uid, node)
+            if events:
+                writers.reporter.scheduled(pod, node)
         except Exception as err:  # a pod deleted meanwhile, a conflict: the bench counts
             print(f"bind {m.namespace}/{m.name}: {type(err).__name__}: {err}", flush=True)
 
@@ -72,11 +82,13 @@ async def run(kubeconfig: str, qps: float, burst: int) -> None:
             task.add_done_callback(tasks.discard)
 
     feeder = asyncio.create_task(feed())
-    print(f"bind_ceiling: {len(names)} nodes, qps={qps:g} burst={burst}", flush=True)
+    print(f"bind_ceiling: {len(names)} nodes, qps={qps:g} burst={burst}, events={events}",
+          flush=True)
     await stop.wait()
     feeder.cancel()
     await factory.shutdown()
-    await dispatcher.shutdown()
+    for d in writers.dispatchers:
+        await d.shutdown()
     await client.close()
 
 
@@ -86,8 +98,10 @@ def main() -> None:
     ap.add_argument("--kubeconfig", required=True)
     ap.add_argument("--qps", type=float, required=True)
     ap.add_argument("--burst", type=int, required=True)
+    ap.add_argument("--events", action="store_true",
+                    help="also record each bound pod's Scheduled event, as a scheduler does")
     args = ap.parse_args()
-    asyncio.run(run(args.kubeconfig, args.qps, args.burst))
+    asyncio.run(run(args.kubeconfig, args.qps, args.burst, args.events))
 
 
 if __name__ == "__main__":

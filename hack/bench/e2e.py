@@ -56,7 +56,7 @@ from hack.bench.results import (
     measure,
 )
 from hack.bench.schedulers import (
-    BIND_CEILING,
+    CEILINGS,
     PYSCHEDULER,
     missing_default_plugins,
     registered_plugins,
@@ -259,7 +259,7 @@ def _timeout(w: Workload, qps: float) -> float:
 
 def not_applicable(w: Workload, scheduler: str) -> str | None:
     """Why ``scheduler`` cannot run ``w`` (yet), or None."""
-    if scheduler == BIND_CEILING and w.spec.churn:
+    if scheduler in CEILINGS and w.spec.churn:
         return "the bind ceiling binds round robin over the nodes it saw first; churn deletes them"
     if scheduler != PYSCHEDULER:
         return None

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hack.bench.results import OK, E2EResult, InProcResult, ratio
-from hack.bench.schedulers import BIND_CEILING, KUBE_SCHEDULER, PYSCHEDULER
+from hack.bench.schedulers import BIND_CEILING, BIND_EVENT_CEILING, KUBE_SCHEDULER, PYSCHEDULER
 from hack.bench.workloads import WORKLOADS
 
 
@@ -67,6 +67,10 @@ def _title(g: Group) -> str:
     return text + (", drain" if mode == "drain" else "")
 
 
+# Row order within a workload.
+ALL = (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING, BIND_EVENT_CEILING)
+
+
 def _rows_by_workload(results: Iterable[E2EResult]) -> dict[tuple[str, int], dict[str, E2EResult]]:
     out: dict[tuple[str, int], dict[str, E2EResult]] = {}
     for r in results:
@@ -79,7 +83,7 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
     # The widest workload label sets the first column (the longest scheduler_perf names are
     # over 50 characters).
     w = max([34, *(len(f"{r.workload}/{r.nodes}Nodes") for r in results)])
-    head = (f"{'workload':{w}} {'scheduler':15} {'pods/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+    head = (f"{'workload':{w}} {'scheduler':18} {'pods/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'CPU s':>7} {'RSS MiB':>8} {'created/s':>10} {'ratio':>6} {'p99 ratio':>9} "
             f"{'of ceiling':>10}")
     for g in _groups(results):
@@ -103,7 +107,7 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
             first = True
             ceiling = by.get(BIND_CEILING)
             top = ceiling.pods_per_s if ceiling is not None and ceiling.status == OK else None
-            for name in (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING):
+            for name in ALL:
                 r = by.get(name)
                 if r is None:
                     continue
@@ -111,9 +115,9 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 first = False
                 if r.status != OK:
                     why = r.reason.splitlines()[0] if r.reason else ""
-                    lines.append(f"{left:{w}} {name:15} {r.status.upper():>8}  {why}")
+                    lines.append(f"{left:{w}} {name:18} {r.status.upper():>8}  {why}")
                     if r.status != "n/a" and r.pods_per_s is not None:
-                        lines.append(f"{'':{w}} {'':15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
+                        lines.append(f"{'':{w}} {'':18} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
                                      f"{_f(r.p99_ms):>8}  (partial)")
                     continue
                 ks = by.get(KUBE_SCHEDULER)
@@ -122,7 +126,8 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                     rt = ratio(r.pods_per_s, ks.pods_per_s)
                     p99r = ratio(r.p99_ms, ks.p99_ms)
                 frac = (ratio(r.pods_per_s, top)
-                        if top is not None and name != BIND_CEILING else None)
+                        if top is not None and name not in (BIND_CEILING, BIND_EVENT_CEILING)
+                        else None)
                 created = r.measure_pods / r.create_s if r.create_s else None
                 # Creation at about the measured rate: the API server, not the scheduler, was
                 # the limit (both schedulers share it; see docs/BENCHMARKS.md).
@@ -131,7 +136,7 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                         and created < r.pods_per_s * 1.2):
                     mark = "*"
                 lines.append(
-                    f"{left:{w}} {name:15} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
+                    f"{left:{w}} {name:18} {_f(r.pods_per_s):>8} {_f(r.p50_ms):>8} "
                     f"{_f(r.p99_ms):>8} {_f(r.cpu_s, 2):>7} {_f(r.peak_rss_mib):>8} "
                     f"{_f(created, 0):>9}{mark} "
                     f"{_f(rt, 2) if rt is not None else '':>6} "
@@ -144,13 +149,19 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                 continue
             if len(by) == 1:
                 lines.append(f"{sub:{w}}")
-            gangs = [(n, by[n]) for n in (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING)
+            events_top = by.get(BIND_EVENT_CEILING)
+            if events_top is not None and events_top.status == OK and events_top.pods_per_s:
+                lines.append(f"{'':{w}} of the bind+event ceiling: " + ", ".join(
+                    f"{n} {_f(ratio(by[n].pods_per_s, events_top.pods_per_s), 2)}"
+                    for n in (KUBE_SCHEDULER, PYSCHEDULER)
+                    if n in by and by[n].status == OK and by[n].pods_per_s))
+            gangs = [(n, by[n]) for n in ALL
                      if n in by and by[n].gang_size and by[n].status == OK]
             if gangs:
                 lines.append(f"{'':{w}} groups of {gangs[0][1].gang_size}: " + ", ".join(
                     f"{n} {_f(r.groups_per_s, 2)} groups/s ({r.partial_groups} left partial)"
                     for n, r in gangs))
-            cpu = [(n, by[n]) for n in (KUBE_SCHEDULER, PYSCHEDULER, BIND_CEILING)
+            cpu = [(n, by[n]) for n in ALL
                    if n in by and by[n].status == OK and by[n].machine_busy is not None]
             if cpu:
                 lines.append(f"{'':{w}} CPU s in the timed phase (process, kube-apiserver, "

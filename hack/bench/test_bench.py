@@ -17,7 +17,13 @@ from hack.bench.results import (
     percentile,
     ratio,
 )
-from hack.bench.schedulers import BIND_CEILING, KUBE_SCHEDULER, PYSCHEDULER, scheduler_config
+from hack.bench.schedulers import (
+    BIND_CEILING,
+    BIND_EVENT_CEILING,
+    KUBE_SCHEDULER,
+    PYSCHEDULER,
+    scheduler_config,
+)
 
 
 def test_percentile_interpolates_between_ranks() -> None:
@@ -218,3 +224,14 @@ def test_machine_ticks_count_busy_time_within_the_total() -> None:
     assert frac is None or 0.0 <= frac <= 1.0  # None: no tick passed between the reads
     assert procstat.busy_fraction((10, 100), (40, 200)) == 0.3
     assert procstat.busy_fraction(None, t1) is None
+
+
+def test_table_shows_the_bind_and_event_ceiling_beside_the_bind_only_one() -> None:
+    text = report.e2e_table([_r(KUBE_SCHEDULER, 100.0), _r(PYSCHEDULER, 150.0, p99_ms=10.0),
+                             _r(BIND_CEILING, 300.0), _r(BIND_EVENT_CEILING, 200.0)])
+    lines = text.splitlines()
+    py = next(line for line in lines if f" {PYSCHEDULER} " in line and "measured" in line)
+    assert py.split()[-1] == "0.50"  # "of ceiling" stays the bind-only ceiling's
+    assert any(f" {BIND_EVENT_CEILING} " in line for line in lines)
+    line = next(ln for ln in lines if "of the bind+event ceiling" in ln)
+    assert f"{KUBE_SCHEDULER} 0.50" in line and f"{PYSCHEDULER} 0.75" in line
