@@ -9,6 +9,9 @@ Contract (:class:`WorkQueue`):
   exactly once more, after the current run.
 - ``get`` waits for an item; after ``shut_down`` it still hands out the items already queued and
   then raises :class:`QueueShutDownError`. Adds after shut down are ignored.
+- One item wakes one waiting ``get`` (client-go's ``cond.Signal``), never all of them: with
+  the dispatcher's 64 idle workers, waking every one per item cost ~60 wasted task steps per
+  API call. Shut down wakes them all.
 - ``shut_down_with_drain`` also waits until every item being processed is ``done``.
 - Every worker must call ``done(item)`` for every item it got, whatever happened.
 
@@ -54,7 +57,8 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._shutting_down = False
         self._drain = False
-        self._has_items = asyncio.Event()
+        # Waiting get() calls, oldest first; each add() resolves one (see _wake_one).
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._idle = asyncio.Event()
         self._idle.set()
         self._metrics = QueueMetrics(name, clock=clock)
@@ -68,7 +72,21 @@ class WorkQueue(Generic[K]):
             # Runs again after done(); never concurrently with itself.
             return
         self._queue.append(item)
-        self._has_items.set()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        # A waiter cancelled meanwhile is skipped: the wake-up goes to one that still waits.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _wake_all(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     def __len__(self) -> int:
         return len(self._queue)
@@ -78,8 +96,18 @@ class WorkQueue(Generic[K]):
         while not self._queue:
             if self._shutting_down:
                 raise QueueShutDownError(self.name)
-            self._has_items.clear()
-            await self._has_items.wait()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                # Woken and cancelled before running: hand the wake-up on, or an item could
+                # wait while another get() sleeps.
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_one()
+                raise
+            # Woken, but the queue may be empty again: a get() that did not have to wait took
+            # the item first. Then wait again.
         item = self._queue.popleft()
         self._metrics.get(item)
         self._processing.add(item)
@@ -93,7 +121,7 @@ class WorkQueue(Generic[K]):
         self._processing.discard(item)
         if item in self._dirty:
             self._queue.append(item)
-            self._has_items.set()
+            self._wake_one()
         elif not self._processing:
             self._idle.set()
 
@@ -101,7 +129,7 @@ class WorkQueue(Generic[K]):
         """Stop accepting items; get() drains what is queued, then raises."""
         self._drain = False
         self._shutting_down = True
-        self._has_items.set()
+        self._wake_all()
         # Release a shut_down_with_drain() waiter: a plain shut down cancels the drain.
         self._idle.set()
 
@@ -109,7 +137,7 @@ class WorkQueue(Generic[K]):
         """shut_down(), then wait until every item being processed is done()."""
         self._drain = True
         self._shutting_down = True
-        self._has_items.set()
+        self._wake_all()
         while self._processing and self._drain:
             self._idle.clear()
             await self._idle.wait()

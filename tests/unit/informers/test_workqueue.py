@@ -217,3 +217,35 @@ async def test_concurrent_workers_never_share_an_item() -> None:
     q.shut_down()
     await asyncio.gather(*workers)
     assert sorted(processed) == sorted([*range(10), 0, 1, 2])
+
+
+async def test_one_add_wakes_one_waiting_getter() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    getters = [asyncio.create_task(q.get()) for _ in range(16)]
+    await asyncio.sleep(0)
+    q.add("a")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    done = [t for t in getters if t.done()]
+    assert [t.result() for t in done] == ["a"]  # the oldest waiter, and only it
+    assert getters[0] in done
+    q.add("b")
+    q.add("c")
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert sorted(t.result() for t in getters if t.done()) == ["a", "b", "c"]
+    q.shut_down()
+    rest = await asyncio.gather(*getters, return_exceptions=True)
+    assert sum(isinstance(r, QueueShutDownError) for r in rest) == 13
+
+
+async def test_a_woken_getter_cancelled_before_it_runs_passes_the_item_on() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    first = asyncio.create_task(q.get())
+    second = asyncio.create_task(q.get())
+    await asyncio.sleep(0)
+    q.add("a")        # wakes `first`...
+    first.cancel()    # ...which is cancelled before it runs
+    assert await asyncio.wait_for(second, 1.0) == "a"
+    with pytest.raises(asyncio.CancelledError):
+        await first
