@@ -12,8 +12,9 @@ Contract:
     (``cache.add_pod``). Per-pod times give p50/p99. This is the algorithm's ceiling.
   - **loop**: the real ``PriorityQueue`` and ``Scheduler.run`` with a binder that answers at
     once and confirms the pod the way app.py's informer handlers do. This adds the queue, the
-    asyncio binding task per pod and metrics: what a process with an infinitely fast API
-    server would reach.
+    asyncio binding task per pod, metrics and logging as ``pyscheduler run`` logs by default
+    (info, JSON, here into /dev/null): what a process with an infinitely fast API server would
+    reach.
 * ``profile()`` runs the loop once more under pyinstrument and returns the top functions by
   self time; ``memory()`` measures, in a child process, the RSS of 5,000 nodes and 100,000 pods
   decoded from API-shaped JSON pages into the informer's Indexer and the scheduler cache.
@@ -190,6 +191,7 @@ class _NullQueue:
 def run_cycle(w: Workload) -> tuple[float, list[float], float, float | None]:
     """Pods/s, per-pod cycle times (s), build time (s) and the process's RSS (MiB) with the
     cluster loaded; see module doc."""
+    _log_as_run()
     from pyscheduler.framework.cycle_state import CycleState
     from pyscheduler.framework.types import PodInfo
     from pyscheduler.scheduler.schedule_one import Scheduler
@@ -254,7 +256,18 @@ async def _loop(c: _Cluster) -> float:
     return n / elapsed
 
 
+def _log_as_run() -> None:
+    """Log as ``pyscheduler run`` does by default (info, one JSON object per line), into
+    /dev/null: the loop then pays for the per-pod "Successfully bound" line as a real process
+    does. Without this structlog's defaults render every debug line for the console, three
+    per pod, which no run does."""
+    from pyscheduler.cmd.logsetup import configure
+
+    configure("info", fmt="json", stream=open(os.devnull, "w"))  # noqa: SIM115 (process-long)
+
+
 def run_loop(w: Workload) -> float:
+    _log_as_run()
     c = _Cluster(w)
     gc.collect()
     gc.freeze()  # as SchedulerApp after informer sync
@@ -299,6 +312,7 @@ def profile(w: Workload, out_dir: Path, top: int = 15) -> list[dict[str, Any]]:
         from pyinstrument import Profiler
     except ImportError:
         return [{"error": "pyinstrument is not installed (pip install -e '.[bench]')"}]
+    _log_as_run()
     c = _Cluster(w)
     gc.collect()
     profiler = Profiler(interval=0.0005, async_mode="disabled")

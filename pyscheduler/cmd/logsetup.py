@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 import structlog
 
@@ -33,13 +34,15 @@ def level_for_verbosity(v: int) -> str:
 
 
 def configure(level: str = "info", *, fmt: str | None = None,
-              json: bool | None = None) -> None:
-    """structlog to stderr at ``level`` in ``fmt`` (json|text; None: JSON unless a TTY); stdlib
-    logs from WARNING (``json`` is the older spelling of ``fmt="json"``)."""
+              json: bool | None = None, stream: TextIO | None = None) -> None:
+    """structlog to ``stream`` (default stderr) at ``level`` in ``fmt`` (json|text; None: JSON
+    unless a TTY); stdlib logs from WARNING (``json`` is the older spelling of
+    ``fmt="json"``)."""
+    out = sys.stderr if stream is None else stream
     lvl = getattr(logging, level.upper(), logging.INFO)
     if fmt is None and json is not None:
         fmt = "json" if json else "text"
-    use_json = (not sys.stderr.isatty()) if fmt is None else fmt == "json"
+    use_json = (not out.isatty()) if fmt is None else fmt == "json"
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -49,17 +52,17 @@ def configure(level: str = "info", *, fmt: str | None = None,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )
     # Libraries that use stdlib logging (aiohttp, kopf) go to stderr at WARNING and above, in
     # the same format: with json, every line of the process's stderr is one JSON object.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(out)
     handler.setFormatter(_JsonFormatter() if use_json
                          else logging.Formatter("%(levelname)s %(name)s %(message)s"))
     handler.set_name(_HANDLER_NAME)
