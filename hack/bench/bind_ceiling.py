@@ -29,7 +29,6 @@ import signal
 from hack.bench.workloads import SCHEDULER_NAME
 from pyscheduler.api.client import new_api_client
 from pyscheduler.api.resources import NODES, PODS
-from pyscheduler.backend.api_dispatcher import ApiDispatcher
 from pyscheduler.informers.factory import SharedInformerFactory
 from pyscheduler.model.node import Node
 from pyscheduler.model.pod import Pod
@@ -43,7 +42,6 @@ async def run(kubeconfig: str, qps: float, burst: int, events: bool = False) -> 
     nodes = factory.informer_for(NODES, Node)
     pods = factory.informer_for(PODS, Pod, field_selector="spec.nodeName=")
     writers = api_writers(client, qps=qps, burst=burst)
-    dispatcher: ApiDispatcher = writers.dispatchers[0]
     for d in writers.dispatchers:
         d.start()
     pending: asyncio.Queue[Pod] = asyncio.Queue()
@@ -66,12 +64,12 @@ async def run(kubeconfig: str, qps: float, burst: int, events: bool = False) -> 
         loop.add_signal_handler(sig, stop.set)
 
     async def bind(pod: Pod, node: str) -> None:
-        m = pod.metadata
         try:
-            await dispatcher.bind(m.namespace, m.name, m.uid, node)
+            await writers.binder.bind(pod, node)
             if events:
                 writers.reporter.scheduled(pod, node)
         except Exception as err:  # a pod deleted meanwhile, a conflict: the bench counts
+            m = pod.metadata
             print(f"bind {m.namespace}/{m.name}: {type(err).__name__}: {err}", flush=True)
 
     async def feed() -> None:

@@ -257,6 +257,15 @@ def _timeout(w: Workload, qps: float) -> float:
     return 120.0 + w.measure_pods * writes / min(qps, 200.0)
 
 
+def _shared_cpu(apiserver_pid: int | None, etcd_pid: int | None
+                ) -> tuple[float | None, float | None, tuple[int, int] | None]:
+    """CPU seconds so far of kube-apiserver and etcd, and the machine's CPU ticks: read at the
+    start and the end of the timed phase, beside the scheduler's own CPU."""
+    return (procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None,
+            procstat.cpu_seconds(etcd_pid) if etcd_pid else None,
+            procstat.machine_ticks())
+
+
 def not_applicable(w: Workload, scheduler: str) -> str | None:
     """Why ``scheduler`` cannot run ``w`` (yet), or None."""
     if scheduler in CEILINGS and w.spec.churn:
@@ -500,17 +509,13 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
             # of the measurement, and so is the API server's work for it.
             os.kill(sched.pid, signal.SIGSTOP)
             held = True
-        api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
-        etcd_cpu0 = procstat.cpu_seconds(etcd_pid) if etcd_pid else None
-        ticks0 = procstat.machine_ticks()
+        api_cpu0, etcd_cpu0, ticks0 = _shared_cpu(apiserver_pid, etcd_pid)
         cpu0 = procstat.cpu_seconds(sched.pid)
         t_create = time.monotonic()
         await api.create_many(pods_path(MEASURE_NS), bodies, opts.create_concurrency, sent)
         res.create_s = time.monotonic() - t_create
         if held:
-            api_cpu0 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
-            etcd_cpu0 = procstat.cpu_seconds(etcd_pid) if etcd_pid else None
-            ticks0 = procstat.machine_ticks()
+            api_cpu0, etcd_cpu0, ticks0 = _shared_cpu(apiserver_pid, etcd_pid)
             released = time.monotonic()
             os.kill(sched.pid, signal.SIGCONT)
             held = False
@@ -518,9 +523,8 @@ async def _measure(cp: ControlPlane, api: Api, w: Workload, sched: Any, qps: flo
             starts = dict.fromkeys(sent, released)
         bound = await asyncio.to_thread(watcher.result, None)
         cpu1 = procstat.cpu_seconds(sched.pid)
-        api_cpu1 = procstat.cpu_seconds(apiserver_pid) if apiserver_pid else None
-        etcd_cpu1 = procstat.cpu_seconds(etcd_pid) if etcd_pid else None
-        res.machine_busy = procstat.busy_fraction(ticks0, procstat.machine_ticks())
+        api_cpu1, etcd_cpu1, ticks1 = _shared_cpu(apiserver_pid, etcd_pid)
+        res.machine_busy = procstat.busy_fraction(ticks0, ticks1)
         res.peak_rss_mib = procstat.peak_rss_mib(sched.pid)
         res.loadavg_1m = procstat.loadavg()
     finally:

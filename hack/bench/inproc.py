@@ -23,6 +23,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import os
@@ -256,11 +257,12 @@ async def _loop(c: _Cluster) -> float:
     return n / elapsed
 
 
+@functools.cache
 def _log_as_run() -> None:
     """Log as ``pyscheduler run`` does by default (info, one JSON object per line), into
     /dev/null: the loop then pays for the per-pod "Successfully bound" line as a real process
     does. Without this structlog's defaults render every debug line for the console, three
-    per pod, which no run does."""
+    per pod, which no run does. Once per process."""
     from pyscheduler.cmd.logsetup import configure
 
     configure("info", fmt="json", stream=open(os.devnull, "w"))  # noqa: SIM115 (process-long)

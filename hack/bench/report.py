@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from hack.bench.results import OK, E2EResult, InProcResult, ratio
-from hack.bench.schedulers import BIND_CEILING, BIND_EVENT_CEILING, KUBE_SCHEDULER, PYSCHEDULER
+from hack.bench.schedulers import (
+    BIND_CEILING,
+    BIND_EVENT_CEILING,
+    CEILINGS,
+    KUBE_SCHEDULER,
+    PYSCHEDULER,
+)
 from hack.bench.workloads import WORKLOADS
 
 
@@ -126,8 +132,7 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
                     rt = ratio(r.pods_per_s, ks.pods_per_s)
                     p99r = ratio(r.p99_ms, ks.p99_ms)
                 frac = (ratio(r.pods_per_s, top)
-                        if top is not None and name not in (BIND_CEILING, BIND_EVENT_CEILING)
-                        else None)
+                        if top is not None and name not in CEILINGS else None)
                 created = r.measure_pods / r.create_s if r.create_s else None
                 # Creation at about the measured rate: the API server, not the scheduler, was
                 # the limit (both schedulers share it; see docs/BENCHMARKS.md).
@@ -150,11 +155,14 @@ def e2e_table(results: Sequence[E2EResult]) -> str:
             if len(by) == 1:
                 lines.append(f"{sub:{w}}")
             events_top = by.get(BIND_EVENT_CEILING)
-            if events_top is not None and events_top.status == OK and events_top.pods_per_s:
+            fracs = [(n, ratio(by[n].pods_per_s, events_top.pods_per_s))
+                     for n in (KUBE_SCHEDULER, PYSCHEDULER)
+                     if events_top is not None and events_top.status == OK
+                     and events_top.pods_per_s and n in by and by[n].status == OK
+                     and by[n].pods_per_s]
+            if fracs:
                 lines.append(f"{'':{w}} of the bind+event ceiling: " + ", ".join(
-                    f"{n} {_f(ratio(by[n].pods_per_s, events_top.pods_per_s), 2)}"
-                    for n in (KUBE_SCHEDULER, PYSCHEDULER)
-                    if n in by and by[n].status == OK and by[n].pods_per_s))
+                    f"{n} {_f(f, 2)}" for n, f in fracs))
             gangs = [(n, by[n]) for n in ALL
                      if n in by and by[n].gang_size and by[n].status == OK]
             if gangs:

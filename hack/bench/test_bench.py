@@ -235,3 +235,8 @@ def test_table_shows_the_bind_and_event_ceiling_beside_the_bind_only_one() -> No
     assert any(f" {BIND_EVENT_CEILING} " in line for line in lines)
     line = next(ln for ln in lines if "of the bind+event ceiling" in ln)
     assert f"{KUBE_SCHEDULER} 0.50" in line and f"{PYSCHEDULER} 0.75" in line
+
+
+def test_no_bind_and_event_line_without_a_scheduler_row() -> None:
+    text = report.e2e_table([_r(BIND_CEILING, 300.0), _r(BIND_EVENT_CEILING, 200.0)])
+    assert "of the bind+event ceiling" not in text

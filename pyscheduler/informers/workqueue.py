@@ -84,9 +84,7 @@ class WorkQueue(Generic[K]):
 
     def _wake_all(self) -> None:
         while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake_one()
 
     def __len__(self) -> int:
         return len(self._queue)

@@ -217,11 +217,8 @@ async def test_used_matches_bound_pods_after_burst_deletions_and_restart(
             return (used is not None and to_int("cpu", str(used)) == want == own
                     and len(pods) == 40)
 
-        try:
-            await await_until(settled, timeout=60, blocking=False,
-                              what="status.used == scheduler's used == sum of bound requests")
-        except pytest.fail.Exception:
-            pytest.fail(f"used figures never agreed; last seen (milli-cpu): {seen}")
+        await await_until(settled, timeout=60, blocking=False, detail=lambda: seen,
+                          what="status.used == scheduler's used == sum of bound requests")
         assert seen["scheduler"] <= 20_000
 
 

@@ -139,20 +139,26 @@ def test_group_of_8_on_room_for_6_binds_none_then_all(
     # The status controller: KWOK runs bound pods, so the group ends up Running. Two waits,
     # so that a failure says whose part was missing: KWOK's (members not Running) or the
     # controller's (members Running, the group's phase not).
-    wait_until(lambda: (lambda ph: ph if set(ph.values()) == {"Running"} else None)(
-        {p["metadata"]["name"]: p["status"].get("phase") for p in bound_in(cp, namespace, "big")}),
-        timeout=30, what="KWOK running all 8 members")
+    phases: dict[str, str] = {}
+
+    def members_running() -> bool:
+        phases.clear()
+        phases.update({p["metadata"]["name"]: p["status"].get("phase")
+                       for p in bound_in(cp, namespace, "big")})
+        return set(phases.values()) == {"Running"}
+
+    wait_until(members_running, timeout=30, what="KWOK running all 8 members",
+               detail=lambda: phases)
     path = f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{namespace}/podgroups/big"
     last: dict[str, Any] = {}
 
     def group_running() -> dict[str, Any] | None:
+        last.clear()
         last.update(cp.request("GET", path).get("status", {}))
         return dict(last) if last.get("phase") == "Running" else None
 
-    try:
-        status = wait_until(group_running, timeout=30, what="PodGroup Running")
-    except pytest.fail.Exception:
-        pytest.fail(f"PodGroup not Running 30 s after its members ran; last status: {last}")
+    status = wait_until(group_running, timeout=30, what="PodGroup Running after its members ran",
+                        detail=lambda: last)
     assert status["running"] == 8 and status.get("scheduleStartTime"), status
 
 

@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 
 
+def _fail(what: str, timeout: float, last: Any, detail: Callable[[], Any] | None) -> None:
+    seen = f"last: {last!r}" if detail is None else f"last seen: {detail()!r}"
+    pytest.fail(f"{what} not met within {timeout}s ({seen})")
+
+
 def wait_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.2,
-               what: str = "condition") -> Any:
-    """Call ``probe`` until it returns something truthy, and return that."""
+               what: str = "condition", detail: Callable[[], Any] | None = None) -> Any:
+    """Call ``probe`` until it returns something truthy, and return that; on timeout fail
+    with the probe's last value, or with ``detail()`` when the probe returns only a verdict."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -21,12 +27,14 @@ def wait_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
+    _fail(what, timeout, last, detail)
 
 
 async def await_until(probe: Callable[[], Any], *, timeout: float, interval: float = 0.2,
-                      what: str = "condition", blocking: bool = True) -> Any:
-    """Poll ``probe`` (in a thread when it makes blocking API calls) until it is truthy."""
+                      what: str = "condition", blocking: bool = True,
+                      detail: Callable[[], Any] | None = None) -> Any:
+    """Poll ``probe`` (in a thread when it makes blocking API calls) until it is truthy;
+    fails as :func:`wait_until` does."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -34,4 +42,4 @@ async def await_until(probe: Callable[[], Any], *, timeout: float, interval: flo
         if last:
             return last
         await asyncio.sleep(interval)
-    pytest.fail(f"{what} not met within {timeout}s (last: {last!r})")
+    _fail(what, timeout, last, detail)
